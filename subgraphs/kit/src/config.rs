@@ -1,0 +1,355 @@
+//! Typed configuration from environment variables.
+//!
+//! Every service reads its settings through [`Env`], which collects *all* problems
+//! before failing, so an operator fixes a broken deployment in one round trip.
+//! Each problem is one line naming the variable and what it expects.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A value that must never reach a log line. `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Every configuration problem found, one line each.
+#[derive(Debug)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A reader of configuration variables that remembers what was wrong.
+pub struct Env {
+    vars: HashMap<String, String>,
+    errors: Vec<String>,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn from_process() -> Self {
+        Self::from_pairs(std::env::vars())
+    }
+
+    /// An explicit set of variables (tests, tools).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self { vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(), errors: Vec::new() }
+    }
+
+    /// Sets or replaces a variable (tests override single values this way).
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.vars.insert(name.to_owned(), value.into());
+    }
+
+    /// The raw value, `None` when unset or empty.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    pub fn string(&self, name: &str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub fn secret(&self, name: &str) -> Option<Secret> {
+        self.optional(name).map(Secret)
+    }
+
+    pub fn secret_or(&self, name: &str, default: &str) -> Secret {
+        Secret(self.string(name, default))
+    }
+
+    /// Records a problem with `name`; `expects` says what a right value looks like.
+    pub fn invalid(&mut self, name: &str, expects: &str, got: Option<&str>) {
+        let line = match got {
+            Some(value) => format!("{name} must be {expects} (got {value:?})"),
+            None => format!("{name} must be {expects}"),
+        };
+        self.errors.push(line);
+    }
+
+    /// Parses `name` with `FromStr`, or takes `default` when unset.
+    pub fn parse<T: FromStr>(&mut self, name: &str, default: T, expects: &str) -> T {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => match raw.parse() {
+                Ok(value) => value,
+                Err(_) => {
+                    self.invalid(name, expects, Some(&raw));
+                    default
+                }
+            },
+        }
+    }
+
+    /// An integer within `min..=max`.
+    pub fn int_in<T>(&mut self, name: &str, default: T, min: T, max: T) -> T
+    where
+        T: FromStr + PartialOrd + Copy + fmt::Display,
+    {
+        let expects = format!("a whole number from {min} to {max}");
+        let value = self.parse(name, default, &expects);
+        if value < min || value > max {
+            let raw = self.optional(name);
+            self.invalid(name, &expects, raw.as_deref());
+            return default;
+        }
+        value
+    }
+
+    pub fn port(&mut self, name: &str, default: u16) -> u16 {
+        self.parse(name, default, "a TCP port number (0 to 65535)")
+    }
+
+    pub fn ip(&mut self, name: &str, default: IpAddr) -> IpAddr {
+        self.parse(name, default, "an IP address such as 0.0.0.0 or ::")
+    }
+
+    pub fn bool(&mut self, name: &str, default: bool) -> bool {
+        match self.optional(name).map(|v| v.to_ascii_lowercase()) {
+            None => default,
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
+            Some(v) => {
+                self.invalid(name, "true or false", Some(&v));
+                default
+            }
+        }
+    }
+
+    /// A humantime duration such as `250ms`, `15m` or `7d`, within `min..=max`.
+    pub fn duration(&mut self, name: &str, default: &str, min: Duration, max: Duration) -> Duration {
+        let fallback = humantime::parse_duration(default).expect("defaults are valid durations");
+        let expects = format!(
+            "a duration such as 30s or 15m, from {} to {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        );
+        match self.optional(name) {
+            None => fallback,
+            Some(raw) => match humantime::parse_duration(&raw) {
+                Ok(d) if d >= min && d <= max => d,
+                _ => {
+                    self.invalid(name, &expects, Some(&raw));
+                    fallback
+                }
+            },
+        }
+    }
+
+    /// One of `choices` (case-insensitive).
+    pub fn choice(&mut self, name: &str, default: &'static str, choices: &[&'static str]) -> &'static str {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => match choices.iter().find(|c| c.eq_ignore_ascii_case(&raw)) {
+                Some(choice) => choice,
+                None => {
+                    self.invalid(name, &format!("one of {}", choices.join(", ")), Some(&raw));
+                    default
+                }
+            },
+        }
+    }
+
+    /// Ends reading: every problem found, or nothing.
+    pub fn finish(self) -> Result<(), ConfigError> {
+        if self.errors.is_empty() { Ok(()) } else { Err(ConfigError(self.errors)) }
+    }
+}
+
+/// How a service writes its logs.
+#[derive(Debug, Clone)]
+pub struct TelemetrySettings {
+    /// `LOG_FORMAT`: `json` (default) or `pretty`.
+    pub pretty: bool,
+    /// `LOG_LEVEL`: an `EnvFilter` directive such as `info` or `auth=debug,info`.
+    pub level: String,
+}
+
+impl TelemetrySettings {
+    pub fn from_env(env: &mut Env) -> Self {
+        let pretty = env.choice("LOG_FORMAT", "json", &["json", "pretty"]) == "pretty";
+        let level = env.string("LOG_LEVEL", "info");
+        if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+            env.invalid("LOG_LEVEL", "a log filter such as info or auth=debug,info", Some(&level));
+        }
+        Self { pretty, level }
+    }
+}
+
+/// What every HTTP service needs: where to listen, how long to wait.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub host: IpAddr,
+    pub port: u16,
+    /// Longest time one request may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// Largest request body accepted.
+    pub body_limit: usize,
+}
+
+impl HttpSettings {
+    pub fn from_env(env: &mut Env, default_port: u16) -> Self {
+        Self {
+            host: env.ip("HOST", IpAddr::from([0, 0, 0, 0])),
+            port: env.port("PORT", default_port),
+            request_timeout: env.duration(
+                "REQUEST_TIMEOUT",
+                "30s",
+                Duration::from_millis(100),
+                Duration::from_secs(600),
+            ),
+            shutdown_grace: env.duration("SHUTDOWN_GRACE", "20s", Duration::ZERO, Duration::from_secs(600)),
+            body_limit: env.int_in("BODY_LIMIT_BYTES", 1 << 20, 1024, 1 << 30),
+        }
+    }
+}
+
+/// The service's Postgres database.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    pub fn from_env(env: &mut Env) -> Self {
+        let url = env.secret_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/taskgraph");
+        if !(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://")) {
+            // The value may hold a password: never echo it.
+            env.invalid("DATABASE_URL", "a postgres:// URL", None);
+        }
+        Self {
+            url,
+            max_connections: env.int_in("DATABASE_MAX_CONNECTIONS", 10, 1, 1000),
+            acquire_timeout: env.duration(
+                "DATABASE_ACQUIRE_TIMEOUT",
+                "5s",
+                Duration::from_millis(100),
+                Duration::from_secs(120),
+            ),
+        }
+    }
+}
+
+/// The RabbitMQ broker and the exchange events travel on.
+#[derive(Debug, Clone)]
+pub struct AmqpSettings {
+    pub url: Secret,
+    pub exchange: String,
+    /// How often the outbox relay looks for rows when no notification woke it.
+    pub poll_interval: Duration,
+    /// Longest pause between reconnection attempts.
+    pub max_backoff: Duration,
+}
+
+impl AmqpSettings {
+    pub fn from_env(env: &mut Env) -> Self {
+        let url = env.secret_or("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+        if !(url.expose().starts_with("amqp://") || url.expose().starts_with("amqps://")) {
+            env.invalid("RABBITMQ_URL", "an amqp:// URL", None);
+        }
+        let exchange = env.string("EVENTS_EXCHANGE", "taskgraph.events");
+        if exchange.len() > 200 || !exchange.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            env.invalid("EVENTS_EXCHANGE", "an exchange name of letters, digits, '.', '_' or '-'", Some(&exchange));
+        }
+        Self {
+            url,
+            exchange,
+            poll_interval: env.duration(
+                "OUTBOX_POLL_INTERVAL",
+                "5s",
+                Duration::from_millis(10),
+                Duration::from_secs(3600),
+            ),
+            max_backoff: env.duration("AMQP_MAX_BACKOFF", "30s", Duration::from_millis(10), Duration::from_secs(3600)),
+        }
+    }
+}
+
+/// How services other than auth check access tokens.
+#[derive(Debug, Clone)]
+pub struct IdentitySettings {
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl IdentitySettings {
+    pub fn from_env(env: &mut Env) -> Self {
+        Self { issuer: env.string("JWT_ISSUER", "taskgraph-auth"), audience: env.string("JWT_AUDIENCE", "taskgraph") }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_every_problem_with_the_variable_named() {
+        let mut env = Env::from_pairs([("PORT", "eighty"), ("LOG_FORMAT", "xml")]);
+        let _ = HttpSettings::from_env(&mut env, 4001);
+        let _ = TelemetrySettings::from_env(&mut env);
+        let err = env.finish().unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(err.0[0].starts_with("PORT must be a TCP port number"), "{err}");
+        assert!(err.0[1].starts_with("LOG_FORMAT must be one of json, pretty"), "{err}");
+    }
+
+    #[test]
+    fn defaults_apply_when_unset_and_durations_parse() {
+        let mut env = Env::from_pairs([("REQUEST_TIMEOUT", "250ms")]);
+        let http = HttpSettings::from_env(&mut env, 4001);
+        env.finish().unwrap();
+        assert_eq!(http.port, 4001);
+        assert_eq!(http.request_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn secrets_never_print_and_urls_are_not_echoed() {
+        let mut env = Env::from_pairs([("DATABASE_URL", "mysql://root:hunter2@db/x")]);
+        let db = DatabaseSettings::from_env(&mut env);
+        assert_eq!(format!("{:?}", db.url), "[redacted]");
+        let err = env.finish().unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused() {
+        let mut env = Env::from_pairs([("DATABASE_MAX_CONNECTIONS", "0")]);
+        let _ = DatabaseSettings::from_env(&mut env);
+        let err = env.finish().unwrap_err().to_string();
+        assert!(err.contains("DATABASE_MAX_CONNECTIONS must be a whole number from 1 to 1000"), "{err}");
+    }
+}

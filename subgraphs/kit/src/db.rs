@@ -1,0 +1,85 @@
+//! The service's Postgres pool and its embedded migrations.
+//!
+//! Each service owns one Postgres schema; its migration history lives in that
+//! schema too (`<schema>._sqlx_migrations`), so services sharing a database
+//! never see each other's migrations.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::config::DatabaseSettings;
+
+/// Connects, creating the database first when it does not exist yet.
+pub async fn connect(settings: &DatabaseSettings, service: &str) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(settings.url.expose())
+        .context("DATABASE_URL is not a valid Postgres URL")?
+        .application_name(service);
+    ensure_database(&options).await?;
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_with(options)
+        .await
+        .context("connecting to Postgres")
+}
+
+async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
+    match options.connect().await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
+            let name = options.get_database().unwrap_or("postgres").to_owned();
+            create_database(options, &name).await
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("connecting to Postgres")),
+    }
+}
+
+async fn create_database(options: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
+    let mut admin = options
+        .clone()
+        .database("postgres")
+        .connect()
+        .await
+        .context("connecting to the maintenance database to create the service database")?;
+    let sql = format!("CREATE DATABASE {}", quote_ident(name));
+    let outcome = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
+    let _ = admin.close().await;
+    match outcome {
+        Ok(_) => {
+            tracing::info!(database = name, "created database");
+            Ok(())
+        }
+        // Another replica won the race: fine.
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("creating database {name}"))),
+    }
+}
+
+/// Quotes an SQL identifier (database names come from configuration).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Runs the service's migrations, keeping their history in the service's schema.
+pub async fn migrate(pool: &PgPool, mut migrator: Migrator, schema: &'static str) -> anyhow::Result<()> {
+    migrator.create_schema(schema);
+    migrator.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
+    migrator.run(pool).await.with_context(|| format!("running the {schema} migrations"))
+}
+
+/// Drops a database, ending its sessions (test clean-up).
+pub async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let mut admin = PgConnectOptions::from_str(admin_url)?.database("postgres").connect().await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name))))
+        .execute(&mut admin)
+        .await?;
+    let _ = admin.close().await;
+    Ok(())
+}

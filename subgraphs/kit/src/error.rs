@@ -1,0 +1,136 @@
+//! The one error type every resolver returns, mapped to GraphQL errors with a
+//! stable `extensions.code`. Internal causes are logged here, exactly once, inside
+//! the request's span (so with its request id), and never shown to clients.
+
+use async_graphql::ErrorExtensions;
+
+/// Stable error codes, as clients see them in `extensions.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    BadUserInput,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    RateLimited,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::BadUserInput => "BAD_USER_INPUT",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::Forbidden => "FORBIDDEN",
+            Code::NotFound => "NOT_FOUND",
+            Code::Conflict => "CONFLICT",
+            Code::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Code::RateLimited => "RATE_LIMITED",
+            Code::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// What went wrong, as far as a client may know.
+///
+/// Deliberately not `Display`: that keeps async-graphql's blanket
+/// `From<T: Display>` away, so every conversion goes through the mapping below.
+pub enum ApiError {
+    /// Input failed a rule; `field` names the argument or input field.
+    BadUserInput {
+        field: Option<String>,
+        message: String,
+    },
+    Unauthenticated(String),
+    Forbidden(String),
+    NotFound(String),
+    Conflict(String),
+    PayloadTooLarge(String),
+    RateLimited(String),
+    /// Anything else. The cause is logged, the client sees only `INTERNAL`.
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::BadUserInput { field: Some(field.to_owned()), message: message.into() }
+    }
+
+    pub fn unauthenticated() -> Self {
+        ApiError::Unauthenticated("Authentication required".into())
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        ApiError::NotFound(format!("{what} not found"))
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(err.into())
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            ApiError::BadUserInput { .. } => Code::BadUserInput,
+            ApiError::Unauthenticated(_) => Code::Unauthenticated,
+            ApiError::Forbidden(_) => Code::Forbidden,
+            ApiError::NotFound(_) => Code::NotFound,
+            ApiError::Conflict(_) => Code::Conflict,
+            ApiError::PayloadTooLarge(_) => Code::PayloadTooLarge,
+            ApiError::RateLimited(_) => Code::RateLimited,
+            ApiError::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::BadUserInput { field, message } => {
+                write!(f, "BadUserInput({field:?}: {message})")
+            }
+            ApiError::Internal(e) => write!(f, "Internal({e:#})"),
+            other => write!(f, "{}", other.code().as_str()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        ApiError::Internal(err)
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(err: ApiError) -> Self {
+        let code = err.code();
+        let (message, field) = match err {
+            ApiError::BadUserInput { field, message } => (message, field),
+            ApiError::Internal(cause) => {
+                tracing::error!(error.cause_chain = ?cause, error.message = %cause, "internal error");
+                ("Internal server error".to_owned(), None)
+            }
+            ApiError::Unauthenticated(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Conflict(m)
+            | ApiError::PayloadTooLarge(m)
+            | ApiError::RateLimited(m) => (m, None),
+        };
+        async_graphql::Error::new(message).extend_with(|_, ext| {
+            ext.set("code", code.as_str());
+            if let Some(field) = field {
+                ext.set("field", field);
+            }
+        })
+    }
+}
+
+/// Resolver result type.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,105 @@
+//! `GET /health/live` and `GET /health/ready`.
+//!
+//! Readiness asks every dependency. A *required* one that fails makes the answer
+//! 503; an optional one (a broker the outbox buffers for, a cache with a database
+//! behind it) shows as `degraded` but keeps the instance in rotation.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::{Map, Value, json};
+use sqlx::PgPool;
+
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// One dependency.
+pub trait Check: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Whether a failure makes the instance unready (503) or only degraded.
+    fn required(&self) -> bool;
+    /// `Err` carries a short, non-sensitive reason.
+    fn check(&self) -> CheckFuture<'_>;
+}
+
+/// The set of checks a service registers.
+#[derive(Clone)]
+pub struct Health {
+    service: &'static str,
+    checks: Arc<Vec<Box<dyn Check>>>,
+}
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Health {
+    pub fn new(service: &'static str, checks: Vec<Box<dyn Check>>) -> Self {
+        Self { service, checks: Arc::new(checks) }
+    }
+
+    /// Runs every check concurrently; returns the status code and JSON body.
+    pub async fn readiness(&self) -> (StatusCode, Value) {
+        let results = futures::future::join_all(self.checks.iter().map(|c| async move {
+            let outcome = match tokio::time::timeout(CHECK_TIMEOUT, c.check()).await {
+                Ok(result) => result,
+                Err(_) => Err("timed out".to_owned()),
+            };
+            (c, outcome)
+        }))
+        .await;
+        let mut status = "ready";
+        let mut checks = Map::new();
+        for (check, outcome) in results {
+            let entry = match outcome {
+                Ok(()) => json!({ "status": "up" }),
+                Err(reason) => {
+                    tracing::warn!(dependency = check.name(), %reason, "readiness check failed");
+                    if check.required() {
+                        status = "unavailable";
+                    } else if status == "ready" {
+                        status = "degraded";
+                    }
+                    json!({ "status": "down", "required": check.required(), "error": reason })
+                }
+            };
+            checks.insert(check.name().to_owned(), entry);
+        }
+        let code = if status == "unavailable" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+        (code, json!({ "status": status, "service": self.service, "checks": checks }))
+    }
+}
+
+pub async fn live(State(health): State<Health>) -> impl IntoResponse {
+    Json(json!({ "status": "live", "service": health.service }))
+}
+
+pub async fn ready(State(health): State<Health>) -> impl IntoResponse {
+    let (code, body) = health.readiness().await;
+    (code, Json(body))
+}
+
+/// Postgres answers `SELECT 1`.
+pub struct PostgresCheck(pub PgPool);
+
+impl Check for PostgresCheck {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn required(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> CheckFuture<'_> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.0).await.map(|_| ()).map_err(|e| {
+                tracing::debug!(error = %e, "postgres check");
+                "unreachable".to_owned()
+            })
+        })
+    }
+}

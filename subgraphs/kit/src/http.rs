@@ -1,0 +1,171 @@
+//! The HTTP wiring every service shares: request ids, request logs, latency
+//! metrics, timeouts, health and metrics routes, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::config::HttpSettings;
+use crate::health::{self, Health};
+
+pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being served, in the request's extensions.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub HeaderValue);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or("")
+    }
+}
+
+/// Keeps a client's `x-request-id` when it is short and printable (it ends up in
+/// logs, so no control characters), otherwise makes one.
+async fn assign_request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .filter(|v| is_acceptable_request_id(v.as_bytes()))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a uuid is a valid header"));
+    req.headers_mut().insert(REQUEST_ID_HEADER.clone(), id.clone());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(REQUEST_ID_HEADER.clone(), id);
+    response
+}
+
+fn is_acceptable_request_id(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(b))
+}
+
+/// Records `http_request_duration_seconds{service,method,route,status_code}`.
+/// `route` is the matched template (`/files/{id}/content`), never the raw path.
+async fn record_duration(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let Some(route) = route else {
+        return next.run(req).await;
+    };
+    let service = req.extensions().get::<ServiceName>().map(|s| s.0).unwrap_or("unknown");
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    metrics::histogram!(
+        crate::metrics::HTTP_REQUEST_DURATION,
+        "service" => service,
+        "method" => method,
+        "route" => route,
+        "status_code" => response.status().as_str().to_owned(),
+    )
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+#[derive(Clone, Copy)]
+struct ServiceName(&'static str);
+
+fn request_span(req: &Request) -> Span {
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.as_str().to_owned()).unwrap_or_default();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    // Only method, route and id: headers (Authorization!) and query strings stay out of logs.
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        route = route.as_deref().unwrap_or("unmatched"),
+    )
+}
+
+/// Adds the platform routes and layers around a service's own routes.
+///
+/// Only the service's own routes are traced and timed: probes would drown both.
+pub fn platform_router(service: &'static str, app: Router, health: Health, settings: &HttpSettings) -> Router {
+    // Install the recorder now: anything recorded before installation would be lost.
+    crate::metrics::handle();
+    let probes = Router::new()
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .with_state(health)
+        .route("/metrics", get(|| async { crate::metrics::render() }));
+
+    let traced = app.layer(middleware::from_fn(record_duration)).layer(
+        TraceLayer::new_for_http().make_span_with(request_span).on_request(()).on_response(
+            |res: &Response, latency: Duration, _span: &Span| {
+                tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "served");
+            },
+        ),
+    );
+
+    traced
+        .merge(probes)
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not found") })
+        // Outermost last: service name, request id, timeout, body limit.
+        .layer(RequestBodyLimitLayer::new(settings.body_limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(middleware::from_fn(assign_request_id))
+        .layer(axum::Extension(ServiceName(service)))
+}
+
+/// Binds the listener (port 0 picks a free port).
+pub async fn bind(settings: &HttpSettings) -> std::io::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await
+}
+
+/// Serves until `shutdown` fires, then lets in-flight requests finish for at
+/// most `grace` before returning.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    tokio::select! {
+        result = server => result,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs_f64(), "shutdown grace period over; dropping unfinished requests");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// A JSON error body for plain HTTP routes.
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}

@@ -1,0 +1,20 @@
+//! The platform every taskgraph service stands on.
+//!
+//! A service's `main` is one call to [`cli::main`]; its `lib.rs` builds an
+//! `Application` from typed settings, using the pieces below.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod health;
+pub mod http;
+pub mod identity;
+pub mod metrics;
+pub mod telemetry;
+
+pub use config::{ConfigError, Env, Secret};
+pub use error::ApiError;
+pub use identity::{TokenVerifier, Viewer};
