@@ -1,0 +1,107 @@
+//! The auth service's settings, all from environment variables (see README).
+
+use std::time::Duration;
+
+use kit::config::{AmqpSettings, DatabaseSettings, Env, HttpSettings, Secret, TelemetrySettings};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub amqp: AmqpSettings,
+    pub telemetry: TelemetrySettings,
+    pub jwt: JwtSettings,
+    pub passwords: PasswordSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// PKCS#8 PEM of the Ed25519 signing key; `None` generates one at start.
+    pub private_key_pem: Option<Secret>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct PasswordSettings {
+    pub bcrypt_cost: u32,
+    /// bcrypt hashes computed at once; more wait their turn without blocking other requests.
+    pub max_concurrent_hashes: usize,
+}
+
+pub const DEFAULT_PORT: u16 = 4001;
+
+impl Settings {
+    pub fn from_env(env: &mut Env) -> Self {
+        Self {
+            http: HttpSettings::from_env(env, DEFAULT_PORT),
+            database: DatabaseSettings::from_env(env),
+            amqp: AmqpSettings::from_env(env),
+            telemetry: TelemetrySettings::from_env(env),
+            jwt: JwtSettings::from_env(env),
+            passwords: PasswordSettings::from_env(env),
+        }
+    }
+}
+
+impl JwtSettings {
+    fn from_env(env: &mut Env) -> Self {
+        let inline = env.secret("JWT_PRIVATE_KEY");
+        let file = env.optional("JWT_PRIVATE_KEY_FILE");
+        let private_key_pem = match (inline, file) {
+            (Some(_), Some(_)) => {
+                env.invalid("JWT_PRIVATE_KEY_FILE", "unset when JWT_PRIVATE_KEY is set (use one of them)", None);
+                None
+            }
+            (Some(pem), None) => Some(pem),
+            (None, Some(path)) => match std::fs::read_to_string(&path) {
+                Ok(pem) => Some(Secret::new(pem)),
+                Err(e) => {
+                    env.invalid("JWT_PRIVATE_KEY_FILE", &format!("a readable PEM file ({e})"), Some(&path));
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        if let Some(pem) = &private_key_pem
+            && crate::tokens::SigningKey::from_pem(pem.expose()).is_err()
+        {
+            env.invalid(
+                "JWT_PRIVATE_KEY",
+                "an Ed25519 private key in PKCS#8 PEM (openssl genpkey -algorithm ed25519)",
+                None,
+            );
+        }
+        Self {
+            issuer: env.string("JWT_ISSUER", "taskgraph-auth"),
+            audience: env.string("JWT_AUDIENCE", "taskgraph"),
+            private_key_pem,
+            access_ttl: env.duration(
+                "ACCESS_TOKEN_TTL",
+                "15m",
+                Duration::from_secs(10),
+                Duration::from_secs(24 * 3600),
+            ),
+            refresh_ttl: env.duration(
+                "REFRESH_TOKEN_TTL",
+                "7d",
+                Duration::from_secs(60),
+                Duration::from_secs(365 * 24 * 3600),
+            ),
+        }
+    }
+}
+
+impl PasswordSettings {
+    fn from_env(env: &mut Env) -> Self {
+        // Leave one core to the request path: a login storm must not starve other requests.
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let default_concurrency = cores.saturating_sub(1).max(1);
+        Self {
+            bcrypt_cost: env.int_in("BCRYPT_COST", 12, 4, 31),
+            max_concurrent_hashes: env.int_in("BCRYPT_MAX_CONCURRENCY", default_concurrency, 1, 1024),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Building and running the auth service.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kit::TokenVerifier;
+use kit::events::Relay;
+use kit::graphql::{GraphQLBatchRequest, GraphQLResponse};
+use kit::health::{Health, PostgresCheck};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::accounts::{Accounts, OUTBOX};
+use crate::passwords::Passwords;
+use crate::schema::{self, AuthSchema};
+use crate::tokens::{AccessTokens, SigningKey};
+use crate::{SERVICE, Settings};
+
+/// Background tasks get this long to stop once the server has drained.
+const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pool: PgPool,
+    relay: Relay,
+    accounts: Accounts,
+    grace: Duration,
+}
+
+#[derive(Clone)]
+struct AppState {
+    schema: AuthSchema,
+    verifier: TokenVerifier,
+    jwks: Arc<serde_json::Value>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = kit::db::connect(&settings.database, SERVICE).await?;
+        kit::db::migrate(&pool, sqlx::migrate!("../../migrations/auth"), crate::SCHEMA).await?;
+
+        let key = match &settings.jwt.private_key_pem {
+            Some(pem) => SigningKey::from_pem(pem.expose()).context("JWT_PRIVATE_KEY")?,
+            None => {
+                let key = SigningKey::generate()?;
+                tracing::warn!(
+                    kid = key.kid(),
+                    "no JWT_PRIVATE_KEY configured: generated a signing key; tokens will not survive a restart \
+                     and replicas will not accept each other's tokens"
+                );
+                key
+            }
+        };
+        let tokens = AccessTokens::new(key, &settings.jwt);
+        let verifier = tokens.verifier();
+        let jwks = Arc::new(tokens.jwks());
+        let passwords =
+            Passwords::new(settings.passwords.bcrypt_cost, settings.passwords.max_concurrent_hashes).await?;
+        let accounts = Accounts::new(pool.clone(), passwords, tokens, settings.jwt.refresh_ttl);
+
+        let relay = Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE);
+        let health = Health::new(SERVICE, vec![Box::new(PostgresCheck(pool.clone())), Box::new(relay.status())]);
+        let state = AppState { schema: schema::build(Some(accounts.clone())), verifier, jwks };
+        let routes = Router::new()
+            .route("/graphql", post(graphql))
+            .route("/.well-known/jwks.json", get(jwks_document))
+            .with_state(state);
+        let router = kit::http::platform_router(SERVICE, routes, health, &settings.http);
+        let listener = kit::http::bind(&settings.http)
+            .await
+            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
+        tracing::info!(address = %listener.local_addr()?, "auth listening");
+        Ok(Self { listener, router, pool, relay, accounts, grace: settings.http.shutdown_grace })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves until `shutdown`; then drains requests, stops the relay and closes the pool.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let background = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(self.relay.run(background.clone()));
+        tasks.spawn(prune_refresh_tokens(self.accounts, background.clone()));
+        tasks.close();
+
+        let served = kit::http::serve(self.listener, self.router, shutdown, self.grace).await;
+        background.cancel();
+        if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, tasks.wait()).await.is_err() {
+            tracing::warn!("background tasks did not stop in time");
+        }
+        self.pool.close().await;
+        served.context("serving HTTP")
+    }
+}
+
+impl kit::cli::Service for Application {
+    type Settings = Settings;
+    const NAME: &'static str = SERVICE;
+
+    fn settings(env: &mut kit::Env) -> Settings {
+        Settings::from_env(env)
+    }
+
+    fn telemetry(settings: &Settings) -> &kit::config::TelemetrySettings {
+        &settings.telemetry
+    }
+
+    fn sdl() -> String {
+        schema::sdl()
+    }
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Application::build(settings).await
+    }
+
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        Application::run_until_stopped(self, shutdown).await
+    }
+}
+
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLBatchRequest) -> GraphQLResponse {
+    kit::graphql::execute(&state.schema, &state.verifier, &headers, request).await
+}
+
+async fn jwks_document(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(state.jwks.as_ref().clone()))
+}
+
+async fn prune_refresh_tokens(accounts: Accounts, cancel: CancellationToken) {
+    loop {
+        match accounts.prune_expired_refresh_tokens().await {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "pruned expired refresh tokens"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not prune refresh tokens"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(PRUNE_INTERVAL) => {}
+        }
+    }
+}
