@@ -75,6 +75,18 @@ impl Env {
         self.vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
+    /// Every set variable whose name starts with `prefix`, the prefix removed, sorted by name.
+    pub fn with_prefix(&self, prefix: &str) -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = self
+            .vars
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_owned(), v.trim().to_owned())))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        found.sort();
+        found
+    }
+
     pub fn string(&self, name: &str, default: &str) -> String {
         self.optional(name).unwrap_or_else(|| default.to_owned())
     }

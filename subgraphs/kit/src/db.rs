@@ -22,6 +22,9 @@ pub async fn connect(settings: &DatabaseSettings, service: &str) -> anyhow::Resu
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        // A ping per checkout costs a round trip on every query; a broken
+        // connection surfaces as an error on use and is replaced.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .context("connecting to Postgres")

@@ -118,8 +118,8 @@ impl Relay {
         let conn = super::connect(self.settings.url.expose(), &format!("{}-outbox-relay", self.service))
             .await
             .context("connecting to RabbitMQ")?;
+        let channel = conn.create_channel().await.context("opening a channel")?;
         let result = async {
-            let channel = conn.create_channel().await?;
             channel.confirm_select(ConfirmSelectOptions::default()).await?;
             super::declare_exchange(&channel, &self.settings.exchange).await?;
             self.status.set(true);
@@ -127,6 +127,8 @@ impl Relay {
             self.pump(&channel, cancel).await
         }
         .await;
+        // Channel first: closing the connection under an open channel makes lapin log an error.
+        let _ = channel.close(200, "shutting down".into()).await;
         let _ = conn.close(200, "shutting down".into()).await;
         result
     }

@@ -1,0 +1,111 @@
+//! The router's settings, all from environment variables (see README).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kit::config::{Env, HttpSettings, TelemetrySettings};
+
+pub const DEFAULT_PORT: u16 = 4000;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub telemetry: TelemetrySettings,
+    pub supergraph: SupergraphSettings,
+    pub subgraphs: SubgraphSettings,
+    pub graphql: GraphqlSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct SupergraphSettings {
+    /// The composed supergraph SDL.
+    pub path: PathBuf,
+    /// How often the file is checked for changes.
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubgraphSettings {
+    /// `SUBGRAPH_<NAME>_URL`: replaces the URL the supergraph names for that subgraph.
+    pub url_overrides: HashMap<String, String>,
+    /// `SUBGRAPH_<NAME>_TIMEOUT`: per-subgraph request timeout.
+    pub timeout_overrides: HashMap<String, Duration>,
+    pub default_timeout: Duration,
+    /// Client headers passed on to subgraphs (lower case).
+    pub forward_headers: Vec<String>,
+}
+
+impl SubgraphSettings {
+    pub fn timeout(&self, subgraph: &str) -> Duration {
+        self.timeout_overrides.get(subgraph).copied().unwrap_or(self.default_timeout)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GraphqlSettings {
+    pub introspection: bool,
+    pub graphiql: bool,
+    /// Prepared operations (parsed, validated, planned) kept in the LRU cache.
+    pub plan_cache_size: usize,
+}
+
+impl Settings {
+    pub fn from_env(env: &mut Env) -> Self {
+        Self {
+            http: HttpSettings::from_env(env, DEFAULT_PORT),
+            telemetry: TelemetrySettings::from_env(env),
+            supergraph: SupergraphSettings {
+                path: env.string("SUPERGRAPH_PATH", "schema/supergraph.graphql").into(),
+                poll_interval: env.duration(
+                    "SUPERGRAPH_POLL_INTERVAL",
+                    "2s",
+                    Duration::from_millis(10),
+                    Duration::from_secs(3600),
+                ),
+            },
+            subgraphs: SubgraphSettings::from_env(env),
+            graphql: GraphqlSettings {
+                introspection: env.bool("INTROSPECTION", true),
+                graphiql: env.bool("GRAPHIQL", true),
+                plan_cache_size: env.int_in("PLAN_CACHE_SIZE", 1000, 1, 1_000_000),
+            },
+        }
+    }
+}
+
+impl SubgraphSettings {
+    fn from_env(env: &mut Env) -> Self {
+        let mut url_overrides = HashMap::new();
+        let mut timeout_overrides = HashMap::new();
+        for (name, value) in env.with_prefix("SUBGRAPH_") {
+            if let Some(subgraph) = name.strip_suffix("_URL") {
+                if !(value.starts_with("http://") || value.starts_with("https://")) {
+                    env.invalid(&format!("SUBGRAPH_{subgraph}_URL"), "an http:// or https:// URL", Some(&value));
+                }
+                url_overrides.insert(subgraph.to_ascii_lowercase(), value);
+            } else if let Some(subgraph) = name.strip_suffix("_TIMEOUT") {
+                let var = format!("SUBGRAPH_{subgraph}_TIMEOUT");
+                let timeout = env.duration(&var, "10s", Duration::from_millis(1), Duration::from_secs(600));
+                timeout_overrides.insert(subgraph.to_ascii_lowercase(), timeout);
+            }
+        }
+        let forward_headers = env
+            .string("FORWARD_HEADERS", "authorization,x-request-id,traceparent,tracestate")
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        Self {
+            url_overrides,
+            timeout_overrides,
+            default_timeout: env.duration(
+                "SUBGRAPH_TIMEOUT",
+                "10s",
+                Duration::from_millis(1),
+                Duration::from_secs(600),
+            ),
+            forward_headers,
+        }
+    }
+}

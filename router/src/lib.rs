@@ -1,0 +1,15 @@
+//! The taskgraph federation router: one GraphQL endpoint over any Apollo
+//! Federation v2 subgraphs. Plans come from `hive-router-query-planner`; the
+//! request path (parse → validate → plan → execute → project) is ours.
+
+pub mod config;
+pub mod graphiql;
+pub mod pipeline;
+pub mod startup;
+pub mod subgraphs;
+pub mod supergraph;
+
+pub use config::Settings;
+pub use startup::Application;
+
+pub const SERVICE: &str = "router";

@@ -1,0 +1,512 @@
+//! Executes a query plan. Fetches in a `Parallel` node run concurrently; each
+//! one reads what it needs from the shared response under a short lock,
+//! awaits its subgraph without holding it, then merges its answer.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use futures::future::{BoxFuture, FutureExt, join_all};
+use hive_router_query_planner::ast::selection_item::SelectionItem;
+use hive_router_query_planner::ast::selection_set::SelectionSet;
+use hive_router_query_planner::planner::plan_nodes::{
+    BatchFetchNode, FetchNode, FetchNodePathSegment, FetchRewrite, FlattenNodePath, FlattenNodePathSegment, PlanNode,
+    QueryPlan,
+};
+use serde_json::{Map, Value, json};
+
+use super::error::graphql_error;
+use crate::subgraphs::{SubgraphClient, SubgraphError};
+use crate::supergraph::Supergraph;
+
+pub struct Execution<'a> {
+    supergraph: &'a Supergraph,
+    client: &'a SubgraphClient,
+    variables: &'a Map<String, Value>,
+    headers: &'a HeaderMap,
+    data: Mutex<Value>,
+    errors: Mutex<Vec<Value>>,
+    waiting: Mutex<Waiting>,
+}
+
+/// Wall time during which at least one subgraph request was in flight.
+#[derive(Default)]
+struct Waiting {
+    in_flight: usize,
+    since: Option<Instant>,
+    total: Duration,
+}
+
+/// Where an entity sits in the response, and its representation's index.
+struct EntityLocation {
+    path: Vec<Value>,
+    representation: usize,
+}
+
+impl<'a> Execution<'a> {
+    pub fn new(
+        supergraph: &'a Supergraph,
+        client: &'a SubgraphClient,
+        variables: &'a Map<String, Value>,
+        headers: &'a HeaderMap,
+    ) -> Self {
+        Self {
+            supergraph,
+            client,
+            variables,
+            headers,
+            data: Mutex::new(Value::Object(Map::new())),
+            errors: Mutex::new(Vec::new()),
+            waiting: Mutex::new(Waiting::default()),
+        }
+    }
+
+    pub async fn run(&self, plan: &QueryPlan) {
+        if let Some(node) = &plan.node {
+            self.node(node).await;
+        }
+    }
+
+    pub fn waited_seconds(&self) -> f64 {
+        self.waiting.lock().expect("waiting lock").total.as_secs_f64()
+    }
+
+    pub fn into_parts(self) -> (Value, Vec<Value>) {
+        (self.data.into_inner().expect("data lock"), self.errors.into_inner().expect("errors lock"))
+    }
+
+    fn node<'n>(&'n self, node: &'n PlanNode) -> BoxFuture<'n, ()> {
+        async move {
+            match node {
+                PlanNode::Fetch(fetch) => self.root_fetch(fetch).await,
+                PlanNode::Flatten(flatten) => match flatten.node.as_ref() {
+                    PlanNode::Fetch(fetch) => self.entity_fetch(&flatten.path, fetch).await,
+                    other => self.node(other).await,
+                },
+                PlanNode::BatchFetch(batch) => self.batch_fetch(batch).await,
+                PlanNode::Sequence(seq) => {
+                    for child in &seq.nodes {
+                        self.node(child).await;
+                    }
+                }
+                PlanNode::Parallel(par) => {
+                    join_all(par.nodes.iter().map(|child| self.node(child))).await;
+                }
+                PlanNode::Condition(condition) => {
+                    let on = self.variables.get(&condition.condition) == Some(&Value::Bool(true));
+                    let branch = if on { &condition.if_clause } else { &condition.else_clause };
+                    if let Some(branch) = branch {
+                        self.node(branch).await;
+                    }
+                }
+                PlanNode::Subscription(_) | PlanNode::Defer(_) => {
+                    self.push_error(graphql_error(
+                        "@defer and subscriptions are not supported",
+                        None,
+                        Some("BAD_REQUEST"),
+                    ));
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// A fetch at the root of the operation: its data merges into the root.
+    async fn root_fetch(&self, fetch: &FetchNode) {
+        let variables = self.used_variables(fetch.variable_usages.iter().flatten());
+        let Some(answer) = self
+            .call(&fetch.service_name, &fetch.operation.document_str, variables, || {
+                root_response_keys(fetch).into_iter().map(|k| vec![Value::String(k)]).collect()
+            })
+            .await
+        else {
+            return;
+        };
+        if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
+            let mut all = self.errors.lock().expect("errors lock");
+            all.extend(errors.iter().map(|e| subgraph_error(e, &fetch.service_name, None)));
+        }
+        if let Some(data) = answer.get("data").filter(|d| d.is_object()) {
+            deep_merge(&mut self.data.lock().expect("data lock"), data.clone());
+        }
+    }
+
+    /// An `_entities` fetch for the objects at `path`: one request, with
+    /// de-duplicated representations.
+    async fn entity_fetch(&self, path: &FlattenNodePath, fetch: &FetchNode) {
+        let requires = fetch.requires.as_ref();
+        let (representations, locations) = {
+            let data = self.data.lock().expect("data lock");
+            collect_representations(&data, path, requires, fetch.input_rewrites.as_deref())
+        };
+        if representations.is_empty() {
+            return;
+        }
+        let mut variables = self.used_variables(fetch.variable_usages.iter().flatten());
+        variables.insert("representations".into(), Value::Array(representations));
+        let entity_paths = || locations.iter().map(|l| l.path.clone()).collect();
+        let Some(answer) = self.call(&fetch.service_name, &fetch.operation.document_str, variables, entity_paths).await
+        else {
+            return;
+        };
+        let entities = answer.pointer("/data/_entities").and_then(Value::as_array);
+        self.merge_entities(&answer, entities, &locations, fetch.output_rewrites.as_deref(), &fetch.service_name);
+    }
+
+    /// Several `_entities` fetches to one subgraph in one request, each under an alias.
+    async fn batch_fetch(&self, batch: &BatchFetchNode) {
+        let mut variables = self.used_variables(batch.variable_usages.iter().flatten());
+        let mut per_alias = Vec::new();
+        {
+            let data = self.data.lock().expect("data lock");
+            for alias in &batch.entity_batch.aliases {
+                let mut reps = Vec::new();
+                let mut locations = Vec::new();
+                for path in &alias.merge_paths {
+                    let (r, l) =
+                        collect_representations(&data, path, Some(&alias.requires), alias.input_rewrites.as_deref());
+                    let offset = reps.len();
+                    reps.extend(r);
+                    locations.extend(l.into_iter().map(|mut l| {
+                        l.representation += offset;
+                        l
+                    }));
+                }
+                variables.insert(alias.representations_variable_name.clone(), Value::Array(reps));
+                per_alias.push((alias, locations));
+            }
+        }
+        if per_alias.iter().all(|(_, l)| l.is_empty()) {
+            return;
+        }
+        let paths = || per_alias.iter().flat_map(|(_, ls)| ls.iter().map(|l| l.path.clone())).collect();
+        let Some(answer) = self.call(&batch.service_name, &batch.operation.document_str, variables, paths).await else {
+            return;
+        };
+        for (alias, locations) in &per_alias {
+            let entities = answer.get("data").and_then(|d| d.get(&alias.alias)).and_then(Value::as_array);
+            self.merge_entities(&answer, entities, locations, alias.output_rewrites.as_deref(), &batch.service_name);
+        }
+    }
+
+    fn merge_entities(
+        &self,
+        answer: &Value,
+        entities: Option<&Vec<Value>>,
+        locations: &[EntityLocation],
+        output_rewrites: Option<&[FetchRewrite]>,
+        service: &str,
+    ) {
+        if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
+            let mut all = self.errors.lock().expect("errors lock");
+            all.extend(errors.iter().map(|e| subgraph_error(e, service, Some(locations))));
+        }
+        let Some(entities) = entities else { return };
+        let mut data = self.data.lock().expect("data lock");
+        for location in locations {
+            let Some(entity) = entities.get(location.representation).filter(|e| e.is_object()) else { continue };
+            let mut entity = entity.clone();
+            for rewrite in output_rewrites.unwrap_or_default() {
+                apply_rewrite(&mut entity, rewrite);
+            }
+            if let Some(target) = value_at_mut(&mut data, &location.path) {
+                deep_merge(target, entity);
+            }
+        }
+    }
+
+    /// Sends one request; on transport failure records an error per affected
+    /// path (so partial data stays explained) and returns `None`.
+    async fn call(
+        &self,
+        service: &str,
+        operation: &str,
+        variables: Map<String, Value>,
+        affected: impl FnOnce() -> Vec<Vec<Value>>,
+    ) -> Option<Value> {
+        let Some(subgraph) = self.supergraph.subgraphs.get(service) else {
+            self.push_error(graphql_error("The plan names an unknown subgraph", None, Some("INTERNAL")));
+            return None;
+        };
+        let body = serde_json::to_vec(&json!({ "query": operation, "variables": variables })).ok()?;
+        self.begin_wait();
+        let result = self.client.send(subgraph, body, self.headers).await;
+        self.end_wait();
+        match result {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                let (code, message) = match e {
+                    SubgraphError::Timeout => {
+                        ("SUBGRAPH_TIMEOUT", format!("Subgraph '{service}' did not answer in time"))
+                    }
+                    _ => ("SUBGRAPH_UNAVAILABLE", format!("Subgraph '{service}' is unavailable")),
+                };
+                let mut errors = self.errors.lock().expect("errors lock");
+                for path in affected() {
+                    let mut error = graphql_error(&message, Some(path), Some(code));
+                    error["extensions"]["serviceName"] = Value::String(service.to_owned());
+                    errors.push(error);
+                }
+                None
+            }
+        }
+    }
+
+    fn used_variables<'v>(&self, names: impl Iterator<Item = &'v String>) -> Map<String, Value> {
+        names.filter_map(|n| self.variables.get(n).map(|v| (n.clone(), v.clone()))).collect()
+    }
+
+    fn push_error(&self, error: Value) {
+        self.errors.lock().expect("errors lock").push(error);
+    }
+
+    fn begin_wait(&self) {
+        let mut w = self.waiting.lock().expect("waiting lock");
+        if w.in_flight == 0 {
+            w.since = Some(Instant::now());
+        }
+        w.in_flight += 1;
+    }
+
+    fn end_wait(&self) {
+        let mut w = self.waiting.lock().expect("waiting lock");
+        w.in_flight = w.in_flight.saturating_sub(1);
+        if w.in_flight == 0
+            && let Some(since) = w.since.take()
+        {
+            w.total += since.elapsed();
+        }
+    }
+}
+
+fn root_response_keys(fetch: &FetchNode) -> Vec<String> {
+    fetch
+        .operation
+        .document
+        .operation
+        .selection_set
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            SelectionItem::Field(f) => Some(f.selection_identifier().to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A subgraph's error as the client sees it: `_entities` paths rewritten to
+/// the entity's place in the client's response, `extensions` kept.
+fn subgraph_error(error: &Value, service: &str, locations: Option<&[EntityLocation]>) -> Value {
+    let mut error = error.clone();
+    let Some(object) = error.as_object_mut() else {
+        return graphql_error("A subgraph returned a malformed error", None, Some("SUBGRAPH_ERROR"));
+    };
+    object.remove("locations");
+    let extensions = object.entry("extensions").or_insert_with(|| Value::Object(Map::new()));
+    if let Some(ext) = extensions.as_object_mut() {
+        ext.entry("serviceName").or_insert_with(|| Value::String(service.to_owned()));
+    }
+    if let (Some(locations), Some(path)) = (locations, object.get("path").and_then(Value::as_array).cloned()) {
+        let index = path.get(1).and_then(Value::as_u64).map(|i| i as usize);
+        let rewritten = index
+            .and_then(|i| locations.iter().find(|l| l.representation == i))
+            .map(|l| l.path.iter().cloned().chain(path.iter().skip(2).cloned()).collect::<Vec<_>>());
+        match rewritten {
+            Some(p) => object.insert("path".into(), Value::Array(p)),
+            None => object.remove("path"),
+        };
+    }
+    error
+}
+
+/// Walks `path` in `data` and builds the de-duplicated representations of the
+/// entities found there.
+fn collect_representations(
+    data: &Value,
+    path: &FlattenNodePath,
+    requires: Option<&SelectionSet>,
+    input_rewrites: Option<&[FetchRewrite]>,
+) -> (Vec<Value>, Vec<EntityLocation>) {
+    let mut found = Vec::new();
+    walk(data, path.as_slice(), &mut Vec::new(), &mut found);
+    let mut representations = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut locations = Vec::new();
+    for (location, object) in found {
+        let Some(mut representation) = requires.and_then(|r| represent(object, r)) else { continue };
+        for rewrite in input_rewrites.unwrap_or_default() {
+            apply_rewrite(&mut representation, rewrite);
+        }
+        let key = representation.to_string();
+        let position = *index.entry(key).or_insert_with(|| {
+            representations.push(representation);
+            representations.len() - 1
+        });
+        locations.push(EntityLocation { path: location, representation: position });
+    }
+    (representations, locations)
+}
+
+fn walk<'v>(
+    value: &'v Value,
+    path: &[FlattenNodePathSegment],
+    at: &mut Vec<Value>,
+    found: &mut Vec<(Vec<Value>, &'v Value)>,
+) {
+    let Some((segment, rest)) = path.split_first() else {
+        if value.is_object() {
+            found.push((at.clone(), value));
+        } else if let Some(items) = value.as_array() {
+            // Entity lists without an explicit "@" segment.
+            for (i, item) in items.iter().enumerate() {
+                at.push(Value::from(i));
+                walk(item, path, at, found);
+                at.pop();
+            }
+        }
+        return;
+    };
+    match segment {
+        FlattenNodePathSegment::Field(name) => {
+            if let Some(next) = value.get(name) {
+                at.push(Value::String(name.clone()));
+                walk(next, rest, at, found);
+                at.pop();
+            }
+        }
+        FlattenNodePathSegment::List => {
+            for (i, item) in value.as_array().into_iter().flatten().enumerate() {
+                at.push(Value::from(i));
+                walk(item, rest, at, found);
+                at.pop();
+            }
+        }
+        FlattenNodePathSegment::TypeCondition(types) => {
+            let typename = value.get("__typename").and_then(Value::as_str);
+            if typename.is_some_and(|t| types.contains(t)) {
+                walk(value, rest, at, found);
+            }
+        }
+    }
+}
+
+/// The object's fields named by `requires`; `None` when one is missing.
+fn represent(object: &Value, requires: &SelectionSet) -> Option<Value> {
+    let source = object.as_object()?;
+    let mut out = Map::new();
+    for item in &requires.items {
+        match item {
+            SelectionItem::Field(field) => {
+                let key = field.selection_identifier();
+                let value = source.get(key)?;
+                let value = if field.selections.is_empty() || value.is_null() {
+                    value.clone()
+                } else if let Some(items) = value.as_array() {
+                    Value::Array(items.iter().map(|v| represent(v, &field.selections)).collect::<Option<_>>()?)
+                } else {
+                    represent(value, &field.selections)?
+                };
+                out.insert(key.to_owned(), value);
+            }
+            SelectionItem::InlineFragment(fragment) => {
+                let typename = source.get("__typename").and_then(Value::as_str);
+                if typename == Some(fragment.type_condition.as_str())
+                    && let Value::Object(inner) = represent(object, &fragment.selections)?
+                {
+                    out.extend(inner);
+                }
+            }
+            SelectionItem::FragmentSpread(_) => {}
+        }
+    }
+    Some(Value::Object(out))
+}
+
+fn apply_rewrite(value: &mut Value, rewrite: &FetchRewrite) {
+    match rewrite {
+        FetchRewrite::ValueSetter(setter) => set_at(value, &setter.path, |slot| {
+            *slot = Value::String(setter.set_value_to.clone());
+        }),
+        FetchRewrite::KeyRenamer(renamer) => {
+            let Some((FetchNodePathSegment::Key(last), parent)) = renamer.path.split_last() else { return };
+            set_parent(value, parent, &mut |object| {
+                if let Some(v) = object.remove(last) {
+                    object.insert(renamer.rename_key_to.clone(), v);
+                }
+            });
+        }
+    }
+}
+
+fn set_at(value: &mut Value, path: &[FetchNodePathSegment], apply: impl Fn(&mut Value) + Copy) {
+    let Some((segment, rest)) = path.split_first() else {
+        apply(value);
+        return;
+    };
+    match segment {
+        FetchNodePathSegment::Key(key) => {
+            if let Some(object) = value.as_object_mut() {
+                let slot = object.entry(key.clone()).or_insert(Value::Null);
+                set_at(slot, rest, apply);
+            }
+        }
+        FetchNodePathSegment::TypenameEquals(types) => {
+            let matches = value.get("__typename").and_then(Value::as_str).is_some_and(|t| types.contains(t));
+            if matches {
+                set_at(value, rest, apply);
+            }
+        }
+    }
+}
+
+fn set_parent(value: &mut Value, path: &[FetchNodePathSegment], apply: &mut dyn FnMut(&mut Map<String, Value>)) {
+    let Some((segment, rest)) = path.split_first() else {
+        if let Some(object) = value.as_object_mut() {
+            apply(object);
+        }
+        return;
+    };
+    match segment {
+        FetchNodePathSegment::Key(key) => {
+            if let Some(next) = value.get_mut(key) {
+                set_parent(next, rest, apply);
+            }
+        }
+        FetchNodePathSegment::TypenameEquals(types) => {
+            if value.get("__typename").and_then(Value::as_str).is_some_and(|t| types.contains(t)) {
+                set_parent(value, rest, apply);
+            }
+        }
+    }
+}
+
+fn value_at_mut<'v>(value: &'v mut Value, path: &[Value]) -> Option<&'v mut Value> {
+    path.iter().try_fold(value, |current, segment| match segment {
+        Value::String(key) => current.get_mut(key.as_str()),
+        Value::Number(n) => current.get_mut(n.as_u64()? as usize),
+        _ => None,
+    })
+}
+
+/// Merges `source` into `target`: objects field by field, lists item by item.
+pub fn deep_merge(target: &mut Value, source: Value) {
+    match (target, source) {
+        (Value::Object(t), Value::Object(s)) => {
+            for (key, value) in s {
+                match t.get_mut(&key) {
+                    Some(existing) if !existing.is_null() => deep_merge(existing, value),
+                    _ => {
+                        t.insert(key, value);
+                    }
+                }
+            }
+        }
+        (Value::Array(t), Value::Array(s)) => {
+            for (existing, value) in t.iter_mut().zip(s) {
+                deep_merge(existing, value);
+            }
+        }
+        (target, source) => *target = source,
+    }
+}

@@ -1,0 +1,121 @@
+//! The request path, one stage per file:
+//! request (HTTP → GraphQL requests) → prepare (parse, validate, plan; cached)
+//! → execute (run the plan against subgraphs) → project (shape the response).
+
+pub mod error;
+pub mod execute;
+pub mod introspection;
+pub mod prepare;
+pub mod project;
+pub mod request;
+pub mod response;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::HeaderMap;
+use serde_json::{Map, Value};
+
+use crate::config::GraphqlSettings;
+use crate::subgraphs::SubgraphClient;
+use crate::supergraph::SharedSupergraph;
+use error::RequestError;
+use prepare::{OperationType, PlanCache};
+use request::GraphqlRequest;
+use response::GraphqlResponse;
+
+/// Everything a request needs, shared by all requests.
+pub struct Router {
+    pub supergraph: SharedSupergraph,
+    pub cache: PlanCache,
+    pub subgraphs: SubgraphClient,
+    pub settings: GraphqlSettings,
+}
+
+/// How the request arrived, for the rules that depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Post,
+    Get,
+}
+
+impl Router {
+    /// Runs one GraphQL request through every stage.
+    pub async fn run(&self, request: GraphqlRequest, headers: &HeaderMap, transport: Transport) -> GraphqlResponse {
+        let started = Instant::now();
+        let supergraph = self.supergraph.load_full();
+        let prepared = match self.cache.prepare(&supergraph, &request, &self.settings) {
+            Ok(prepared) => prepared,
+            Err(e) => return self.finish(GraphqlResponse::request_error(e), None, started, 0.0),
+        };
+        if transport == Transport::Get && prepared.operation_type != OperationType::Query {
+            return self.finish(GraphqlResponse::request_error(RequestError::MutationOverGet), None, started, 0.0);
+        }
+        let variables = match prepared.coerce_variables(request.variables.unwrap_or_default()) {
+            Ok(v) => v,
+            Err(e) => return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, 0.0),
+        };
+        let forwarded = self.subgraphs.forwarded_headers(headers);
+        let run = execute::Execution::new(&supergraph, &self.subgraphs, &variables, &forwarded);
+        if let Some(plan) = &prepared.plan {
+            run.run(plan).await;
+        }
+        let waited = run.waited_seconds();
+        let (mut data, mut errors) = run.into_parts();
+        if prepared.has_introspection {
+            introspect(&supergraph, &prepared, &variables, &mut data, &mut errors);
+        }
+        let data = project::project(&supergraph.schema, &prepared, &data, &variables, &mut errors);
+        self.finish(GraphqlResponse::executed(data, errors), Some(&prepared), started, waited)
+    }
+
+    fn finish(
+        &self,
+        response: GraphqlResponse,
+        prepared: Option<&prepare::Prepared>,
+        started: Instant,
+        waited: f64,
+    ) -> GraphqlResponse {
+        let elapsed = started.elapsed().as_secs_f64();
+        let operation_type = prepared.map(|p| p.operation_type.as_str()).unwrap_or("unknown");
+        let outcome = response.outcome();
+        metrics::counter!("graphql_operations_total", "operation_type" => operation_type, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("graphql_operation_duration_seconds", "operation_type" => operation_type).record(elapsed);
+        metrics::histogram!("router_overhead_seconds").record((elapsed - waited).max(0.0));
+        tracing::info!(
+            operation_name = prepared.and_then(|p| p.operation_name.as_deref()).unwrap_or(""),
+            operation_type,
+            outcome,
+            duration_ms = elapsed * 1000.0,
+            subgraph_wait_ms = waited * 1000.0,
+            "graphql operation"
+        );
+        response
+    }
+}
+
+/// Answers the root `__schema` / `__type` fields into `data`.
+fn introspect(
+    supergraph: &crate::supergraph::Supergraph,
+    prepared: &prepare::Prepared,
+    variables: &Map<String, Value>,
+    data: &mut Value,
+    errors: &mut Vec<Value>,
+) {
+    if !data.is_object() {
+        *data = Value::Object(Map::new());
+    }
+    let Some(target) = data.as_object_mut() else { return };
+    for field in prepared.root_introspection_fields(variables) {
+        let key = field.alias.clone().unwrap_or_else(|| field.name.clone());
+        match supergraph.introspection.resolve_root_field(field, &prepared.fragments, variables) {
+            Ok(value) => {
+                target.insert(key, value);
+            }
+            Err(message) => errors.push(error::graphql_error(&message, Some(vec![Value::String(key)]), None)),
+        }
+    }
+}
+
+pub type SharedRouter = Arc<Router>;

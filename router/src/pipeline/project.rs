@@ -1,0 +1,238 @@
+//! Projection: the merged subgraph data reshaped to exactly what the client
+//! asked, in its field order, with its aliases, `__typename`s and fragments
+//! resolved against runtime types, and nulls propagated per the spec.
+
+use std::collections::HashMap;
+
+use graphql_tools::static_graphql::query::{
+    Directive, Field, FragmentDefinition, Selection, SelectionSet, Value as Literal,
+};
+use graphql_tools::static_graphql::schema::Type;
+use serde_json::{Map, Value};
+
+use super::error::graphql_error;
+use super::prepare::{OperationType, Prepared, selection_set};
+use crate::supergraph::SchemaIndex;
+
+/// A non-null field resolved to null: its parent must become null.
+struct Bubble;
+
+struct Projector<'a> {
+    schema: &'a SchemaIndex,
+    fragments: &'a HashMap<String, FragmentDefinition>,
+    variables: &'a Map<String, Value>,
+    errors: &'a mut Vec<Value>,
+}
+
+/// Builds the response `data` from the merged `source`.
+pub fn project(
+    schema: &SchemaIndex,
+    prepared: &Prepared,
+    source: &Value,
+    variables: &Map<String, Value>,
+    errors: &mut Vec<Value>,
+) -> Value {
+    let root_type = match prepared.operation_type {
+        OperationType::Mutation => schema.mutation_type.clone().unwrap_or_else(|| "Mutation".into()),
+        OperationType::Subscription => schema.subscription_type.clone().unwrap_or_else(|| "Subscription".into()),
+        OperationType::Query => schema.query_type.clone(),
+    };
+    let empty = Map::new();
+    let source = source.as_object().unwrap_or(&empty);
+    let mut projector = Projector { schema, fragments: &prepared.fragments, variables, errors };
+    let mut path = Vec::new();
+    let fields = projector.collect(&root_type, &[selection_set(&prepared.operation)]);
+    match projector.object(&root_type, &fields, source, &mut path, true) {
+        Ok(data) => Value::Object(data),
+        Err(Bubble) => Value::Null,
+    }
+}
+
+impl<'a> Projector<'a> {
+    /// CollectFields: response key → the fields merged under it, in first-seen order.
+    fn collect(&self, object_type: &str, sets: &[&'a SelectionSet]) -> Vec<(String, Vec<&'a Field>)> {
+        let mut grouped: Vec<(String, Vec<&'a Field>)> = Vec::new();
+        for set in sets {
+            self.collect_into(object_type, set, &mut grouped);
+        }
+        grouped
+    }
+
+    fn collect_into(&self, object_type: &str, set: &'a SelectionSet, grouped: &mut Vec<(String, Vec<&'a Field>)>) {
+        for item in &set.items {
+            match item {
+                Selection::Field(field) if is_included(&field.directives, self.variables) => {
+                    let key = field.alias.as_ref().unwrap_or(&field.name);
+                    match grouped.iter_mut().find(|(k, _)| k == key) {
+                        Some((_, fields)) => fields.push(field),
+                        None => grouped.push((key.clone(), vec![field])),
+                    }
+                }
+                Selection::InlineFragment(inline) if is_included(&inline.directives, self.variables) => {
+                    let applies = match &inline.type_condition {
+                        Some(graphql_tools::static_graphql::query::TypeCondition::On(t)) => {
+                            self.schema.applies(t, object_type)
+                        }
+                        None => true,
+                    };
+                    if applies {
+                        self.collect_into(object_type, &inline.selection_set, grouped);
+                    }
+                }
+                Selection::FragmentSpread(spread) if is_included(&spread.directives, self.variables) => {
+                    let Some(fragment) = self.fragments.get(&spread.fragment_name) else { continue };
+                    let graphql_tools::static_graphql::query::TypeCondition::On(t) = &fragment.type_condition;
+                    if self.schema.applies(t, object_type) {
+                        self.collect_into(object_type, &fragment.selection_set, grouped);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn object(
+        &mut self,
+        object_type: &str,
+        fields: &[(String, Vec<&'a Field>)],
+        source: &Map<String, Value>,
+        path: &mut Vec<Value>,
+        is_root: bool,
+    ) -> Result<Map<String, Value>, Bubble> {
+        let mut out = Map::with_capacity(fields.len());
+        for (key, merged) in fields {
+            let field = merged[0];
+            if field.name == "__typename" {
+                out.insert(key.clone(), Value::String(object_type.to_owned()));
+                continue;
+            }
+            if is_root && matches!(field.name.as_str(), "__schema" | "__type") {
+                // Already shaped by the introspection stage.
+                out.insert(key.clone(), source.get(key).cloned().unwrap_or(Value::Null));
+                continue;
+            }
+            let Some(field_type) = self.schema.field_type(object_type, &field.name) else {
+                out.insert(key.clone(), Value::Null);
+                continue;
+            };
+            path.push(Value::String(key.clone()));
+            let value = self.complete(field_type, source.get(key), merged, path);
+            path.pop();
+            out.insert(key.clone(), value?);
+        }
+        Ok(out)
+    }
+
+    fn complete(
+        &mut self,
+        field_type: &Type,
+        value: Option<&Value>,
+        fields: &[&'a Field],
+        path: &mut Vec<Value>,
+    ) -> Result<Value, Bubble> {
+        match field_type {
+            Type::NonNullType(inner) => {
+                let completed = self.complete(inner, value, fields, path)?;
+                if completed.is_null() {
+                    self.null_error(path);
+                    return Err(Bubble);
+                }
+                Ok(completed)
+            }
+            _ if value.is_none_or(Value::is_null) => Ok(Value::Null),
+            Type::ListType(inner) => {
+                let Some(items) = value.and_then(Value::as_array) else { return Ok(Value::Null) };
+                let mut out = Vec::with_capacity(items.len());
+                for (index, item) in items.iter().enumerate() {
+                    path.push(Value::from(index));
+                    let completed = self.complete(inner, Some(item), fields, path);
+                    path.pop();
+                    match completed {
+                        Ok(v) => out.push(v),
+                        Err(Bubble) => return Ok(Value::Null),
+                    }
+                }
+                Ok(Value::Array(out))
+            }
+            Type::NamedType(name) => self.named(name, value.unwrap_or(&Value::Null), fields, path),
+        }
+    }
+
+    fn named(
+        &mut self,
+        name: &str,
+        value: &Value,
+        fields: &[&'a Field],
+        path: &mut Vec<Value>,
+    ) -> Result<Value, Bubble> {
+        let Some(object) = value.as_object() else {
+            // Scalars and enums pass through as the subgraph serialised them.
+            return Ok(value.clone());
+        };
+        if !fields.iter().any(|f| !f.selection_set.items.is_empty()) {
+            return Ok(value.clone());
+        }
+        let runtime_type = if self.schema.is_abstract(name) {
+            match object.get("__typename").and_then(Value::as_str) {
+                Some(t) => t.to_owned(),
+                None => return Ok(Value::Null),
+            }
+        } else {
+            name.to_owned()
+        };
+        let sets: Vec<&'a SelectionSet> = fields.iter().map(|f| &f.selection_set).collect();
+        let grouped = self.collect(&runtime_type, &sets);
+        match self.object(&runtime_type, &grouped, object, path, false) {
+            Ok(map) => Ok(Value::Object(map)),
+            Err(Bubble) => Ok(Value::Null),
+        }
+    }
+
+    /// Adds "cannot return null" unless an error already explains this path.
+    fn null_error(&mut self, path: &[Value]) {
+        let explained = self.errors.iter().any(|e| {
+            e.get("path").and_then(Value::as_array).is_some_and(|p| p.starts_with(path) || path.starts_with(p))
+        });
+        if !explained {
+            self.errors.push(graphql_error(
+                "Cannot return null for non-nullable field",
+                Some(path.to_vec()),
+                Some("INTERNAL"),
+            ));
+        }
+    }
+}
+
+/// Evaluates `@skip(if:)` and `@include(if:)`.
+pub fn is_included(directives: &[Directive], variables: &Map<String, Value>) -> bool {
+    let flag = |directive: &Directive| {
+        directive
+            .arguments
+            .iter()
+            .find(|(name, _)| name == "if")
+            .map(|(_, v)| literal_to_json(v, variables) == Value::Bool(true))
+            .unwrap_or(false)
+    };
+    directives.iter().all(|d| match d.name.as_str() {
+        "skip" => !flag(d),
+        "include" => flag(d),
+        _ => true,
+    })
+}
+
+/// A GraphQL literal as JSON, variables substituted.
+pub fn literal_to_json(value: &Literal, variables: &Map<String, Value>) -> Value {
+    match value {
+        Literal::Variable(name) => variables.get(name).cloned().unwrap_or(Value::Null),
+        Literal::Int(i) => i.as_i64().map(Value::from).unwrap_or(Value::Null),
+        Literal::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        Literal::String(s) => Value::String(s.clone()),
+        Literal::Boolean(b) => Value::Bool(*b),
+        Literal::Null => Value::Null,
+        Literal::Enum(e) => Value::String(e.clone()),
+        Literal::List(items) => Value::Array(items.iter().map(|v| literal_to_json(v, variables)).collect()),
+        Literal::Object(fields) => {
+            Value::Object(fields.iter().map(|(k, v)| (k.clone(), literal_to_json(v, variables))).collect())
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! GraphQL-over-HTTP: decoding requests and choosing the response media type.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, header};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::error::RequestError;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphqlRequest {
+    pub query: Option<String>,
+    pub operation_name: Option<String>,
+    pub variables: Option<Map<String, Value>>,
+    #[allow(dead_code)]
+    pub extensions: Option<Map<String, Value>>,
+}
+
+/// One request or a batch (a JSON array), answered in order.
+pub enum Incoming {
+    Single(GraphqlRequest),
+    Batch(Vec<GraphqlRequest>),
+}
+
+/// Most requests a batch may hold.
+pub const MAX_BATCH: usize = 32;
+
+pub fn decode_post(body: &[u8]) -> Result<Incoming, RequestError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| RequestError::BadRequest(format!("The body is not valid JSON: {e}")))?;
+    match value {
+        Value::Array(items) => {
+            if items.is_empty() || items.len() > MAX_BATCH {
+                return Err(RequestError::BadRequest(format!("A batch holds 1 to {MAX_BATCH} operations")));
+            }
+            items.into_iter().map(decode_one).collect::<Result<_, _>>().map(Incoming::Batch)
+        }
+        other => decode_one(other).map(Incoming::Single),
+    }
+}
+
+fn decode_one(value: Value) -> Result<GraphqlRequest, RequestError> {
+    if !value.is_object() {
+        return Err(RequestError::BadRequest("A GraphQL request is a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|e| RequestError::BadRequest(format!("Malformed GraphQL request: {e}")))
+}
+
+pub fn decode_get(params: &HashMap<String, String>) -> Result<GraphqlRequest, RequestError> {
+    let json_param = |name: &str| -> Result<Option<Map<String, Value>>, RequestError> {
+        match params.get(name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(raw) => serde_json::from_str(raw)
+                .map_err(|_| RequestError::BadRequest(format!("The `{name}` parameter must be a JSON object"))),
+        }
+    };
+    Ok(GraphqlRequest {
+        query: params.get("query").cloned(),
+        operation_name: params.get("operationName").cloned().filter(|n| !n.is_empty()),
+        variables: json_param("variables")?,
+        extensions: json_param("extensions")?,
+    })
+}
+
+/// The media type the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    /// `application/graphql-response+json`: request errors are HTTP 4xx.
+    GraphqlResponse,
+    /// `application/json`: always HTTP 200 once the request is understood.
+    Json,
+}
+
+impl MediaType {
+    pub fn negotiate(headers: &HeaderMap) -> MediaType {
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mut best = None;
+        for item in accept.split(',') {
+            let mut parts = item.trim().split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q: f32 = parts.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse().ok())).unwrap_or(1.0);
+            let kind = match media.as_str() {
+                "application/graphql-response+json" => MediaType::GraphqlResponse,
+                "application/json" | "application/*" | "*/*" => MediaType::Json,
+                _ => continue,
+            };
+            if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+                best = Some((q, kind));
+            }
+        }
+        best.map(|(_, kind)| kind).unwrap_or(MediaType::Json)
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            MediaType::GraphqlResponse => "application/graphql-response+json",
+            MediaType::Json => "application/json",
+        }
+    }
+}
+
+/// Whether a browser asks for a page (GraphiQL) rather than data.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').next().is_some_and(|first| first.trim().starts_with("text/html")))
+}

@@ -1,0 +1,44 @@
+//! The GraphQL response of one operation.
+
+use serde_json::{Map, Value};
+
+use super::error::RequestError;
+
+pub struct GraphqlResponse {
+    /// `None` for request errors: the response then has no `data` key at all.
+    pub data: Option<Value>,
+    pub errors: Vec<Value>,
+    pub request_error: bool,
+}
+
+impl GraphqlResponse {
+    pub fn request_error(error: RequestError) -> Self {
+        if matches!(error, RequestError::Plan) {
+            tracing::error!("planning failed");
+        }
+        Self { data: None, errors: vec![error.to_json()], request_error: true }
+    }
+
+    pub fn executed(data: Value, errors: Vec<Value>) -> Self {
+        Self { data: Some(data), errors, request_error: false }
+    }
+
+    pub fn outcome(&self) -> &'static str {
+        match (self.request_error, self.errors.is_empty()) {
+            (true, _) => "request_error",
+            (false, true) => "success",
+            (false, false) => "partial",
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut body = Map::new();
+        if !self.errors.is_empty() {
+            body.insert("errors".into(), Value::Array(self.errors.clone()));
+        }
+        if let Some(data) = &self.data {
+            body.insert("data".into(), data.clone());
+        }
+        Value::Object(body)
+    }
+}

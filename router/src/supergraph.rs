@@ -1,0 +1,231 @@
+//! The loaded supergraph: planner, public API schema, subgraph endpoints, and
+//! the indexes the request path needs. Swapped whole on reload, so a request
+//! always sees one consistent version.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use graphql_tools::static_graphql::schema::{self, Definition, Type, TypeDefinition};
+use graphql_tools::validation::rules::default_rules_validation_plan;
+use graphql_tools::validation::validate::ValidationPlan;
+use hive_router_query_planner::planner::{Planner, QueryPlannerOptions};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{SubgraphSettings, SupergraphSettings};
+use crate::pipeline::introspection::IntrospectionSchema;
+
+/// One subgraph as the router calls it.
+#[derive(Debug, Clone)]
+pub struct Subgraph {
+    pub name: String,
+    pub url: String,
+    pub timeout: Duration,
+}
+
+pub struct Supergraph {
+    pub planner: Planner,
+    /// The public schema: no join/link internals, no @inaccessible elements.
+    pub api_schema: Arc<schema::Document>,
+    pub schema: SchemaIndex,
+    pub introspection: IntrospectionSchema,
+    pub validation: ValidationPlan,
+    pub subgraphs: HashMap<String, Subgraph>,
+    /// Distinguishes versions in plan-cache keys.
+    pub version: u64,
+}
+
+impl Supergraph {
+    pub fn from_sdl(sdl: &str, settings: &SubgraphSettings, version: u64) -> anyhow::Result<Self> {
+        let document = hive_router_query_planner::utils::parsing::safe_parse_schema(sdl)
+            .map_err(|e| anyhow::anyhow!("the supergraph does not parse: {e}"))?;
+        let planner = Planner::new_from_supergraph(&document, QueryPlannerOptions::default())
+            .map_err(|e| anyhow::anyhow!("the supergraph cannot be planned over: {e}"))?;
+        let api_schema = planner.consumer_schema.document.clone();
+        let subgraphs = planner
+            .supergraph
+            .subgraph_endpoint_map
+            .iter()
+            .map(|(name, url)| {
+                let url =
+                    settings.url_overrides.get(&name.to_ascii_lowercase()).cloned().unwrap_or_else(|| url.clone());
+                let subgraph =
+                    Subgraph { name: name.clone(), url, timeout: settings.timeout(&name.to_ascii_lowercase()) };
+                (name.clone(), subgraph)
+            })
+            .collect();
+        Ok(Self {
+            schema: SchemaIndex::new(&api_schema),
+            introspection: IntrospectionSchema::new(&api_schema),
+            validation: default_rules_validation_plan(),
+            planner,
+            api_schema,
+            subgraphs,
+            version,
+        })
+    }
+}
+
+/// What projection needs to know of the API schema.
+#[derive(Default)]
+pub struct SchemaIndex {
+    pub query_type: String,
+    pub mutation_type: Option<String>,
+    pub subscription_type: Option<String>,
+    kinds: HashMap<String, Kind>,
+    /// (type, field) → declared output type.
+    fields: HashMap<(String, String), Type>,
+    /// Abstract type → the object types it may be at runtime.
+    possible: HashMap<String, HashSet<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Scalar,
+    Object,
+    Interface,
+    Union,
+    Enum,
+    InputObject,
+}
+
+impl SchemaIndex {
+    pub fn new(doc: &schema::Document) -> Self {
+        let mut index = SchemaIndex::default();
+        let mut roots: HashMap<&str, String> = HashMap::new();
+        for definition in &doc.definitions {
+            match definition {
+                Definition::SchemaDefinition(s) => {
+                    if let Some(q) = &s.query {
+                        roots.insert("query", q.clone());
+                    }
+                    if let Some(m) = &s.mutation {
+                        roots.insert("mutation", m.clone());
+                    }
+                    if let Some(s) = &s.subscription {
+                        roots.insert("subscription", s.clone());
+                    }
+                }
+                Definition::TypeDefinition(t) => index.add_type(t),
+                _ => {}
+            }
+        }
+        let named = |root: &str, default: &str, index: &SchemaIndex| {
+            roots.get(root).cloned().or_else(|| index.kinds.contains_key(default).then(|| default.to_owned()))
+        };
+        index.query_type = named("query", "Query", &index).unwrap_or_else(|| "Query".to_owned());
+        index.mutation_type = named("mutation", "Mutation", &index);
+        index.subscription_type = named("subscription", "Subscription", &index);
+        index
+    }
+
+    fn add_type(&mut self, t: &TypeDefinition) {
+        match t {
+            TypeDefinition::Scalar(s) => {
+                self.kinds.insert(s.name.clone(), Kind::Scalar);
+            }
+            TypeDefinition::Enum(e) => {
+                self.kinds.insert(e.name.clone(), Kind::Enum);
+            }
+            TypeDefinition::InputObject(i) => {
+                self.kinds.insert(i.name.clone(), Kind::InputObject);
+            }
+            TypeDefinition::Object(o) => {
+                self.kinds.insert(o.name.clone(), Kind::Object);
+                self.add_fields(&o.name, &o.fields);
+                for interface in &o.implements_interfaces {
+                    self.possible.entry(interface.clone()).or_default().insert(o.name.clone());
+                }
+            }
+            TypeDefinition::Interface(i) => {
+                self.kinds.insert(i.name.clone(), Kind::Interface);
+                self.add_fields(&i.name, &i.fields);
+                self.possible.entry(i.name.clone()).or_default();
+            }
+            TypeDefinition::Union(u) => {
+                self.kinds.insert(u.name.clone(), Kind::Union);
+                self.possible.entry(u.name.clone()).or_default().extend(u.types.iter().cloned());
+            }
+        }
+    }
+
+    fn add_fields(&mut self, type_name: &str, fields: &[schema::Field]) {
+        for field in fields {
+            self.fields.insert((type_name.to_owned(), field.name.clone()), field.field_type.clone());
+        }
+    }
+
+    pub fn kind(&self, type_name: &str) -> Option<Kind> {
+        self.kinds.get(type_name).copied()
+    }
+
+    pub fn field_type(&self, type_name: &str, field: &str) -> Option<&Type> {
+        self.fields.get(&(type_name.to_owned(), field.to_owned()))
+    }
+
+    /// Whether a fragment on `condition` applies to an object of runtime type `object_type`.
+    pub fn applies(&self, condition: &str, object_type: &str) -> bool {
+        condition == object_type || self.possible.get(condition).is_some_and(|p| p.contains(object_type))
+    }
+
+    pub fn is_abstract(&self, type_name: &str) -> bool {
+        matches!(self.kind(type_name), Some(Kind::Interface | Kind::Union))
+    }
+}
+
+/// The supergraph in service, replaced atomically on reload.
+pub type SharedSupergraph = Arc<ArcSwap<Supergraph>>;
+
+/// Reads and builds the supergraph from a file.
+pub fn load_file(path: &Path, settings: &SubgraphSettings, version: u64) -> anyhow::Result<(Supergraph, String)> {
+    let sdl = std::fs::read_to_string(path).with_context(|| format!("reading the supergraph {}", path.display()))?;
+    let supergraph = Supergraph::from_sdl(&sdl, settings, version)?;
+    Ok((supergraph, sdl))
+}
+
+/// Polls the supergraph file; a changed file that builds replaces the schema in
+/// service, a broken one is logged and ignored. Requests in flight keep the
+/// version they started with.
+pub async fn watch(
+    shared: SharedSupergraph,
+    mut current_sdl: String,
+    settings: SupergraphSettings,
+    subgraphs: SubgraphSettings,
+    cancel: CancellationToken,
+) {
+    let mut version = shared.load().version;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(settings.poll_interval) => {}
+        }
+        let Ok(sdl) = tokio::fs::read_to_string(&settings.path).await else {
+            continue;
+        };
+        if sdl == current_sdl {
+            continue;
+        }
+        version += 1;
+        let built = {
+            let sdl = sdl.clone();
+            let subgraphs = subgraphs.clone();
+            tokio::task::spawn_blocking(move || Supergraph::from_sdl(&sdl, &subgraphs, version)).await
+        };
+        match built {
+            Ok(Ok(supergraph)) => {
+                shared.store(Arc::new(supergraph));
+                tracing::info!(path = %settings.path.display(), version, "supergraph reloaded");
+                metrics::counter!("supergraph_reloads_total", "outcome" => "success").increment(1);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "refusing the changed supergraph; keeping the one in service");
+                metrics::counter!("supergraph_reloads_total", "outcome" => "refused").increment(1);
+            }
+            Err(e) => tracing::error!(error = %e, "supergraph build panicked; keeping the one in service"),
+        }
+        current_sdl = sdl;
+    }
+}

@@ -1,0 +1,101 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{repo_path, spawn_auth, spawn_router};
+
+#[tokio::test]
+async fn request_errors_have_no_data_and_stable_codes() {
+    let auth = spawn_auth().await;
+    let router = spawn_router(
+        repo_path("schema/supergraph.graphql"),
+        &[("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address))],
+    )
+    .await;
+
+    let parse = router.graphql(None, "{ me { ", json!({})).await;
+    assert_eq!(parse["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED", "{parse}");
+    assert!(parse.get("data").is_none());
+
+    let invalid = router.graphql(None, "{ me { nope } }", json!({})).await;
+    assert_eq!(invalid["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{invalid}");
+    assert!(invalid["errors"][0]["locations"].is_array());
+    assert!(invalid.get("data").is_none());
+
+    let hidden = router.graphql(None, "{ _entities(representations: []) { __typename } }", json!({})).await;
+    assert_eq!(
+        hidden["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "federation internals stay hidden: {hidden}"
+    );
+
+    let missing_var = router.graphql(None, "mutation($e: String!) { logout(refreshToken: $e) }", json!({})).await;
+    assert_eq!(missing_var["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{missing_var}");
+
+    let unknown_op = router
+        .post(None, json!({ "query": "query A { __typename } query B { __typename }", "operationName": "C" }))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(unknown_op["errors"][0]["extensions"]["code"], "OPERATION_RESOLUTION_FAILURE");
+}
+
+#[tokio::test]
+async fn get_batches_media_types_and_graphiql() {
+    let auth = spawn_auth().await;
+    let router = spawn_router(
+        repo_path("schema/supergraph.graphql"),
+        &[("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address))],
+    )
+    .await;
+
+    let get = router.http.get(router.url("/graphql?query=%7B__typename%7D")).send().await.unwrap();
+    assert_eq!(get.status(), 200);
+    assert_eq!(get.json::<Value>().await.unwrap(), json!({ "data": { "__typename": "Query" } }));
+
+    let mutation_over_get = router.http.get(router.url("/graphql?query=mutation%7BlogoutAll%7D")).send().await.unwrap();
+    assert_eq!(mutation_over_get.status(), 405);
+
+    let batch = router
+        .post(None, json!([{ "query": "{ __typename }" }, { "query": "{ me { id } }" }, { "query": "{ nope }" }]))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(batch[0]["data"]["__typename"], "Query", "{batch}");
+    assert_eq!(batch[1]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert_eq!(batch[2]["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+
+    let strict = router
+        .http
+        .post(router.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "{ nope }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(strict.status(), 400);
+    assert_eq!(strict.headers()["content-type"], "application/graphql-response+json");
+
+    let page = router.http.get(router.url("/graphql")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("GraphiQL"));
+
+    let not_json = router.http.post(router.url("/graphql")).body("{}").send().await.unwrap();
+    assert_eq!(not_json.status(), 415);
+}
+
+#[tokio::test]
+async fn a_subgraph_that_is_down_gives_errors_with_paths_not_a_crash() {
+    let router = spawn_router(
+        repo_path("schema/supergraph.graphql"),
+        &[("SUBGRAPH_AUTH_URL", "http://127.0.0.1:1/graphql".to_owned())],
+    )
+    .await;
+
+    let response = router.graphql(None, "{ me { id } }", json!({})).await;
+
+    assert_eq!(response["errors"][0]["extensions"]["code"], "SUBGRAPH_UNAVAILABLE", "{response}");
+    assert_eq!(response["errors"][0]["path"], json!(["me"]));
+    assert_eq!(response["data"], json!({ "me": null }));
+    let ready = router.http.get(router.url("/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+}

@@ -1,0 +1,5 @@
+//! Router tests: the real router on port 0 in front of real or in-process subgraphs.
+
+mod auth_e2e;
+mod helpers;
+mod http;
