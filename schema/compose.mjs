@@ -4,6 +4,8 @@
 //
 //   node compose.mjs           compose and write supergraph.graphql
 //   node compose.mjs --check   compose in memory; exit 1 if supergraph.graphql is stale
+//   node compose.mjs --stdin   compose {"subgraphs":[{name,url,sdl}]} read from stdin; print
+//                              the supergraph to stdout (tests compose subgraphs they start)
 //
 // All paths are resolved relative to this file, so it works from any cwd.
 
@@ -26,9 +28,10 @@ class UsageError extends Error {}
 class ConfigError extends Error {}
 
 function parseArgs(argv) {
-  const options = { check: false };
+  const options = { check: false, stdin: false };
   for (const arg of argv) {
     if (arg === "--check") options.check = true;
+    else if (arg === "--stdin") options.stdin = true;
     else if (arg === "-h" || arg === "--help") {
       console.log("usage: node compose.mjs [--check]");
       process.exit(0);
@@ -154,8 +157,32 @@ function fail(lines) {
   process.exit(1);
 }
 
+/** `--stdin`: compose subgraphs given inline, print the supergraph. */
+function composeStdin() {
+  let input;
+  try {
+    input = JSON.parse(readFileSync(0, "utf8"));
+  } catch (err) {
+    fail([`--stdin expects JSON {"subgraphs":[{"name","url","sdl"}]}: ${err.message}`]);
+  }
+  const services = [];
+  for (const { name, url, sdl } of input.subgraphs ?? []) {
+    try {
+      services.push({ name, url, typeDefs: withoutBuiltInDirectiveDefinitions(parse(sdl)) });
+    } catch (err) {
+      fail([`[${name}] cannot parse its SDL: ${err.message}`]);
+    }
+  }
+  const result = composeServices(services);
+  if (compositionHasErrors(result)) {
+    fail([`composition failed:`, ...result.errors.map((error) => `  ${formatCompositionError(error)}`)]);
+  }
+  process.stdout.write(result.supergraphSdl.replace(/\s*$/, "") + "\n");
+}
+
 function main() {
   const options = parseArgs(process.argv.slice(2));
+  if (options.stdin) return composeStdin();
   const entries = loadConfig();
 
   const { services, errors: parseErrors } = loadServices(entries);

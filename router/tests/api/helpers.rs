@@ -118,3 +118,112 @@ impl RouterClient {
         response.json().await.expect("JSON body")
     }
 }
+
+/// Composes subgraphs (name, SDL, URL) into a supergraph with the project's
+/// pinned composer (`schema/compose.mjs --stdin`; needs `npm ci` in schema/).
+pub fn compose(subgraphs: &[(&str, String, String)]) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let input = json!({
+        "subgraphs": subgraphs.iter().map(|(name, sdl, url)| json!({ "name": name, "sdl": sdl, "url": url })).collect::<Vec<_>>()
+    });
+    let mut child = Command::new("node")
+        .arg(repo_path("schema/compose.mjs"))
+        .arg("--stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs (npm ci in schema/ first)");
+    child.stdin.take().expect("stdin").write_all(input.to_string().as_bytes()).expect("write");
+    let output = child.wait_with_output().expect("composer finishes");
+    assert!(output.status.success(), "composition failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// Writes a supergraph to a temporary file that lives as long as the guard.
+pub struct SupergraphFile {
+    pub path: PathBuf,
+}
+
+impl SupergraphFile {
+    pub fn new(sdl: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("supergraph-{}.graphql", Uuid::new_v4().simple()));
+        std::fs::write(&path, sdl).expect("write supergraph");
+        Self { path }
+    }
+}
+
+impl Drop for SupergraphFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// An in-process async-graphql subgraph on an ephemeral port that records the
+/// GraphQL requests it receives.
+pub struct TestSubgraph {
+    pub url: String,
+    pub sdl: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    /// The headers of each request, names lower-cased.
+    pub received_headers: std::sync::Arc<std::sync::Mutex<Vec<std::collections::HashMap<String, String>>>>,
+    _running: Running,
+}
+
+impl TestSubgraph {
+    pub fn requests(&self) -> Vec<Value> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    pub fn headers(&self) -> Vec<std::collections::HashMap<String, String>> {
+        self.received_headers.lock().expect("lock").clone()
+    }
+}
+
+pub async fn spawn_subgraph<Q, M, S>(schema: async_graphql::Schema<Q, M, S>) -> TestSubgraph
+where
+    Q: async_graphql::ObjectType + 'static,
+    M: async_graphql::ObjectType + 'static,
+    S: async_graphql::SubscriptionType + 'static,
+{
+    use axum::extract::State;
+    let sdl = schema.sdl_with_options(async_graphql::SDLExportOptions::new().federation());
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let received_headers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = received.clone();
+    let header_log = received_headers.clone();
+    let app = axum::Router::new()
+        .route(
+            "/graphql",
+            axum::routing::post(
+                |State(schema): State<async_graphql::Schema<Q, M, S>>,
+                 headers: axum::http::HeaderMap,
+                 axum::Json(body): axum::Json<Value>| async move {
+                    let seen = headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                        .collect();
+                    header_log.lock().expect("lock").push(seen);
+                    log.lock().expect("lock").push(body.clone());
+                    let request: async_graphql::Request = serde_json::from_value(body).expect("GraphQL request");
+                    axum::Json(serde_json::to_value(schema.execute(request).await).expect("response"))
+                },
+            ),
+        )
+        .with_state(schema);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("addr"));
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+    });
+    TestSubgraph {
+        url: format!("{address}/graphql"),
+        sdl,
+        received,
+        received_headers,
+        _running: Running { address, shutdown },
+    }
+}

@@ -1,0 +1,121 @@
+use std::time::Duration;
+
+use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+use serde_json::{Value, json};
+
+use crate::helpers::{SupergraphFile, compose, repo_path, spawn_router, spawn_subgraph};
+
+struct Greeting;
+
+#[Object(name = "Query")]
+impl Greeting {
+    async fn hello(&self) -> &str {
+        "hi"
+    }
+}
+
+struct Farewell;
+
+#[Object(name = "Query")]
+impl Farewell {
+    async fn goodbye(&self) -> &str {
+        "bye"
+    }
+}
+
+/// Waits until `check` holds, trying every 25 ms for at most 10 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn allow_listed_headers_reach_subgraphs_and_others_do_not() {
+    let subgraph = spawn_subgraph(Schema::build(Greeting, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let supergraph = SupergraphFile::new(&compose(&[("greeting", subgraph.sdl.clone(), subgraph.url.clone())]));
+    let router = spawn_router(supergraph.path.clone(), &[]).await;
+
+    let response = router
+        .http
+        .post(router.url("/graphql"))
+        .header("authorization", "Bearer abc")
+        .header("x-request-id", "req-42")
+        .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        .header("x-internal-user", "admin")
+        .header("cookie", "session=secret")
+        .json(&json!({ "query": "{ hello }" }))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.headers()["x-request-id"], "req-42");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["hello"], "hi", "{body}");
+    let seen = subgraph.headers();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].get("authorization").map(String::as_str), Some("Bearer abc"));
+    assert_eq!(seen[0].get("x-request-id").map(String::as_str), Some("req-42"));
+    assert!(seen[0].contains_key("traceparent"));
+    assert!(!seen[0].contains_key("x-internal-user"), "unlisted headers stay at the router");
+    assert!(!seen[0].contains_key("cookie"));
+}
+
+#[tokio::test]
+async fn a_changed_supergraph_is_served_and_a_broken_one_refused() {
+    let first = spawn_subgraph(Schema::build(Greeting, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let second = spawn_subgraph(Schema::build(Farewell, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let supergraph = SupergraphFile::new(&compose(&[("greeting", first.sdl.clone(), first.url.clone())]));
+    let router = spawn_router(supergraph.path.clone(), &[]).await;
+    let goodbye = || async { router.graphql(None, "{ goodbye }", json!({})).await };
+    assert_eq!(goodbye().await["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+
+    std::fs::write(&supergraph.path, "this is not a supergraph").unwrap();
+    eventually("the broken file to be refused", || async {
+        let metrics = router.http.get(router.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        metrics.lines().any(|l| l.starts_with("supergraph_reloads_total{outcome=\"refused\"}"))
+    })
+    .await;
+    let still = router.graphql(None, "{ __typename }", json!({})).await;
+    assert_eq!(still["data"]["__typename"], "Query", "the old schema stays in service: {still}");
+
+    let both = compose(&[
+        ("greeting", first.sdl.clone(), first.url.clone()),
+        ("farewell", second.sdl.clone(), second.url.clone()),
+    ]);
+    std::fs::write(&supergraph.path, both).unwrap();
+    eventually("the new supergraph to serve goodbye", || async { goodbye().await["data"]["goodbye"] == "bye" }).await;
+}
+
+#[tokio::test]
+async fn metrics_count_operations_plan_cache_and_subgraph_calls() {
+    let subgraph = spawn_subgraph(Schema::build(Farewell, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let supergraph = SupergraphFile::new(&compose(&[("farewell", subgraph.sdl.clone(), subgraph.url.clone())]));
+    let router = spawn_router(supergraph.path.clone(), &[]).await;
+
+    for _ in 0..2 {
+        router.graphql(None, "query Bye { goodbye }", json!({})).await;
+    }
+
+    let metrics = router.http.get(router.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for expected in [
+        "graphql_operations_total{operation_type=\"query\",outcome=\"success\"}",
+        "query_plan_cache_total{result=\"hit\"}",
+        "query_plan_cache_total{result=\"miss\"}",
+        "subgraph_request_duration_seconds_bucket{subgraph=\"farewell\",outcome=\"success\"",
+        "router_overhead_seconds_bucket",
+        "graphql_operation_duration_seconds_bucket",
+        "http_request_duration_seconds_bucket{service=\"router\",method=\"POST\",route=\"/graphql\"",
+    ] {
+        assert!(metrics.contains(expected), "missing {expected} in\n{metrics}");
+    }
+    let ready = router.http.get(router.url("/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let _ = repo_path("schema");
+}
