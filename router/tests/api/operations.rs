@@ -38,7 +38,8 @@ where
 
 #[tokio::test]
 async fn allow_listed_headers_reach_subgraphs_and_others_do_not() {
-    let subgraph = spawn_subgraph(Schema::build(Greeting, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let subgraph =
+        spawn_subgraph(Schema::build(Greeting, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
     let supergraph = SupergraphFile::new(&compose(&[("greeting", subgraph.sdl.clone(), subgraph.url.clone())]));
     let router = spawn_router(supergraph.path.clone(), &[]).await;
 
@@ -69,8 +70,10 @@ async fn allow_listed_headers_reach_subgraphs_and_others_do_not() {
 
 #[tokio::test]
 async fn a_changed_supergraph_is_served_and_a_broken_one_refused() {
-    let first = spawn_subgraph(Schema::build(Greeting, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
-    let second = spawn_subgraph(Schema::build(Farewell, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let first =
+        spawn_subgraph(Schema::build(Greeting, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let second =
+        spawn_subgraph(Schema::build(Farewell, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
     let supergraph = SupergraphFile::new(&compose(&[("greeting", first.sdl.clone(), first.url.clone())]));
     let router = spawn_router(supergraph.path.clone(), &[]).await;
     let goodbye = || async { router.graphql(None, "{ goodbye }", json!({})).await };
@@ -95,7 +98,8 @@ async fn a_changed_supergraph_is_served_and_a_broken_one_refused() {
 
 #[tokio::test]
 async fn metrics_count_operations_plan_cache_and_subgraph_calls() {
-    let subgraph = spawn_subgraph(Schema::build(Farewell, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let subgraph =
+        spawn_subgraph(Schema::build(Farewell, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
     let supergraph = SupergraphFile::new(&compose(&[("farewell", subgraph.sdl.clone(), subgraph.url.clone())]));
     let router = spawn_router(supergraph.path.clone(), &[]).await;
 
