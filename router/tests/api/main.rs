@@ -4,4 +4,5 @@ mod auth_e2e;
 mod federation;
 mod helpers;
 mod http;
+mod introspection;
 mod operations;
