@@ -18,13 +18,15 @@ use serde_json::{Map, Value, json};
 
 use super::error::graphql_error;
 use crate::subgraphs::{SubgraphClient, SubgraphError};
-use crate::supergraph::Supergraph;
+use crate::supergraph::{SchemaIndex, Supergraph};
 
 pub struct Execution<'a> {
     supergraph: &'a Supergraph,
     client: &'a SubgraphClient,
     variables: &'a Map<String, Value>,
     headers: &'a HeaderMap,
+    /// Mutation plans keep root fields strictly in order (see `parallel`).
+    mutation: bool,
     data: Mutex<Value>,
     errors: Mutex<Vec<Value>>,
     waiting: Mutex<Waiting>,
@@ -50,12 +52,14 @@ impl<'a> Execution<'a> {
         client: &'a SubgraphClient,
         variables: &'a Map<String, Value>,
         headers: &'a HeaderMap,
+        mutation: bool,
     ) -> Self {
         Self {
             supergraph,
             client,
             variables,
             headers,
+            mutation,
             data: Mutex::new(Value::Object(Map::new())),
             errors: Mutex::new(Vec::new()),
             waiting: Mutex::new(Waiting::default()),
@@ -90,9 +94,7 @@ impl<'a> Execution<'a> {
                         self.node(child).await;
                     }
                 }
-                PlanNode::Parallel(par) => {
-                    join_all(par.nodes.iter().map(|child| self.node(child))).await;
-                }
+                PlanNode::Parallel(par) => self.parallel(&par.nodes).await,
                 PlanNode::Condition(condition) => {
                     let on = self.variables.get(&condition.condition) == Some(&Value::Bool(true));
                     let branch = if on { &condition.if_clause } else { &condition.else_clause };
@@ -112,6 +114,22 @@ impl<'a> Execution<'a> {
         .boxed()
     }
 
+    /// Runs children concurrently. In a mutation, a root mutation fetch that
+    /// shares a `Parallel` with entity fetches is a later root field, while the
+    /// entity fetches complete earlier ones: those run first, then the root
+    /// fields one at a time, so every field sees the effects of the ones before.
+    async fn parallel(&self, nodes: &[PlanNode]) {
+        if !self.mutation {
+            join_all(nodes.iter().map(|child| self.node(child))).await;
+            return;
+        }
+        let (roots, others): (Vec<&PlanNode>, Vec<&PlanNode>) = nodes.iter().partition(|n| has_root_mutation(n));
+        join_all(others.into_iter().map(|child| self.node(child))).await;
+        for root in roots {
+            self.node(root).await;
+        }
+    }
+
     /// A fetch at the root of the operation: its data merges into the root.
     async fn root_fetch(&self, fetch: &FetchNode) {
         let variables = self.used_variables(fetch.variable_usages.iter().flatten());
@@ -125,7 +143,7 @@ impl<'a> Execution<'a> {
         };
         if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
             let mut all = self.errors.lock().expect("errors lock");
-            all.extend(errors.iter().map(|e| subgraph_error(e, &fetch.service_name, None)));
+            all.extend(errors.iter().map(|e| subgraph_error(e, &fetch.service_name)));
         }
         if let Some(data) = answer.get("data").filter(|d| d.is_object()) {
             deep_merge(&mut self.data.lock().expect("data lock"), data.clone());
@@ -138,7 +156,7 @@ impl<'a> Execution<'a> {
         let requires = fetch.requires.as_ref();
         let (representations, locations) = {
             let data = self.data.lock().expect("data lock");
-            collect_representations(&data, path, requires, fetch.input_rewrites.as_deref())
+            collect_representations(&self.supergraph.schema, &data, path, requires, fetch.input_rewrites.as_deref())
         };
         if representations.is_empty() {
             return;
@@ -164,8 +182,13 @@ impl<'a> Execution<'a> {
                 let mut reps = Vec::new();
                 let mut locations = Vec::new();
                 for path in &alias.merge_paths {
-                    let (r, l) =
-                        collect_representations(&data, path, Some(&alias.requires), alias.input_rewrites.as_deref());
+                    let (r, l) = collect_representations(
+                        &self.supergraph.schema,
+                        &data,
+                        path,
+                        Some(&alias.requires),
+                        alias.input_rewrites.as_deref(),
+                    );
                     let offset = reps.len();
                     reps.extend(r);
                     locations.extend(l.into_iter().map(|mut l| {
@@ -200,7 +223,7 @@ impl<'a> Execution<'a> {
     ) {
         if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
             let mut all = self.errors.lock().expect("errors lock");
-            all.extend(errors.iter().map(|e| subgraph_error(e, service, Some(locations))));
+            all.extend(errors.iter().flat_map(|e| entity_errors(e, service, locations)));
         }
         let Some(entities) = entities else { return };
         let mut data = self.data.lock().expect("data lock");
@@ -208,7 +231,7 @@ impl<'a> Execution<'a> {
             let Some(entity) = entities.get(location.representation).filter(|e| e.is_object()) else { continue };
             let mut entity = entity.clone();
             for rewrite in output_rewrites.unwrap_or_default() {
-                apply_rewrite(&mut entity, rewrite);
+                apply_rewrite(&self.supergraph.schema, &mut entity, rewrite);
             }
             if let Some(target) = value_at_mut(&mut data, &location.path) {
                 deep_merge(target, entity);
@@ -295,9 +318,8 @@ fn root_response_keys(fetch: &FetchNode) -> Vec<String> {
         .collect()
 }
 
-/// A subgraph's error as the client sees it: `_entities` paths rewritten to
-/// the entity's place in the client's response, `extensions` kept.
-fn subgraph_error(error: &Value, service: &str, locations: Option<&[EntityLocation]>) -> Value {
+/// A subgraph's error as the client sees it: `extensions` kept, the subgraph named.
+fn subgraph_error(error: &Value, service: &str) -> Value {
     let mut error = error.clone();
     let Some(object) = error.as_object_mut() else {
         return graphql_error("A subgraph returned a malformed error", None, Some("SUBGRAPH_ERROR"));
@@ -307,36 +329,74 @@ fn subgraph_error(error: &Value, service: &str, locations: Option<&[EntityLocati
     if let Some(ext) = extensions.as_object_mut() {
         ext.entry("serviceName").or_insert_with(|| Value::String(service.to_owned()));
     }
-    if let (Some(locations), Some(path)) = (locations, object.get("path").and_then(Value::as_array).cloned()) {
-        let index = path.get(1).and_then(Value::as_u64).map(|i| i as usize);
-        let rewritten = index
-            .and_then(|i| locations.iter().find(|l| l.representation == i))
-            .map(|l| l.path.iter().cloned().chain(path.iter().skip(2).cloned()).collect::<Vec<_>>());
-        match rewritten {
-            Some(p) => object.insert("path".into(), Value::Array(p)),
-            None => object.remove("path"),
-        };
-    }
     error
+}
+
+/// An `_entities` error, once for every place in the client's response where
+/// the failing (de-duplicated) entity sits, its path rewritten to that place.
+/// Without a usable index the error keeps its message and code but no path.
+fn entity_errors(error: &Value, service: &str, locations: &[EntityLocation]) -> Vec<Value> {
+    let mut base = subgraph_error(error, service);
+    let path = base.get("path").and_then(Value::as_array).cloned().unwrap_or_default();
+    let index = path.get(1).and_then(Value::as_u64).map(|i| i as usize);
+    let places: Vec<&EntityLocation> = match index {
+        Some(i) => locations.iter().filter(|l| l.representation == i).collect(),
+        None => Vec::new(),
+    };
+    if places.is_empty() {
+        if let Some(object) = base.as_object_mut() {
+            object.remove("path");
+        }
+        return vec![base];
+    }
+    places
+        .into_iter()
+        .map(|place| {
+            let mut error = base.clone();
+            let rewritten: Vec<Value> = place.path.iter().cloned().chain(path.iter().skip(2).cloned()).collect();
+            error["path"] = Value::Array(rewritten);
+            error
+        })
+        .collect()
+}
+
+/// Whether `node` holds a fetch of root mutation fields.
+fn has_root_mutation(node: &PlanNode) -> bool {
+    use hive_router_query_planner::state::supergraph_state::OperationKind;
+    match node {
+        PlanNode::Fetch(f) => f.requires.is_none() && matches!(f.operation_kind, Some(OperationKind::Mutation)),
+        PlanNode::Sequence(s) => s.nodes.iter().any(has_root_mutation),
+        PlanNode::Parallel(p) => p.nodes.iter().any(has_root_mutation),
+        PlanNode::Condition(c) => {
+            c.if_clause.as_deref().is_some_and(has_root_mutation)
+                || c.else_clause.as_deref().is_some_and(has_root_mutation)
+        }
+        _ => false,
+    }
 }
 
 /// Walks `path` in `data` and builds the de-duplicated representations of the
 /// entities found there.
 fn collect_representations(
+    schema: &SchemaIndex,
     data: &Value,
     path: &FlattenNodePath,
     requires: Option<&SelectionSet>,
     input_rewrites: Option<&[FetchRewrite]>,
 ) -> (Vec<Value>, Vec<EntityLocation>) {
     let mut found = Vec::new();
-    walk(data, path.as_slice(), &mut Vec::new(), &mut found);
+    walk(schema, data, path.as_slice(), &mut Vec::new(), &mut found);
     let mut representations = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut locations = Vec::new();
     for (location, object) in found {
-        let Some(mut representation) = requires.and_then(|r| represent(object, r)) else { continue };
+        let Some(mut representation) = requires.and_then(|r| represent(schema, object, r)) else { continue };
         for rewrite in input_rewrites.unwrap_or_default() {
-            apply_rewrite(&mut representation, rewrite);
+            apply_rewrite(schema, &mut representation, rewrite);
+        }
+        // A representation without its type cannot be resolved: never send one.
+        if representation.get("__typename").is_none_or(|t| !t.is_string()) {
+            continue;
         }
         let key = representation.to_string();
         let position = *index.entry(key).or_insert_with(|| {
@@ -349,6 +409,7 @@ fn collect_representations(
 }
 
 fn walk<'v>(
+    schema: &SchemaIndex,
     value: &'v Value,
     path: &[FlattenNodePathSegment],
     at: &mut Vec<Value>,
@@ -361,7 +422,7 @@ fn walk<'v>(
             // Entity lists without an explicit "@" segment.
             for (i, item) in items.iter().enumerate() {
                 at.push(Value::from(i));
-                walk(item, path, at, found);
+                walk(schema, item, path, at, found);
                 at.pop();
             }
         }
@@ -371,28 +432,27 @@ fn walk<'v>(
         FlattenNodePathSegment::Field(name) => {
             if let Some(next) = value.get(name) {
                 at.push(Value::String(name.clone()));
-                walk(next, rest, at, found);
+                walk(schema, next, rest, at, found);
                 at.pop();
             }
         }
         FlattenNodePathSegment::List => {
             for (i, item) in value.as_array().into_iter().flatten().enumerate() {
                 at.push(Value::from(i));
-                walk(item, rest, at, found);
+                walk(schema, item, rest, at, found);
                 at.pop();
             }
         }
         FlattenNodePathSegment::TypeCondition(types) => {
-            let typename = value.get("__typename").and_then(Value::as_str);
-            if typename.is_some_and(|t| types.contains(t)) {
-                walk(value, rest, at, found);
+            if typename_matches(schema, value, types) {
+                walk(schema, value, rest, at, found);
             }
         }
     }
 }
 
 /// The object's fields named by `requires`; `None` when one is missing.
-fn represent(object: &Value, requires: &SelectionSet) -> Option<Value> {
+fn represent(schema: &SchemaIndex, object: &Value, requires: &SelectionSet) -> Option<Value> {
     let source = object.as_object()?;
     let mut out = Map::new();
     for item in &requires.items {
@@ -403,16 +463,17 @@ fn represent(object: &Value, requires: &SelectionSet) -> Option<Value> {
                 let value = if field.selections.is_empty() || value.is_null() {
                     value.clone()
                 } else if let Some(items) = value.as_array() {
-                    Value::Array(items.iter().map(|v| represent(v, &field.selections)).collect::<Option<_>>()?)
+                    Value::Array(items.iter().map(|v| represent(schema, v, &field.selections)).collect::<Option<_>>()?)
                 } else {
-                    represent(value, &field.selections)?
+                    represent(schema, value, &field.selections)?
                 };
                 out.insert(key.to_owned(), value);
             }
             SelectionItem::InlineFragment(fragment) => {
+                // An entity interface's implementations match a fragment on the interface.
                 let typename = source.get("__typename").and_then(Value::as_str);
-                if typename == Some(fragment.type_condition.as_str())
-                    && let Value::Object(inner) = represent(object, &fragment.selections)?
+                if typename.is_some_and(|t| schema.applies(&fragment.type_condition, t))
+                    && let Value::Object(inner) = represent(schema, object, &fragment.selections)?
                 {
                     out.extend(inner);
                 }
@@ -423,14 +484,14 @@ fn represent(object: &Value, requires: &SelectionSet) -> Option<Value> {
     Some(Value::Object(out))
 }
 
-fn apply_rewrite(value: &mut Value, rewrite: &FetchRewrite) {
+fn apply_rewrite(schema: &SchemaIndex, value: &mut Value, rewrite: &FetchRewrite) {
     match rewrite {
-        FetchRewrite::ValueSetter(setter) => set_at(value, &setter.path, |slot| {
+        FetchRewrite::ValueSetter(setter) => set_at(schema, value, &setter.path, |slot| {
             *slot = Value::String(setter.set_value_to.clone());
         }),
         FetchRewrite::KeyRenamer(renamer) => {
             let Some((FetchNodePathSegment::Key(last), parent)) = renamer.path.split_last() else { return };
-            set_parent(value, parent, &mut |object| {
+            set_parent(schema, value, parent, &mut |object| {
                 if let Some(v) = object.remove(last) {
                     object.insert(renamer.rename_key_to.clone(), v);
                 }
@@ -439,7 +500,13 @@ fn apply_rewrite(value: &mut Value, rewrite: &FetchRewrite) {
     }
 }
 
-fn set_at(value: &mut Value, path: &[FetchNodePathSegment], apply: impl Fn(&mut Value) + Copy) {
+/// Whether the object's `__typename` is one of `types` or implements one of them.
+fn typename_matches(schema: &SchemaIndex, value: &Value, types: &std::collections::BTreeSet<String>) -> bool {
+    let Some(typename) = value.get("__typename").and_then(Value::as_str) else { return false };
+    types.iter().any(|t| schema.applies(t, typename))
+}
+
+fn set_at(schema: &SchemaIndex, value: &mut Value, path: &[FetchNodePathSegment], apply: impl Fn(&mut Value) + Copy) {
     let Some((segment, rest)) = path.split_first() else {
         apply(value);
         return;
@@ -448,19 +515,23 @@ fn set_at(value: &mut Value, path: &[FetchNodePathSegment], apply: impl Fn(&mut 
         FetchNodePathSegment::Key(key) => {
             if let Some(object) = value.as_object_mut() {
                 let slot = object.entry(key.clone()).or_insert(Value::Null);
-                set_at(slot, rest, apply);
+                set_at(schema, slot, rest, apply);
             }
         }
         FetchNodePathSegment::TypenameEquals(types) => {
-            let matches = value.get("__typename").and_then(Value::as_str).is_some_and(|t| types.contains(t));
-            if matches {
-                set_at(value, rest, apply);
+            if typename_matches(schema, value, types) {
+                set_at(schema, value, rest, apply);
             }
         }
     }
 }
 
-fn set_parent(value: &mut Value, path: &[FetchNodePathSegment], apply: &mut dyn FnMut(&mut Map<String, Value>)) {
+fn set_parent(
+    schema: &SchemaIndex,
+    value: &mut Value,
+    path: &[FetchNodePathSegment],
+    apply: &mut dyn FnMut(&mut Map<String, Value>),
+) {
     let Some((segment, rest)) = path.split_first() else {
         if let Some(object) = value.as_object_mut() {
             apply(object);
@@ -470,12 +541,12 @@ fn set_parent(value: &mut Value, path: &[FetchNodePathSegment], apply: &mut dyn 
     match segment {
         FetchNodePathSegment::Key(key) => {
             if let Some(next) = value.get_mut(key) {
-                set_parent(next, rest, apply);
+                set_parent(schema, next, rest, apply);
             }
         }
         FetchNodePathSegment::TypenameEquals(types) => {
-            if value.get("__typename").and_then(Value::as_str).is_some_and(|t| types.contains(t)) {
-                set_parent(value, rest, apply);
+            if typename_matches(schema, value, types) {
+                set_parent(schema, value, rest, apply);
             }
         }
     }

@@ -56,7 +56,8 @@ impl Router {
             Err(e) => return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, 0.0),
         };
         let forwarded = self.subgraphs.forwarded_headers(headers);
-        let run = execute::Execution::new(&supergraph, &self.subgraphs, &variables, &forwarded);
+        let mutation = prepared.operation_type == OperationType::Mutation;
+        let run = execute::Execution::new(&supergraph, &self.subgraphs, &variables, &forwarded, mutation);
         if let Some(plan) = &prepared.plan {
             run.run(plan).await;
         }

@@ -237,6 +237,7 @@ fn plan(
             tracing::error!(error = %e, "planning failed");
             RequestError::Plan
         })?;
+    tracing::debug!(plan = %plan, "planned");
     Ok(plan.node.is_some().then_some(plan))
 }
 

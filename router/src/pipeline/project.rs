@@ -173,8 +173,8 @@ impl<'a> Projector<'a> {
             return Ok(value.clone());
         }
         let runtime_type = if self.schema.is_abstract(name) {
-            match object.get("__typename").and_then(Value::as_str) {
-                Some(t) => t.to_owned(),
+            match self.runtime_type(object, fields) {
+                Some(t) => t,
                 None => return Ok(Value::Null),
             }
         } else {
@@ -185,6 +185,39 @@ impl<'a> Projector<'a> {
         match self.object(&runtime_type, &grouped, object, path, false) {
             Ok(map) => Ok(Value::Object(map)),
             Err(Bubble) => Ok(Value::Null),
+        }
+    }
+
+    /// The runtime type of an abstract-typed object: its `__typename`, or, when
+    /// the client only asked for an aliased `__typename` (the planner then adds
+    /// no plain one), the value under that alias.
+    fn runtime_type(&self, object: &Map<String, Value>, fields: &[&'a Field]) -> Option<String> {
+        if let Some(t) = object.get("__typename").and_then(Value::as_str) {
+            return Some(t.to_owned());
+        }
+        let mut aliases = Vec::new();
+        for field in fields {
+            self.typename_aliases(&field.selection_set, &mut aliases, 0);
+        }
+        aliases.iter().find_map(|alias| object.get(alias.as_str()).and_then(Value::as_str).map(str::to_owned))
+    }
+
+    fn typename_aliases(&self, set: &SelectionSet, found: &mut Vec<String>, depth: usize) {
+        // Fragment cycles are rejected by validation; the bound is a second line of defence.
+        if depth > 32 {
+            return;
+        }
+        for item in &set.items {
+            match item {
+                Selection::Field(f) if f.name == "__typename" => found.extend(f.alias.clone()),
+                Selection::Field(_) => {}
+                Selection::InlineFragment(i) => self.typename_aliases(&i.selection_set, found, depth + 1),
+                Selection::FragmentSpread(s) => {
+                    if let Some(fragment) = self.fragments.get(&s.fragment_name) {
+                        self.typename_aliases(&fragment.selection_set, found, depth + 1);
+                    }
+                }
+            }
         }
     }
 
