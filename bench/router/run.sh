@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Router load test: a one-fetch query and a three-sequential-fetch query,
+# through the router and (one-fetch) straight at the subgraph, 50 connections.
+#   bench/router/run.sh [seconds]
+# Needs wrk (apt-get install wrk) and node with `npm ci` done in schema/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/taskgraph-target}
+duration=${1:-10}
+port=${BENCH_ROUTER_PORT:-4800}
+supergraph=$(mktemp --suffix .graphql)
+
+cargo build --release --locked -p router --bin router --example bench_subgraphs
+"$CARGO_TARGET_DIR/release/examples/bench_subgraphs" sdl | node schema/compose.mjs --stdin > "$supergraph"
+"$CARGO_TARGET_DIR/release/examples/bench_subgraphs" &
+subgraphs=$!
+PORT=$port SUPERGRAPH_PATH="$supergraph" LOG_LEVEL=warn "$CARGO_TARGET_DIR/release/router" &
+router=$!
+cleanup() { kill "$router" "$subgraphs" 2>/dev/null || true; wait 2>/dev/null || true; rm -f "$supergraph"; }
+trap cleanup EXIT
+until curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null; do sleep 0.2; done
+
+run() { # label url script
+  echo "== $1"
+  wrk -t2 -c50 -d"${duration}s" --latency -s "bench/router/$3" "$2" | grep -E "^\s+(50|90|99)%|Requests/sec"
+}
+# Warm the plan cache and connection pools.
+wrk -t1 -c10 -d2s -s bench/router/three_fetches.lua "http://127.0.0.1:$port/graphql" >/dev/null
+run "one fetch, direct to the products subgraph" "http://127.0.0.1:4801/graphql" one_fetch.lua
+run "one fetch, through the router" "http://127.0.0.1:$port/graphql" one_fetch.lua
+echo "router RSS under load: $(awk '/VmRSS/ {print $2, $3}' /proc/$router/status)"
+run "three sequential fetches, through the router" "http://127.0.0.1:$port/graphql" three_fetches.lua
+echo "router RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$router/status)"
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^router_overhead_seconds_(sum|count)'
