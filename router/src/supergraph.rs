@@ -76,8 +76,8 @@ pub struct SchemaIndex {
     pub mutation_type: Option<String>,
     pub subscription_type: Option<String>,
     kinds: HashMap<String, Kind>,
-    /// (type, field) → declared output type.
-    fields: HashMap<(String, String), Type>,
+    /// type → field → declared output type (nested, so lookups borrow, never allocate).
+    fields: HashMap<String, HashMap<String, Type>>,
     /// Abstract type → the object types it may be at runtime.
     possible: HashMap<String, HashSet<String>>,
 }
@@ -153,9 +153,15 @@ impl SchemaIndex {
     }
 
     fn add_fields(&mut self, type_name: &str, fields: &[schema::Field]) {
+        let by_name = self.fields.entry(type_name.to_owned()).or_default();
         for field in fields {
-            self.fields.insert((type_name.to_owned(), field.name.clone()), field.field_type.clone());
+            by_name.insert(field.name.clone(), field.field_type.clone());
         }
+    }
+
+    /// The schema's own copy of a type name (lets callers borrow it for as long as the schema lives).
+    pub fn type_name(&self, type_name: &str) -> Option<&str> {
+        self.kinds.get_key_value(type_name).map(|(k, _)| k.as_str())
     }
 
     pub fn kind(&self, type_name: &str) -> Option<Kind> {
@@ -163,7 +169,7 @@ impl SchemaIndex {
     }
 
     pub fn field_type(&self, type_name: &str, field: &str) -> Option<&Type> {
-        self.fields.get(&(type_name.to_owned(), field.to_owned()))
+        self.fields.get(type_name)?.get(field)
     }
 
     /// Whether a fragment on `condition` applies to an object of runtime type `object_type`.

@@ -3,9 +3,10 @@
 //! resolved against runtime types, and nulls propagated per the spec.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use graphql_tools::static_graphql::query::{
-    Directive, Field, FragmentDefinition, Selection, SelectionSet, Value as Literal,
+    Directive, Field, FragmentDefinition, Selection, SelectionSet, TypeCondition, Value as Literal,
 };
 use graphql_tools::static_graphql::schema::Type;
 use serde_json::{Map, Value};
@@ -17,11 +18,23 @@ use crate::supergraph::SchemaIndex;
 /// A non-null field resolved to null: its parent must become null.
 struct Bubble;
 
+/// One step of a response path; turned into JSON only when an error needs it.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Response key → the fields merged under it, in first-seen order.
+type Grouped<'a> = Vec<(&'a str, Vec<&'a Field>)>;
+
 struct Projector<'a> {
     schema: &'a SchemaIndex,
     fragments: &'a HashMap<String, FragmentDefinition>,
     variables: &'a Map<String, Value>,
     errors: &'a mut Vec<Value>,
+    /// CollectFields results, per (merged fields, runtime type): list items share them.
+    memo: HashMap<(usize, usize, &'a str), Rc<Grouped<'a>>>,
 }
 
 /// Builds the response `data` from the merged `source`.
@@ -33,46 +46,52 @@ pub fn project(
     errors: &mut Vec<Value>,
 ) -> Value {
     let root_type = match prepared.operation_type {
-        OperationType::Mutation => schema.mutation_type.clone().unwrap_or_else(|| "Mutation".into()),
-        OperationType::Subscription => schema.subscription_type.clone().unwrap_or_else(|| "Subscription".into()),
-        OperationType::Query => schema.query_type.clone(),
+        OperationType::Mutation => schema.mutation_type.as_deref().unwrap_or("Mutation"),
+        OperationType::Subscription => schema.subscription_type.as_deref().unwrap_or("Subscription"),
+        OperationType::Query => schema.query_type.as_str(),
     };
     let empty = Map::new();
     let source = source.as_object().unwrap_or(&empty);
-    let mut projector = Projector { schema, fragments: &prepared.fragments, variables, errors };
+    let mut projector =
+        Projector { schema, fragments: &prepared.fragments, variables, errors, memo: HashMap::new() };
     let mut path = Vec::new();
-    let fields = projector.collect(&root_type, &[selection_set(&prepared.operation)]);
-    match projector.object(&root_type, &fields, source, &mut path, true) {
+    let mut fields = Vec::new();
+    projector.collect_into(root_type, selection_set(&prepared.operation), &mut fields);
+    match projector.object(root_type, &fields, source, &mut path, true) {
         Ok(data) => Value::Object(data),
         Err(Bubble) => Value::Null,
     }
 }
 
 impl<'a> Projector<'a> {
-    /// CollectFields: response key → the fields merged under it, in first-seen order.
-    fn collect(&self, object_type: &str, sets: &[&'a SelectionSet]) -> Vec<(String, Vec<&'a Field>)> {
-        let mut grouped: Vec<(String, Vec<&'a Field>)> = Vec::new();
-        for set in sets {
-            self.collect_into(object_type, set, &mut grouped);
+    /// CollectFields for the sub-selections of `fields` on `object_type`, memoised.
+    fn collect(&mut self, object_type: &'a str, fields: &[&'a Field]) -> Rc<Grouped<'a>> {
+        let key = (fields.as_ptr() as usize, fields.len(), object_type);
+        if let Some(hit) = self.memo.get(&key) {
+            return hit.clone();
         }
+        let mut grouped = Vec::new();
+        for field in fields {
+            self.collect_into(object_type, &field.selection_set, &mut grouped);
+        }
+        let grouped = Rc::new(grouped);
+        self.memo.insert(key, grouped.clone());
         grouped
     }
 
-    fn collect_into(&self, object_type: &str, set: &'a SelectionSet, grouped: &mut Vec<(String, Vec<&'a Field>)>) {
+    fn collect_into(&self, object_type: &str, set: &'a SelectionSet, grouped: &mut Grouped<'a>) {
         for item in &set.items {
             match item {
                 Selection::Field(field) if is_included(&field.directives, self.variables) => {
-                    let key = field.alias.as_ref().unwrap_or(&field.name);
-                    match grouped.iter_mut().find(|(k, _)| k == key) {
+                    let key = field.alias.as_deref().unwrap_or(&field.name);
+                    match grouped.iter_mut().find(|(k, _)| *k == key) {
                         Some((_, fields)) => fields.push(field),
-                        None => grouped.push((key.clone(), vec![field])),
+                        None => grouped.push((key, vec![field])),
                     }
                 }
                 Selection::InlineFragment(inline) if is_included(&inline.directives, self.variables) => {
                     let applies = match &inline.type_condition {
-                        Some(graphql_tools::static_graphql::query::TypeCondition::On(t)) => {
-                            self.schema.applies(t, object_type)
-                        }
+                        Some(TypeCondition::On(t)) => self.schema.applies(t, object_type),
                         None => true,
                     };
                     if applies {
@@ -81,7 +100,7 @@ impl<'a> Projector<'a> {
                 }
                 Selection::FragmentSpread(spread) if is_included(&spread.directives, self.variables) => {
                     let Some(fragment) = self.fragments.get(&spread.fragment_name) else { continue };
-                    let graphql_tools::static_graphql::query::TypeCondition::On(t) = &fragment.type_condition;
+                    let TypeCondition::On(t) = &fragment.type_condition;
                     if self.schema.applies(t, object_type) {
                         self.collect_into(object_type, &fragment.selection_set, grouped);
                     }
@@ -93,42 +112,42 @@ impl<'a> Projector<'a> {
 
     fn object(
         &mut self,
-        object_type: &str,
-        fields: &[(String, Vec<&'a Field>)],
+        object_type: &'a str,
+        fields: &Grouped<'a>,
         source: &Map<String, Value>,
-        path: &mut Vec<Value>,
+        path: &mut Vec<Step<'a>>,
         is_root: bool,
     ) -> Result<Map<String, Value>, Bubble> {
         let mut out = Map::with_capacity(fields.len());
         for (key, merged) in fields {
             let field = merged[0];
             if field.name == "__typename" {
-                out.insert(key.clone(), Value::String(object_type.to_owned()));
+                out.insert((*key).to_owned(), Value::String(object_type.to_owned()));
                 continue;
             }
             if is_root && matches!(field.name.as_str(), "__schema" | "__type") {
                 // Already shaped by the introspection stage.
-                out.insert(key.clone(), source.get(key).cloned().unwrap_or(Value::Null));
+                out.insert((*key).to_owned(), source.get(*key).cloned().unwrap_or(Value::Null));
                 continue;
             }
             let Some(field_type) = self.schema.field_type(object_type, &field.name) else {
-                out.insert(key.clone(), Value::Null);
+                out.insert((*key).to_owned(), Value::Null);
                 continue;
             };
-            path.push(Value::String(key.clone()));
-            let value = self.complete(field_type, source.get(key), merged, path);
+            path.push(Step::Key(key));
+            let value = self.complete(field_type, source.get(*key), merged, path);
             path.pop();
-            out.insert(key.clone(), value?);
+            out.insert((*key).to_owned(), value?);
         }
         Ok(out)
     }
 
     fn complete(
         &mut self,
-        field_type: &Type,
+        field_type: &'a Type,
         value: Option<&Value>,
         fields: &[&'a Field],
-        path: &mut Vec<Value>,
+        path: &mut Vec<Step<'a>>,
     ) -> Result<Value, Bubble> {
         match field_type {
             Type::NonNullType(inner) => {
@@ -144,7 +163,7 @@ impl<'a> Projector<'a> {
                 let Some(items) = value.and_then(Value::as_array) else { return Ok(Value::Null) };
                 let mut out = Vec::with_capacity(items.len());
                 for (index, item) in items.iter().enumerate() {
-                    path.push(Value::from(index));
+                    path.push(Step::Index(index));
                     let completed = self.complete(inner, Some(item), fields, path);
                     path.pop();
                     match completed {
@@ -160,16 +179,16 @@ impl<'a> Projector<'a> {
 
     fn named(
         &mut self,
-        name: &str,
+        name: &'a str,
         value: &Value,
         fields: &[&'a Field],
-        path: &mut Vec<Value>,
+        path: &mut Vec<Step<'a>>,
     ) -> Result<Value, Bubble> {
         let Some(object) = value.as_object() else {
             // Scalars and enums pass through as the subgraph serialised them.
             return Ok(value.clone());
         };
-        if !fields.iter().any(|f| !f.selection_set.items.is_empty()) {
+        if fields.iter().all(|f| f.selection_set.items.is_empty()) {
             return Ok(value.clone());
         }
         let runtime_type = if self.schema.is_abstract(name) {
@@ -178,11 +197,10 @@ impl<'a> Projector<'a> {
                 None => return Ok(Value::Null),
             }
         } else {
-            name.to_owned()
+            name
         };
-        let sets: Vec<&'a SelectionSet> = fields.iter().map(|f| &f.selection_set).collect();
-        let grouped = self.collect(&runtime_type, &sets);
-        match self.object(&runtime_type, &grouped, object, path, false) {
+        let grouped = self.collect(runtime_type, fields);
+        match self.object(runtime_type, &grouped, object, path, false) {
             Ok(map) => Ok(Value::Object(map)),
             Err(Bubble) => Ok(Value::Null),
         }
@@ -190,26 +208,27 @@ impl<'a> Projector<'a> {
 
     /// The runtime type of an abstract-typed object: its `__typename`, or, when
     /// the client only asked for an aliased `__typename` (the planner then adds
-    /// no plain one), the value under that alias.
-    fn runtime_type(&self, object: &Map<String, Value>, fields: &[&'a Field]) -> Option<String> {
+    /// no plain one), the value under that alias. Only types of the schema count.
+    fn runtime_type(&self, object: &Map<String, Value>, fields: &[&'a Field]) -> Option<&'a str> {
+        let schema: &'a SchemaIndex = self.schema;
         if let Some(t) = object.get("__typename").and_then(Value::as_str) {
-            return Some(t.to_owned());
+            return schema.type_name(t);
         }
         let mut aliases = Vec::new();
         for field in fields {
             self.typename_aliases(&field.selection_set, &mut aliases, 0);
         }
-        aliases.iter().find_map(|alias| object.get(alias.as_str()).and_then(Value::as_str).map(str::to_owned))
+        aliases.iter().find_map(|alias| object.get(*alias).and_then(Value::as_str).and_then(|t| schema.type_name(t)))
     }
 
-    fn typename_aliases(&self, set: &SelectionSet, found: &mut Vec<String>, depth: usize) {
+    fn typename_aliases(&self, set: &'a SelectionSet, found: &mut Vec<&'a str>, depth: usize) {
         // Fragment cycles are rejected by validation; the bound is a second line of defence.
         if depth > 32 {
             return;
         }
         for item in &set.items {
             match item {
-                Selection::Field(f) if f.name == "__typename" => found.extend(f.alias.clone()),
+                Selection::Field(f) if f.name == "__typename" => found.extend(f.alias.as_deref()),
                 Selection::Field(_) => {}
                 Selection::InlineFragment(i) => self.typename_aliases(&i.selection_set, found, depth + 1),
                 Selection::FragmentSpread(s) => {
@@ -222,16 +241,19 @@ impl<'a> Projector<'a> {
     }
 
     /// Adds "cannot return null" unless an error already explains this path.
-    fn null_error(&mut self, path: &[Value]) {
+    fn null_error(&mut self, path: &[Step<'a>]) {
+        let path: Vec<Value> = path
+            .iter()
+            .map(|step| match step {
+                Step::Key(k) => Value::String((*k).to_owned()),
+                Step::Index(i) => Value::from(*i),
+            })
+            .collect();
         let explained = self.errors.iter().any(|e| {
-            e.get("path").and_then(Value::as_array).is_some_and(|p| p.starts_with(path) || path.starts_with(p))
+            e.get("path").and_then(Value::as_array).is_some_and(|p| p.starts_with(&path) || path.starts_with(p))
         });
         if !explained {
-            self.errors.push(graphql_error(
-                "Cannot return null for non-nullable field",
-                Some(path.to_vec()),
-                Some("INTERNAL"),
-            ));
+            self.errors.push(graphql_error("Cannot return null for non-nullable field", Some(path), Some("INTERNAL")));
         }
     }
 }
