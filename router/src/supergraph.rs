@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{SubgraphSettings, SupergraphSettings};
 use crate::pipeline::introspection::IntrospectionSchema;
+pub use crate::pipeline::introspection::Kind;
 
 /// One subgraph as the router calls it.
 #[derive(Debug, Clone)]
@@ -80,16 +81,6 @@ pub struct SchemaIndex {
     fields: HashMap<String, HashMap<String, Type>>,
     /// Abstract type → the object types it may be at runtime.
     possible: HashMap<String, HashSet<String>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Scalar,
-    Object,
-    Interface,
-    Union,
-    Enum,
-    InputObject,
 }
 
 impl SchemaIndex {

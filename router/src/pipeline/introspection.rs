@@ -220,7 +220,7 @@ directive @oneOf on INPUT_OBJECT
 
 /// The kind of a named type, as `__TypeKind` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Scalar,
     Object,
     Interface,
