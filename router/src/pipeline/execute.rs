@@ -30,6 +30,8 @@ pub struct Execution<'a> {
     data: Mutex<Value>,
     errors: Mutex<Vec<Value>>,
     waiting: Mutex<Waiting>,
+    /// Subgraphs called, for the request log.
+    called: Mutex<Vec<String>>,
 }
 
 /// Wall time during which at least one subgraph request was in flight.
@@ -63,6 +65,7 @@ impl<'a> Execution<'a> {
             data: Mutex::new(Value::Object(Map::new())),
             errors: Mutex::new(Vec::new()),
             waiting: Mutex::new(Waiting::default()),
+            called: Mutex::new(Vec::new()),
         }
     }
 
@@ -70,6 +73,11 @@ impl<'a> Execution<'a> {
         if let Some(node) = &plan.node {
             self.node(node).await;
         }
+    }
+
+    /// The subgraphs this execution called, each once, in first-call order.
+    pub fn subgraphs_called(&self) -> Vec<String> {
+        self.called.lock().expect("called lock").clone()
     }
 
     pub fn waited_seconds(&self) -> f64 {
@@ -253,6 +261,12 @@ impl<'a> Execution<'a> {
             return None;
         };
         let body = serde_json::to_vec(&json!({ "query": operation, "variables": variables })).ok()?;
+        {
+            let mut called = self.called.lock().expect("called lock");
+            if !called.iter().any(|c| c == service) {
+                called.push(service.to_owned());
+            }
+        }
         self.begin_wait();
         let result = self.client.send(subgraph, body, self.headers).await;
         self.end_wait();

@@ -46,14 +46,15 @@ impl Router {
         let supergraph = self.supergraph.load_full();
         let prepared = match self.cache.prepare(&supergraph, &request, &self.settings) {
             Ok(prepared) => prepared,
-            Err(e) => return self.finish(GraphqlResponse::request_error(e), None, started, 0.0),
+            Err(e) => return self.finish(GraphqlResponse::request_error(e), None, started, 0.0, &[]),
         };
         if transport == Transport::Get && prepared.operation_type != OperationType::Query {
-            return self.finish(GraphqlResponse::request_error(RequestError::MutationOverGet), None, started, 0.0);
+            let response = GraphqlResponse::request_error(RequestError::MutationOverGet);
+            return self.finish(response, Some(&prepared), started, 0.0, &[]);
         }
         let variables = match prepared.coerce_variables(request.variables.unwrap_or_default()) {
             Ok(v) => v,
-            Err(e) => return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, 0.0),
+            Err(e) => return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, 0.0, &[]),
         };
         let forwarded = self.subgraphs.forwarded_headers(headers);
         let mutation = prepared.operation_type == OperationType::Mutation;
@@ -62,12 +63,14 @@ impl Router {
             run.run(plan).await;
         }
         let waited = run.waited_seconds();
+        let called = run.subgraphs_called();
         let (mut data, mut errors) = run.into_parts();
         if prepared.has_introspection {
             introspect(&supergraph, &prepared, &variables, &mut data, &mut errors);
         }
         let data = project::project(&supergraph.schema, &prepared, &data, &variables, &mut errors);
-        self.finish(GraphqlResponse::executed(data, errors), Some(&prepared), started, waited)
+        let response = GraphqlResponse::executed(data, errors);
+        self.finish(response, Some(&prepared), started, waited, &called)
     }
 
     fn finish(
@@ -76,6 +79,7 @@ impl Router {
         prepared: Option<&prepare::Prepared>,
         started: Instant,
         waited: f64,
+        subgraphs: &[String],
     ) -> GraphqlResponse {
         let elapsed = started.elapsed().as_secs_f64();
         let operation_type = prepared.map(|p| p.operation_type.as_str()).unwrap_or("unknown");
@@ -90,6 +94,7 @@ impl Router {
             outcome,
             duration_ms = elapsed * 1000.0,
             subgraph_wait_ms = waited * 1000.0,
+            subgraphs = %subgraphs.join(","),
             "graphql operation"
         );
         response

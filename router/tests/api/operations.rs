@@ -123,3 +123,33 @@ async fn metrics_count_operations_plan_cache_and_subgraph_calls() {
     assert_eq!(ready.status(), 200);
     let _ = repo_path("schema");
 }
+
+struct Slow;
+
+#[Object(name = "Query")]
+impl Slow {
+    /// Answers long after the router's per-subgraph timeout.
+    async fn slow(&self) -> Option<&str> {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Some("late")
+    }
+}
+
+#[tokio::test]
+async fn a_slow_subgraph_times_out_per_its_own_setting_and_the_rest_still_answers() {
+    let slow = spawn_subgraph(Schema::build(Slow, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let fast =
+        spawn_subgraph(Schema::build(Farewell, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let supergraph = SupergraphFile::new(&compose(&[
+        ("slow", slow.sdl.clone(), slow.url.clone()),
+        ("farewell", fast.sdl.clone(), fast.url.clone()),
+    ]));
+    let router = spawn_router(supergraph.path.clone(), &[("SUBGRAPH_SLOW_TIMEOUT", "100ms".to_owned())]).await;
+
+    let response = router.graphql(None, "{ slow goodbye }", json!({})).await;
+
+    assert_eq!(response["data"], json!({ "slow": null, "goodbye": "bye" }), "{response}");
+    assert_eq!(response["errors"][0]["extensions"]["code"], "SUBGRAPH_TIMEOUT");
+    assert_eq!(response["errors"][0]["extensions"]["serviceName"], "slow");
+    assert_eq!(response["errors"][0]["path"], json!(["slow"]));
+}
