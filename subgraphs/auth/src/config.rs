@@ -96,9 +96,9 @@ impl JwtSettings {
 
 impl PasswordSettings {
     fn from_env(env: &mut Env) -> Self {
-        // Leave one core to the request path: a login storm must not starve other requests.
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let default_concurrency = cores.saturating_sub(1).max(1);
+        // One hash per core: hashing threads run at a lower priority, so they only
+        // take the CPU that request handling leaves over.
+        let default_concurrency = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Self {
             bcrypt_cost: env.int_in("BCRYPT_COST", 12, 4, 31),
             max_concurrent_hashes: env.int_in("BCRYPT_MAX_CONCURRENCY", default_concurrency, 1, 1024),

@@ -1,4 +1,6 @@
-//! bcrypt hashing off the async runtime, a bounded number at a time.
+//! bcrypt hashing off the async runtime, a bounded number at a time, on
+//! blocking threads that run at a lower CPU priority: a login storm then takes
+//! only the CPU that request handling leaves over, and cannot stall it.
 
 use std::sync::Arc;
 
@@ -41,6 +43,68 @@ impl Passwords {
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
         let _permit = self.permits.acquire().await.context("password semaphore closed")?;
-        tokio::task::spawn_blocking(work).await.context("bcrypt task panicked")?
+        tokio::task::spawn_blocking(move || {
+            lower_thread_priority();
+            work()
+        })
+        .await
+        .context("bcrypt task panicked")?
+    }
+}
+
+/// Niceness of threads that have hashed a password. Only bcrypt runs on this
+/// service's blocking threads, so they keep it (an unprivileged process could
+/// not raise it back anyway).
+#[cfg(target_os = "linux")]
+const BCRYPT_NICENESS: libc::c_int = 10;
+
+#[cfg(target_os = "linux")]
+fn lower_thread_priority() {
+    thread_local! {
+        static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    LOWERED.with(|lowered| {
+        if !lowered.get() {
+            // SAFETY: gettid and setpriority on the calling thread have no memory-safety preconditions.
+            let result = unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, BCRYPT_NICENESS)
+            };
+            if result != 0 {
+                tracing::debug!("could not lower the priority of a bcrypt thread");
+            }
+            lowered.set(true);
+        }
+    });
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_thread_priority() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_unknown_accounts_never_match() {
+        let passwords = Passwords::new(4, 2).await.unwrap();
+        let hash = passwords.hash("secret password 1".into()).await.unwrap();
+        assert!(passwords.verify("secret password 1".into(), Some(hash.clone())).await.unwrap());
+        assert!(!passwords.verify("wrong password 1".into(), Some(hash)).await.unwrap());
+        assert!(!passwords.verify("dummy password for timing".into(), None).await.unwrap());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_a_lower_priority() {
+        let passwords = Passwords::new(4, 1).await.unwrap();
+        let niceness = passwords
+            .blocking(|| {
+                // SAFETY: reading the calling thread's priority has no preconditions.
+                Ok(unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t) })
+            })
+            .await
+            .unwrap();
+        assert_eq!(niceness, BCRYPT_NICENESS);
     }
 }
