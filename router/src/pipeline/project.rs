@@ -52,8 +52,7 @@ pub fn project(
     };
     let empty = Map::new();
     let source = source.as_object().unwrap_or(&empty);
-    let mut projector =
-        Projector { schema, fragments: &prepared.fragments, variables, errors, memo: HashMap::new() };
+    let mut projector = Projector { schema, fragments: &prepared.fragments, variables, errors, memo: HashMap::new() };
     let mut path = Vec::new();
     let mut fields = Vec::new();
     projector.collect_into(root_type, selection_set(&prepared.operation), &mut fields);
