@@ -32,6 +32,8 @@ TOKEN=$(curl -sf "$url" -H 'content-type: application/json' \
   | sed -E 's/.*"accessToken":"([^"]+)".*/\1/')
 export TOKEN
 
+echo "== login alone (16 connections, ${duration}s)"
+wrk -t1 -c16 -d"${duration}s" --timeout 30s -s bench/auth/login.lua "$url" | grep -E "Requests/sec|requests in" | sed 's/^/login: /'
 echo "== me alone (4 connections, ${duration}s)"
 wrk -t1 -c4 -d"${duration}s" --latency -s bench/auth/me.lua "$url" | grep -E "Latency|50%|90%|99%|Requests/sec"
 echo "== login flat out (16 connections) with me alongside (4 connections), ${duration}s"

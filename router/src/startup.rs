@@ -125,12 +125,12 @@ async fn post_graphql(State(state): State<AppState>, headers: HeaderMap, body: B
         Err(e) => respond_error(StatusCode::BAD_REQUEST, media, e),
         Ok(Incoming::Single(req)) => {
             let response = state.router.run(req, &headers, Transport::Post).await;
-            respond(media, &response)
+            respond(media, response)
         }
         Ok(Incoming::Batch(reqs)) => {
             let runs = reqs.into_iter().map(|req| state.router.run(req, &headers, Transport::Post));
             let responses = join_all(runs).await;
-            let body = Value::Array(responses.iter().map(GraphqlResponse::to_json).collect());
+            let body = Value::Array(responses.into_iter().map(GraphqlResponse::into_json).collect());
             json_response(StatusCode::OK, media, &body)
         }
     }
@@ -149,12 +149,12 @@ async fn get_graphql(
         Err(e) => respond_error(StatusCode::BAD_REQUEST, media, e),
         Ok(req) => {
             let response = state.router.run(req, &headers, Transport::Get).await;
-            respond(media, &response)
+            respond(media, response)
         }
     }
 }
 
-fn respond(media: MediaType, response: &GraphqlResponse) -> Response {
+fn respond(media: MediaType, response: GraphqlResponse) -> Response {
     let method_not_allowed = response.request_error
         && response.errors.first().and_then(|e| e.pointer("/extensions/code"))
             == Some(&Value::from("METHOD_NOT_ALLOWED"));
@@ -165,7 +165,7 @@ fn respond(media: MediaType, response: &GraphqlResponse) -> Response {
     } else {
         StatusCode::OK
     };
-    let mut http = json_response(status, media, &response.to_json());
+    let mut http = json_response(status, media, &response.into_json());
     if method_not_allowed {
         http.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
@@ -173,7 +173,7 @@ fn respond(media: MediaType, response: &GraphqlResponse) -> Response {
 }
 
 fn respond_error(status: StatusCode, media: MediaType, error: RequestError) -> Response {
-    json_response(status, media, &GraphqlResponse::request_error(error).to_json())
+    json_response(status, media, &GraphqlResponse::request_error(error).into_json())
 }
 
 fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {

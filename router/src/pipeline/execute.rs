@@ -14,7 +14,7 @@ use hive_router_query_planner::planner::plan_nodes::{
     BatchFetchNode, FetchNode, FetchNodePathSegment, FetchRewrite, FlattenNodePath, FlattenNodePathSegment, PlanNode,
     QueryPlan,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::error::graphql_error;
 use crate::subgraphs::{SubgraphClient, SubgraphError};
@@ -32,6 +32,13 @@ pub struct Execution<'a> {
     waiting: Mutex<Waiting>,
     /// Subgraphs called, for the request log.
     called: Mutex<Vec<String>>,
+}
+
+/// The body of a subgraph request, serialised without copying the operation.
+#[derive(serde::Serialize)]
+struct SubgraphRequest<'a> {
+    query: &'a str,
+    variables: &'a Map<String, Value>,
 }
 
 /// Wall time during which at least one subgraph request was in flight.
@@ -141,7 +148,7 @@ impl<'a> Execution<'a> {
     /// A fetch at the root of the operation: its data merges into the root.
     async fn root_fetch(&self, fetch: &FetchNode) {
         let variables = self.used_variables(fetch.variable_usages.iter().flatten());
-        let Some(answer) = self
+        let Some(mut answer) = self
             .call(&fetch.service_name, &fetch.operation.document_str, variables, || {
                 root_response_keys(fetch).into_iter().map(|k| vec![Value::String(k)]).collect()
             })
@@ -153,8 +160,8 @@ impl<'a> Execution<'a> {
             let mut all = self.errors.lock().expect("errors lock");
             all.extend(errors.iter().map(|e| subgraph_error(e, &fetch.service_name)));
         }
-        if let Some(data) = answer.get("data").filter(|d| d.is_object()) {
-            deep_merge(&mut self.data.lock().expect("data lock"), data.clone());
+        if let Some(data) = answer.get_mut("data").filter(|d| d.is_object()) {
+            deep_merge(&mut self.data.lock().expect("data lock"), data.take());
         }
     }
 
@@ -260,7 +267,7 @@ impl<'a> Execution<'a> {
             self.push_error(graphql_error("The plan names an unknown subgraph", None, Some("INTERNAL")));
             return None;
         };
-        let body = serde_json::to_vec(&json!({ "query": operation, "variables": variables })).ok()?;
+        let body = serde_json::to_vec(&SubgraphRequest { query: operation, variables: &variables }).ok()?;
         {
             let mut called = self.called.lock().expect("called lock");
             if !called.iter().any(|c| c == service) {

@@ -31,13 +31,13 @@ impl GraphqlResponse {
         }
     }
 
-    pub fn to_json(&self) -> Value {
+    pub fn into_json(self) -> Value {
         let mut body = Map::new();
         if !self.errors.is_empty() {
-            body.insert("errors".into(), Value::Array(self.errors.clone()));
+            body.insert("errors".into(), Value::Array(self.errors));
         }
-        if let Some(data) = &self.data {
-            body.insert("data".into(), data.clone());
+        if let Some(data) = self.data {
+            body.insert("data".into(), data);
         }
         Value::Object(body)
     }
