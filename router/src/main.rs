@@ -1,3 +1,7 @@
+// The request path allocates many small JSON nodes; mimalloc measured faster than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     kit::cli::main::<router::Application>()
 }

@@ -67,7 +67,7 @@ impl SubgraphClient {
     async fn exchange(&self, subgraph: &Subgraph, body: Vec<u8>, headers: &HeaderMap) -> Result<Value, SubgraphError> {
         let response = self
             .http
-            .post(&subgraph.url)
+            .post(subgraph.endpoint.clone())
             .headers(headers.clone())
             .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(header::ACCEPT, HeaderValue::from_static("application/graphql-response+json, application/json"))

@@ -24,6 +24,8 @@ pub use crate::pipeline::introspection::Kind;
 pub struct Subgraph {
     pub name: String,
     pub url: String,
+    /// `url`, parsed once rather than on every request.
+    pub endpoint: reqwest::Url,
     pub timeout: Duration,
 }
 
@@ -51,13 +53,14 @@ impl Supergraph {
             .subgraph_endpoint_map
             .iter()
             .map(|(name, url)| {
-                let url =
-                    settings.url_overrides.get(&name.to_ascii_lowercase()).cloned().unwrap_or_else(|| url.clone());
-                let subgraph =
-                    Subgraph { name: name.clone(), url, timeout: settings.timeout(&name.to_ascii_lowercase()) };
-                (name.clone(), subgraph)
+                let key = name.to_ascii_lowercase();
+                let url = settings.url_overrides.get(&key).cloned().unwrap_or_else(|| url.clone());
+                let endpoint = reqwest::Url::parse(&url)
+                    .map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
+                let subgraph = Subgraph { name: name.clone(), url, endpoint, timeout: settings.timeout(&key) };
+                Ok((name.clone(), subgraph))
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             schema: SchemaIndex::new(&api_schema),
             introspection: IntrospectionSchema::new(&api_schema),
