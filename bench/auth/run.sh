@@ -19,6 +19,11 @@ pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+  if command -v rabbitmqctl >/dev/null; then
+    rabbitmqctl -q delete_exchange "bench.events.$$" >/dev/null 2>&1 || true
+    rabbitmqctl -q delete_exchange "bench.events.$$.unrouted" >/dev/null 2>&1 || true
+    rabbitmqctl -q delete_queue "bench.events.$$.unrouted" >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
 until curl -sf "http://127.0.0.1:$port/health/live" >/dev/null; do sleep 0.2; done
