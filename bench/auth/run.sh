@@ -19,10 +19,13 @@ pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+  # rabbitmqctl has no delete_exchange: ask the broker directly.
   if command -v rabbitmqctl >/dev/null; then
-    rabbitmqctl -q delete_exchange "bench.events.$$" >/dev/null 2>&1 || true
-    rabbitmqctl -q delete_exchange "bench.events.$$.unrouted" >/dev/null 2>&1 || true
     rabbitmqctl -q delete_queue "bench.events.$$.unrouted" >/dev/null 2>&1 || true
+    for x in "bench.events.$$" "bench.events.$$.unrouted"; do
+      rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$x\">>), false, <<\"bench\">>)." \
+        >/dev/null 2>&1 || true
+    done
   fi
 }
 trap cleanup EXIT
