@@ -310,6 +310,30 @@ impl AmqpSettings {
     }
 }
 
+/// The Redis cache in front of resolver results.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub url: Secret,
+    /// How long a cached result lives.
+    pub ttl: Duration,
+    /// Longest wait for Redis before a request goes straight to Postgres.
+    pub timeout: Duration,
+}
+
+impl CacheSettings {
+    pub fn from_env(env: &mut Env) -> Self {
+        let url = env.secret_or("REDIS_URL", "redis://127.0.0.1:6379");
+        if !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://")) {
+            env.invalid("REDIS_URL", "a redis:// URL", None);
+        }
+        Self {
+            url,
+            ttl: env.duration("CACHE_TTL", "60s", Duration::from_secs(1), Duration::from_secs(24 * 3600)),
+            timeout: env.duration("CACHE_TIMEOUT", "100ms", Duration::from_millis(1), Duration::from_secs(10)),
+        }
+    }
+}
+
 /// How services other than auth check access tokens.
 #[derive(Debug, Clone)]
 pub struct IdentitySettings {

@@ -3,6 +3,7 @@
 //! A service's `main` is one call to [`cli::main`]; its `lib.rs` builds an
 //! `Application` from typed settings, using the pieces below.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;
