@@ -2,6 +2,7 @@
 //! a relay carries them to RabbitMQ (topic exchange, persistent messages,
 //! publisher confirms). Consumers must be idempotent on `eventId`.
 
+pub mod consumer;
 pub mod outbox;
 pub mod relay;
 

@@ -1,0 +1,249 @@
+//! A durable, idempotent event consumer.
+//!
+//! One quorum queue per consuming service, bound to the event exchange. Every
+//! message is handled inside a Postgres transaction that also records its
+//! `eventId` (a redelivered event is acknowledged and skipped) and is
+//! acknowledged only after that transaction commits. A malformed message is
+//! dead-lettered at once; one whose handling keeps failing is retried with
+//! backoff and dead-lettered by the broker after `max_attempts` deliveries
+//! (`x-delivery-limit`). The loop reconnects with backoff and never stops on a
+//! bad message.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{Channel, ExchangeKind};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use super::Envelope;
+use crate::config::AmqpSettings;
+
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
+
+/// What a service does with one event, inside the transaction that records it.
+pub trait Handler: Send + Sync + 'static {
+    fn handle<'a>(&'a self, tx: &'a mut PgConnection, event: &'a Envelope) -> HandlerFuture<'a>;
+}
+
+/// Where and what to consume.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// Durable queue name, e.g. `tasks.user-deleted`; dead letters go to `<queue>.dead`.
+    pub queue: String,
+    pub routing_key: String,
+    /// `<schema>.processed_events` (a compile-time constant of the service).
+    pub processed_table: &'static str,
+    pub prefetch: u16,
+    pub max_attempts: u32,
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Processed,
+    Duplicate,
+    Malformed,
+    Failed,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Processed => "processed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Malformed => "dead_lettered",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+pub struct Consumer {
+    pool: PgPool,
+    settings: AmqpSettings,
+    subscription: Subscription,
+    handler: Arc<dyn Handler>,
+    service: &'static str,
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+impl Consumer {
+    pub fn new(
+        pool: PgPool,
+        settings: AmqpSettings,
+        subscription: Subscription,
+        handler: Arc<dyn Handler>,
+        service: &'static str,
+    ) -> Self {
+        Self { pool, settings, subscription, handler, service }
+    }
+
+    /// Consumes until `cancel` fires, reconnecting with backoff.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut delay = MIN_BACKOFF;
+        while !cancel.is_cancelled() {
+            match self.session(&cancel).await {
+                Ok(()) => delay = MIN_BACKOFF,
+                Err(e) => {
+                    tracing::warn!(queue = %self.subscription.queue, error = %format!("{e:#}"), "consumer lost the broker")
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(self.settings.max_backoff);
+        }
+    }
+
+    async fn session(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
+        let conn = super::connect(self.settings.url.expose(), &format!("{}-consumer", self.service)).await?;
+        let channel = conn.create_channel().await?;
+        let result = async {
+            declare(&channel, &self.settings.exchange, &self.subscription).await?;
+            channel.basic_qos(self.subscription.prefetch, BasicQosOptions::default()).await?;
+            let mut deliveries = channel
+                .basic_consume(
+                    self.subscription.queue.clone().into(),
+                    ShortString::from(""),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            tracing::info!(queue = %self.subscription.queue, "consuming");
+            loop {
+                let next = tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    next = deliveries.next() => next,
+                };
+                let Some(delivery) = next else { anyhow::bail!("the consumer was cancelled by the broker") };
+                self.settle(delivery?).await?;
+            }
+        }
+        .await;
+        let _ = channel.close(200, "bye".into()).await;
+        let _ = conn.close(200, "bye".into()).await;
+        result
+    }
+
+    /// Processes one delivery and acknowledges, retries or dead-letters it.
+    pub async fn settle(&self, delivery: Delivery) -> anyhow::Result<Outcome> {
+        let outcome = self.process(&delivery.data).await;
+        match outcome {
+            Outcome::Processed | Outcome::Duplicate => {
+                delivery.acker.ack(BasicAckOptions::default()).await?;
+            }
+            Outcome::Malformed => {
+                tracing::error!(queue = %self.subscription.queue, "malformed event; dead-lettered");
+                delivery.acker.reject(BasicRejectOptions { requeue: false }).await?;
+            }
+            Outcome::Failed => {
+                // The broker counts deliveries and dead-letters past the limit; pause a
+                // little more on each redelivery so a failing dependency can recover.
+                let attempt = delivery_count(&delivery);
+                let pause = (MIN_BACKOFF * 2u32.saturating_pow(attempt)).min(MAX_RETRY_DELAY);
+                tokio::time::sleep(pause).await;
+                delivery.acker.nack(BasicNackOptions { multiple: false, requeue: true }).await?;
+            }
+        }
+        metrics::counter!(
+            "events_consumed_total",
+            "routing_key" => self.subscription.routing_key.clone(),
+            "outcome" => outcome.as_str(),
+        )
+        .increment(1);
+        Ok(outcome)
+    }
+
+    /// Handles one message body: parse, skip if seen, handle and record in one transaction.
+    pub async fn process(&self, body: &[u8]) -> Outcome {
+        let Ok(event) = serde_json::from_slice::<Envelope>(body) else {
+            return Outcome::Malformed;
+        };
+        match self.apply(&event).await {
+            Ok(true) => Outcome::Processed,
+            Ok(false) => Outcome::Duplicate,
+            Err(e) => {
+                tracing::warn!(event_id = %event.event_id, error = %format!("{e:#}"), "event handling failed; will retry");
+                Outcome::Failed
+            }
+        }
+    }
+
+    async fn apply(&self, event: &Envelope) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let first_time = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {} (event_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            self.subscription.processed_table
+        )))
+        .bind(event.event_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !first_time {
+            return Ok(false);
+        }
+        self.handler.handle(&mut tx, event).await.context("handler")?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+fn delivery_count(delivery: &Delivery) -> u32 {
+    let headers = delivery.properties.headers().as_ref();
+    let value = headers.and_then(|h| h.inner().get(&ShortString::from("x-delivery-count")));
+    match value {
+        Some(AMQPValue::LongLongInt(n)) => (*n).clamp(0, 16) as u32,
+        Some(AMQPValue::LongInt(n)) => (*n).clamp(0, 16) as u32,
+        Some(AMQPValue::LongUInt(n)) => (*n).min(16),
+        _ => 0,
+    }
+}
+
+/// Declares the exchange, the dead-letter exchange and queue, and the work queue.
+pub async fn declare(channel: &Channel, exchange: &str, subscription: &Subscription) -> lapin::Result<()> {
+    super::declare_exchange(channel, exchange).await?;
+    let dead = format!("{}.dead", subscription.queue);
+    let durable_exchange = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    channel
+        .exchange_declare(dead.clone().into(), ExchangeKind::Fanout, durable_exchange, FieldTable::default())
+        .await?;
+    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    channel.queue_declare(dead.clone().into(), durable, FieldTable::default()).await?;
+    channel
+        .queue_bind(
+            dead.clone().into(),
+            dead.clone().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dead.into()));
+    arguments.insert("x-delivery-limit".into(), AMQPValue::LongInt(subscription.max_attempts.saturating_sub(1) as i32));
+    channel.queue_declare(subscription.queue.clone().into(), durable, arguments).await?;
+    channel
+        .queue_bind(
+            subscription.queue.clone().into(),
+            exchange.to_owned().into(),
+            subscription.routing_key.clone().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
