@@ -5,10 +5,6 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub fn postgres_base() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
 pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(relative)
 }
@@ -28,42 +24,19 @@ impl Drop for Running {
 /// The real auth subgraph on a fresh database (dropped with the guard).
 pub struct AuthService {
     pub running: Running,
-    db_name: String,
-    exchange: String,
-}
-
-impl Drop for AuthService {
-    fn drop(&mut self) {
-        self.running.shutdown.cancel();
-        let db = self.db_name.clone();
-        let exchange = self.exchange.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async move {
-                let _ = kit::db::drop_database(&postgres_base(), &db).await;
-                let amqp = "amqp://guest:guest@127.0.0.1:5672/%2f";
-                if let Ok(conn) = kit::events::connect(amqp, "test-cleanup").await {
-                    if let Ok(channel) = conn.create_channel().await {
-                        let _ = kit::events::delete_exchange(&channel, &exchange).await;
-                    }
-                    let _ = conn.close(200, "bye".into()).await;
-                }
-            })
-        })
-        .join();
-    }
+    /// Dropped after `running` has signalled shutdown: removes the database and exchange.
+    _isolation: kit::testing::Isolation,
 }
 
 pub async fn spawn_auth() -> AuthService {
     kit::telemetry::init_for_tests();
-    let db_name = format!("test_router_auth_{}", Uuid::new_v4().simple());
-    let exchange = format!("test.events.{}", Uuid::new_v4().simple());
+    let isolation = kit::testing::Isolation::new("router_auth");
     let env = Env::from_pairs([
         ("HOST".to_owned(), "127.0.0.1".to_owned()),
         ("PORT".to_owned(), "0".to_owned()),
-        ("DATABASE_URL".to_owned(), format!("{}/{db_name}", postgres_base())),
+        ("DATABASE_URL".to_owned(), isolation.database_url()),
         ("DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
-        ("EVENTS_EXCHANGE".to_owned(), exchange.clone()),
+        ("EVENTS_EXCHANGE".to_owned(), isolation.exchange.clone()),
         ("BCRYPT_COST".to_owned(), "4".to_owned()),
     ]);
     let settings = kit::cli::load::<auth::Application>(env).expect("auth settings");
@@ -71,7 +44,7 @@ pub async fn spawn_auth() -> AuthService {
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    AuthService { running: Running { address, shutdown }, db_name, exchange }
+    AuthService { running: Running { address, shutdown }, _isolation: isolation }
 }
 
 /// The router over `supergraph` (a path), with extra variables.

@@ -3,6 +3,8 @@ use std::time::Duration;
 use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
 use serde_json::{Value, json};
 
+use kit::testing::eventually;
+
 use crate::helpers::{SupergraphFile, compose, repo_path, spawn_router, spawn_subgraph};
 
 struct Greeting;
@@ -20,19 +22,6 @@ struct Farewell;
 impl Farewell {
     async fn goodbye(&self) -> &str {
         "bye"
-    }
-}
-
-/// Waits until `check` holds, trying every 25 ms for at most 10 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 

@@ -15,6 +15,8 @@ pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{ConfigError, Env, Secret};
 pub use error::ApiError;

@@ -6,9 +6,7 @@ use std::time::Duration;
 use kit::cache::Cache;
 use kit::config::{CacheSettings, Secret};
 
-fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
+use kit::testing::redis_url;
 
 /// A cache in a namespace of its own, whose keys are deleted afterwards.
 struct TestCache {

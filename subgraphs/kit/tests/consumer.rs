@@ -7,6 +7,7 @@ use std::time::Duration;
 use kit::config::{AmqpSettings, DatabaseSettings, Secret};
 use kit::events::consumer::{Consumer, Handler, HandlerFuture, Outcome, Subscription};
 use kit::events::{Envelope, connect, delete_exchange};
+use kit::testing::wait_for;
 use lapin::BasicProperties;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use sqlx::{PgConnection, PgPool};
@@ -111,21 +112,6 @@ fn event(user: Uuid) -> Vec<u8> {
         data: serde_json::json!({ "userId": user }),
     };
     serde_json::to_vec(&envelope).unwrap()
-}
-
-async fn wait_for<T, F, Fut>(what: &str, mut attempt: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = attempt().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 #[tokio::test]
