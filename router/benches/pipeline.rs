@@ -15,6 +15,10 @@ use router::pipeline::request::GraphqlRequest;
 use router::supergraph::Supergraph;
 use serde_json::{Map, Value, json};
 
+// The allocator the router binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const QUERY: &str = "{ topProducts(first: 1000) { upc name price reviews { body author { username } } } }";
 
 fn fixture() -> (Supergraph, GraphqlSettings) {

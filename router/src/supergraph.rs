@@ -2,7 +2,7 @@
 //! the indexes the request path needs. Swapped whole on reload, so a request
 //! always sees one consistent version.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use graphql_tools::static_graphql::schema::{self, Definition, Type, TypeDefiniti
 use graphql_tools::validation::rules::default_rules_validation_plan;
 use graphql_tools::validation::validate::ValidationPlan;
 use hive_router_query_planner::planner::{Planner, QueryPlannerOptions};
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{SubgraphSettings, SupergraphSettings};
@@ -79,11 +80,12 @@ pub struct SchemaIndex {
     pub query_type: String,
     pub mutation_type: Option<String>,
     pub subscription_type: Option<String>,
-    kinds: HashMap<String, Kind>,
+    // Fx hashing: these are hit for every field of every response.
+    kinds: FxHashMap<String, Kind>,
     /// type → field → declared output type (nested, so lookups borrow, never allocate).
-    fields: HashMap<String, HashMap<String, Type>>,
+    fields: FxHashMap<String, FxHashMap<String, Type>>,
     /// Abstract type → the object types it may be at runtime.
-    possible: HashMap<String, HashSet<String>>,
+    possible: FxHashMap<String, FxHashSet<String>>,
 }
 
 impl SchemaIndex {

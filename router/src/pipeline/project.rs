@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use rustc_hash::FxHashMap;
+
 use graphql_tools::static_graphql::query::{
     Directive, Field, FragmentDefinition, Selection, SelectionSet, TypeCondition, Value as Literal,
 };
@@ -25,8 +27,24 @@ enum Step<'a> {
     Index(usize),
 }
 
-/// Response key → the fields merged under it, in first-seen order.
-type Grouped<'a> = Vec<(&'a str, Vec<&'a Field>)>;
+/// One response key of an object: the fields merged under it (first-seen
+/// order) and what it is, resolved once per selection and runtime type.
+struct Entry<'a> {
+    key: &'a str,
+    fields: Vec<&'a Field>,
+    kind: EntryKind<'a>,
+}
+
+enum EntryKind<'a> {
+    Typename,
+    /// A root `__schema` / `__type`, already shaped by the introspection stage.
+    Introspection,
+    Field(&'a Type),
+    /// Not in the schema (cannot happen after validation): answered null.
+    Unknown,
+}
+
+type Grouped<'a> = Vec<Entry<'a>>;
 
 struct Projector<'a> {
     schema: &'a SchemaIndex,
@@ -34,7 +52,7 @@ struct Projector<'a> {
     variables: &'a Map<String, Value>,
     errors: &'a mut Vec<Value>,
     /// CollectFields results, per (merged fields, runtime type): list items share them.
-    memo: HashMap<(usize, usize, &'a str), Rc<Grouped<'a>>>,
+    memo: FxHashMap<(usize, usize, &'a str), Rc<Grouped<'a>>>,
 }
 
 /// Builds the response `data` from the merged `source`.
@@ -52,11 +70,13 @@ pub fn project(
     };
     let empty = Map::new();
     let source = source.as_object().unwrap_or(&empty);
-    let mut projector = Projector { schema, fragments: &prepared.fragments, variables, errors, memo: HashMap::new() };
+    let mut projector =
+        Projector { schema, fragments: &prepared.fragments, variables, errors, memo: FxHashMap::default() };
     let mut path = Vec::new();
     let mut fields = Vec::new();
     projector.collect_into(root_type, selection_set(&prepared.operation), &mut fields);
-    match projector.object(root_type, &fields, source, &mut path, true) {
+    projector.resolve(root_type, &mut fields, true);
+    match projector.object(root_type, &fields, source, &mut path) {
         Ok(data) => Value::Object(data),
         Err(Bubble) => Value::Null,
     }
@@ -73,9 +93,25 @@ impl<'a> Projector<'a> {
         for field in fields {
             self.collect_into(object_type, &field.selection_set, &mut grouped);
         }
+        self.resolve(object_type, &mut grouped, false);
         let grouped = Rc::new(grouped);
         self.memo.insert(key, grouped.clone());
         grouped
+    }
+
+    /// Decides once what each entry is on `object_type`.
+    fn resolve(&self, object_type: &str, grouped: &mut Grouped<'a>, is_root: bool) {
+        let schema: &'a SchemaIndex = self.schema;
+        for entry in grouped.iter_mut() {
+            let name = entry.fields[0].name.as_str();
+            entry.kind = if name == "__typename" {
+                EntryKind::Typename
+            } else if is_root && matches!(name, "__schema" | "__type") {
+                EntryKind::Introspection
+            } else {
+                schema.field_type(object_type, name).map(EntryKind::Field).unwrap_or(EntryKind::Unknown)
+            };
+        }
     }
 
     fn collect_into(&self, object_type: &str, set: &'a SelectionSet, grouped: &mut Grouped<'a>) {
@@ -83,9 +119,9 @@ impl<'a> Projector<'a> {
             match item {
                 Selection::Field(field) if is_included(&field.directives, self.variables) => {
                     let key = field.alias.as_deref().unwrap_or(&field.name);
-                    match grouped.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, fields)) => fields.push(field),
-                        None => grouped.push((key, vec![field])),
+                    match grouped.iter_mut().find(|e| e.key == key) {
+                        Some(entry) => entry.fields.push(field),
+                        None => grouped.push(Entry { key, fields: vec![field], kind: EntryKind::Unknown }),
                     }
                 }
                 Selection::InlineFragment(inline) if is_included(&inline.directives, self.variables) => {
@@ -112,31 +148,24 @@ impl<'a> Projector<'a> {
     fn object(
         &mut self,
         object_type: &'a str,
-        fields: &Grouped<'a>,
+        entries: &Grouped<'a>,
         source: &Map<String, Value>,
         path: &mut Vec<Step<'a>>,
-        is_root: bool,
     ) -> Result<Map<String, Value>, Bubble> {
-        let mut out = Map::with_capacity(fields.len());
-        for (key, merged) in fields {
-            let field = merged[0];
-            if field.name == "__typename" {
-                out.insert((*key).to_owned(), Value::String(object_type.to_owned()));
-                continue;
-            }
-            if is_root && matches!(field.name.as_str(), "__schema" | "__type") {
-                // Already shaped by the introspection stage.
-                out.insert((*key).to_owned(), source.get(*key).cloned().unwrap_or(Value::Null));
-                continue;
-            }
-            let Some(field_type) = self.schema.field_type(object_type, &field.name) else {
-                out.insert((*key).to_owned(), Value::Null);
-                continue;
+        let mut out = Map::with_capacity(entries.len());
+        for entry in entries {
+            let value = match entry.kind {
+                EntryKind::Typename => Value::String(object_type.to_owned()),
+                EntryKind::Introspection => source.get(entry.key).cloned().unwrap_or(Value::Null),
+                EntryKind::Unknown => Value::Null,
+                EntryKind::Field(field_type) => {
+                    path.push(Step::Key(entry.key));
+                    let value = self.complete(field_type, source.get(entry.key), &entry.fields, path);
+                    path.pop();
+                    value?
+                }
             };
-            path.push(Step::Key(key));
-            let value = self.complete(field_type, source.get(*key), merged, path);
-            path.pop();
-            out.insert((*key).to_owned(), value?);
+            out.insert(entry.key.to_owned(), value);
         }
         Ok(out)
     }
@@ -199,7 +228,7 @@ impl<'a> Projector<'a> {
             name
         };
         let grouped = self.collect(runtime_type, fields);
-        match self.object(runtime_type, &grouped, object, path, false) {
+        match self.object(runtime_type, &grouped, object, path) {
             Ok(map) => Ok(Value::Object(map)),
             Err(Bubble) => Ok(Value::Null),
         }
