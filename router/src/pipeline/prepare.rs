@@ -290,25 +290,22 @@ impl Prepared {
         let mut coerced = Map::new();
         for definition in variable_definitions(&self.operation) {
             let name = &definition.name;
-            match given.remove(name) {
+            // Per the spec: a missing value takes the default; an explicit null does not.
+            let value = match given.remove(name) {
+                None => definition.default_value.as_ref().map(|d| super::project::literal_to_json(d, &Map::new())),
+                given => given,
+            };
+            match value {
                 Some(Value::Null) | None if matches!(definition.var_type, Type::NonNullType(_)) => {
-                    if let Some(default) = &definition.default_value {
-                        coerced.insert(name.clone(), super::project::literal_to_json(default, &Map::new()));
-                    } else {
-                        return Err(RequestError::Variables(format!(
-                            "Variable \"${name}\" of required type \"{}\" was not provided.",
-                            definition.var_type
-                        )));
-                    }
+                    return Err(RequestError::Variables(format!(
+                        "Variable \"${name}\" of required type \"{}\" was not provided.",
+                        definition.var_type
+                    )));
                 }
                 Some(value) => {
                     coerced.insert(name.clone(), value);
                 }
-                None => {
-                    if let Some(default) = &definition.default_value {
-                        coerced.insert(name.clone(), super::project::literal_to_json(default, &Map::new()));
-                    }
-                }
+                None => {}
             }
         }
         Ok(coerced)

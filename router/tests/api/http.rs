@@ -28,6 +28,11 @@ async fn request_errors_have_no_data_and_stable_codes() {
 
     let missing_var = router.graphql(None, "mutation($e: String!) { logout(refreshToken: $e) }", json!({})).await;
     assert_eq!(missing_var["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{missing_var}");
+    let null_despite_default =
+        router.graphql(None, "mutation($e: String! = \"x\") { logout(refreshToken: $e) }", json!({ "e": null })).await;
+    assert_eq!(null_despite_default["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{null_despite_default}");
+    let defaulted = router.graphql(None, "mutation($e: String! = \"x\") { logout(refreshToken: $e) }", json!({})).await;
+    assert_eq!(defaulted["data"]["logout"], false, "a missing value takes the default: {defaulted}");
 
     let unknown_op = router
         .post(None, json!({ "query": "query A { __typename } query B { __typename }", "operationName": "C" }))
