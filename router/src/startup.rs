@@ -98,8 +98,9 @@ impl kit::cli::Service for Application {
         &settings.telemetry
     }
 
-    fn sdl() -> String {
-        String::new()
+    /// The router serves the composed supergraph (`schema/supergraph.graphql`), not an SDL of its own.
+    fn sdl() -> Option<String> {
+        None
     }
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {

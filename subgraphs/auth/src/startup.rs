@@ -121,8 +121,8 @@ impl kit::cli::Service for Application {
         &settings.telemetry
     }
 
-    fn sdl() -> String {
-        schema::sdl()
+    fn sdl() -> Option<String> {
+        Some(schema::sdl())
     }
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {

@@ -16,8 +16,8 @@ pub trait Service: Sized + Send + 'static {
     /// Reads settings; problems are collected by `env`.
     fn settings(env: &mut Env) -> Self::Settings;
     fn telemetry(settings: &Self::Settings) -> &TelemetrySettings;
-    /// The federation SDL the service serves.
-    fn sdl() -> String;
+    /// The federation SDL the service serves (`None`: it serves no SDL of its own).
+    fn sdl() -> Option<String>;
     fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<Self>> + Send;
     fn run_until_stopped(self, shutdown: CancellationToken) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
@@ -32,10 +32,16 @@ pub fn main<S: Service>() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None => {}
-        Some("print-schema") => {
-            print!("{}", S::sdl());
-            return ExitCode::SUCCESS;
-        }
+        Some("print-schema") => match S::sdl() {
+            Some(sdl) => {
+                print!("{sdl}");
+                return ExitCode::SUCCESS;
+            }
+            None => {
+                eprintln!("{}: has no schema of its own to print", S::NAME);
+                return ExitCode::from(2);
+            }
+        },
         Some(other) => {
             eprintln!("usage: {} [print-schema]   (unknown argument {other:?})", S::NAME);
             return ExitCode::from(2);
