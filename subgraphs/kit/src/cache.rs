@@ -31,8 +31,10 @@ return {generation, value}
 ";
 
 pub struct Cache {
-    /// Metric label and key namespace, e.g. `tasks`.
+    /// Metric label, e.g. `tasks`.
     name: &'static str,
+    /// `CACHE_KEY_PREFIX` + name: the start of every key.
+    namespace: String,
     client: Option<redis::Client>,
     connection: tokio::sync::Mutex<Option<ConnectionManager>>,
     settings: CacheSettings,
@@ -47,6 +49,7 @@ impl Cache {
         let client = redis::Client::open(settings.url.expose()).ok();
         Self {
             name,
+            namespace: format!("{}{name}", settings.key_prefix),
             client,
             connection: tokio::sync::Mutex::new(None),
             settings,
@@ -57,7 +60,7 @@ impl Cache {
     }
 
     fn generation_key(&self, owner: &str) -> String {
-        format!("{}:{owner}:generation", self.name)
+        format!("{}:{owner}:generation", self.namespace)
     }
 
     /// The cached value for (`owner`, `args`), or `load`'s result, which is then cached.
@@ -67,7 +70,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let prefix = format!("{}:{owner}:g", self.name);
+        let prefix = format!("{}:{owner}:g", self.namespace);
         let generation_key = self.generation_key(owner);
         let script = &self.script;
         let prefix_arg = &prefix;

@@ -318,6 +318,8 @@ pub struct CacheSettings {
     pub ttl: Duration,
     /// Longest wait for Redis before a request goes straight to Postgres.
     pub timeout: Duration,
+    /// Put before every key, so deployments (or tests) can share one Redis.
+    pub key_prefix: String,
 }
 
 impl CacheSettings {
@@ -330,6 +332,7 @@ impl CacheSettings {
             url,
             ttl: env.duration("CACHE_TTL", "60s", Duration::from_secs(1), Duration::from_secs(24 * 3600)),
             timeout: env.duration("CACHE_TIMEOUT", "100ms", Duration::from_millis(1), Duration::from_secs(10)),
+            key_prefix: env.string("CACHE_KEY_PREFIX", ""),
         }
     }
 }

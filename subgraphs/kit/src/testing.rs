@@ -134,3 +134,78 @@ impl Drop for TcpGate {
         self.task.abort();
     }
 }
+
+/// Plays the auth service for other services' tests: signs access tokens with a
+/// key of its own and serves its JWKS on a port of its own.
+pub struct TestIssuer {
+    pub jwks_url: String,
+    pub issuer: String,
+    pub audience: String,
+    kid: String,
+    encoding: jsonwebtoken::EncodingKey,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestIssuer {
+    pub async fn start() -> Self {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+
+        let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let der = key.to_pkcs8_der().expect("encodes");
+        let kid = format!("test-{}", Uuid::new_v4().simple());
+        let jwks = serde_json::json!({ "keys": [{
+            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid,
+            "x": URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()),
+        }] });
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind issuer");
+        let port = listener.local_addr().expect("addr").port();
+        let routes = axum::Router::new()
+            .route("/.well-known/jwks.json", axum::routing::get(move || async move { axum::Json(jwks) }));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, routes).await;
+        });
+        Self {
+            jwks_url: format!("http://127.0.0.1:{port}/.well-known/jwks.json"),
+            issuer: "taskgraph-auth".into(),
+            audience: "taskgraph".into(),
+            kid,
+            encoding: jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+            server,
+        }
+    }
+
+    /// A valid access token for `user_id`.
+    pub fn token(&self, user_id: Uuid) -> String {
+        self.token_with(user_id, 900, crate::identity::ACCESS_TOKEN_TYPE)
+    }
+
+    /// A token for `user_id` that expired a minute ago.
+    pub fn expired_token(&self, user_id: Uuid) -> String {
+        self.token_with(user_id, -60, crate::identity::ACCESS_TOKEN_TYPE)
+    }
+
+    pub fn token_with(&self, user_id: Uuid, lifetime_secs: i64, typ: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = crate::identity::AccessClaims {
+            sub: user_id.to_string(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            exp: now + lifetime_secs,
+            iat: now.min(now + lifetime_secs - 1),
+            jti: Uuid::new_v4().to_string(),
+            typ: typ.to_owned(),
+            kid: self.kid.clone(),
+        };
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).expect("signs")
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

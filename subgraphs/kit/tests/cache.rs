@@ -18,8 +18,12 @@ impl TestCache {
     fn new(url: &str) -> Self {
         let namespace: &'static str =
             Box::leak(format!("test-cache-{}", uuid::Uuid::new_v4().simple()).into_boxed_str());
-        let settings =
-            CacheSettings { url: Secret::new(url), ttl: Duration::from_secs(60), timeout: Duration::from_millis(200) };
+        let settings = CacheSettings {
+            url: Secret::new(url),
+            ttl: Duration::from_secs(60),
+            timeout: Duration::from_millis(200),
+            key_prefix: String::new(),
+        };
         Self { cache: Cache::new(namespace, settings), namespace }
     }
 }

@@ -34,6 +34,12 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + S
 /// What a service does with one event, inside the transaction that records it.
 pub trait Handler: Send + Sync + 'static {
     fn handle<'a>(&'a self, tx: &'a mut PgConnection, event: &'a Envelope) -> HandlerFuture<'a>;
+
+    /// Runs once the transaction has committed, before the ack: work that must not
+    /// happen before the data changed, such as invalidating caches. Best effort.
+    fn committed<'a>(&'a self, _event: &'a Envelope) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async {})
+    }
 }
 
 /// Where and what to consume.
@@ -198,6 +204,7 @@ impl Consumer {
         }
         self.handler.handle(&mut tx, event).await.context("handler")?;
         tx.commit().await?;
+        self.handler.committed(event).await;
         Ok(true)
     }
 }
