@@ -21,14 +21,14 @@ impl Drop for Running {
     }
 }
 
-/// The real auth subgraph on a fresh database (dropped with the guard).
-pub struct AuthService {
+/// A real subgraph on a fresh database (dropped with the guard).
+pub struct Subgraph {
     pub running: Running,
     /// Dropped after `running` has signalled shutdown: removes the database and exchange.
     _isolation: kit::testing::Isolation,
 }
 
-pub async fn spawn_auth() -> AuthService {
+pub async fn spawn_auth() -> Subgraph {
     kit::telemetry::init_for_tests();
     let isolation = kit::testing::Isolation::new("router_auth");
     let env = Env::from_pairs([
@@ -44,7 +44,29 @@ pub async fn spawn_auth() -> AuthService {
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    AuthService { running: Running { address, shutdown }, _isolation: isolation }
+    Subgraph { running: Running { address, shutdown }, _isolation: isolation }
+}
+
+/// The real tasks subgraph on a fresh database, trusting `auth`'s keys.
+pub async fn spawn_tasks(auth: &Subgraph) -> Subgraph {
+    kit::telemetry::init_for_tests();
+    let isolation = kit::testing::Isolation::new("router_tasks");
+    let env = Env::from_pairs([
+        ("HOST".to_owned(), "127.0.0.1".to_owned()),
+        ("PORT".to_owned(), "0".to_owned()),
+        ("DATABASE_URL".to_owned(), isolation.database_url()),
+        ("DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+        ("EVENTS_EXCHANGE".to_owned(), isolation.exchange.clone()),
+        ("USER_DELETED_QUEUE".to_owned(), isolation.queue("tasks.user-deleted")),
+        ("CACHE_KEY_PREFIX".to_owned(), isolation.cache_prefix.clone()),
+        ("JWKS_URL".to_owned(), format!("{}/.well-known/jwks.json", auth.running.address)),
+    ]);
+    let settings = kit::cli::load::<tasks::Application>(env).expect("tasks settings");
+    let app = tasks::Application::build(settings).await.expect("tasks starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    Subgraph { running: Running { address, shutdown }, _isolation: isolation }
 }
 
 /// The router over `supergraph` (a path), with extra variables.

@@ -27,7 +27,10 @@ async fn introspection_is_answered_by_the_router_from_the_api_schema() {
     assert!(!types.iter().any(|t| t.starts_with("join__") || t.starts_with("link__")), "{types:?}");
     assert_eq!(
         data["user"],
-        json!({ "kind": "OBJECT", "fields": [{ "name": "id" }, { "name": "email" }, { "name": "createdAt" }] })
+        json!({ "kind": "OBJECT", "fields": [
+            { "name": "id" }, { "name": "email" }, { "name": "createdAt" }, { "name": "tasks" }
+        ] }),
+        "fields merged from every subgraph, in supergraph order"
     );
     assert_eq!(data["hidden"], json!(null));
     assert_eq!(data["__typename"], "Query");

@@ -6,3 +6,4 @@ mod helpers;
 mod http;
 mod introspection;
 mod operations;
+mod tasks_e2e;

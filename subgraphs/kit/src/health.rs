@@ -27,6 +27,21 @@ pub trait Check: Send + Sync {
     fn check(&self) -> CheckFuture<'_>;
 }
 
+/// A check shared with the code that uses the dependency (e.g. the cache).
+impl<T: Check + ?Sized> Check for Arc<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn required(&self) -> bool {
+        (**self).required()
+    }
+
+    fn check(&self) -> CheckFuture<'_> {
+        (**self).check()
+    }
+}
+
 /// The set of checks a service registers.
 #[derive(Clone)]
 pub struct Health {

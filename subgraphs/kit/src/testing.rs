@@ -24,21 +24,40 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// A database name and an exchange name unique to one test; both are removed
-/// when this is dropped (the database is created by the service under test).
+/// Names unique to one test: a database, an exchange, queues and a cache key
+/// prefix. All of them are removed when this is dropped (the database is
+/// created by the service under test).
 pub struct Isolation {
     pub database: String,
     pub exchange: String,
+    /// Put before every Redis key of the test (`CACHE_KEY_PREFIX`).
+    pub cache_prefix: String,
+    id: String,
+    queues: std::sync::Mutex<Vec<String>>,
 }
 
 impl Isolation {
     pub fn new(prefix: &str) -> Self {
-        let id = Uuid::new_v4().simple();
-        Self { database: format!("test_{prefix}_{id}"), exchange: format!("test.events.{id}") }
+        let id = Uuid::new_v4().simple().to_string();
+        Self {
+            database: format!("test_{prefix}_{id}"),
+            exchange: format!("test.events.{id}"),
+            cache_prefix: format!("test-{id}:"),
+            id,
+            queues: Default::default(),
+        }
     }
 
     pub fn database_url(&self) -> String {
         format!("{}/{}", postgres_base(), self.database)
+    }
+
+    /// A queue name for `base` (e.g. `tasks.user-deleted`), deleted with its
+    /// dead-letter queue and exchange afterwards.
+    pub fn queue(&self, base: &str) -> String {
+        let name = format!("test.{base}.{}", self.id);
+        self.queues.lock().expect("queue list").push(name.clone());
+        name
     }
 }
 
@@ -46,8 +65,11 @@ impl Drop for Isolation {
     fn drop(&mut self) {
         let database = self.database.clone();
         let exchange = self.exchange.clone();
+        let pattern = format!("{}*", self.cache_prefix);
+        let queues = std::mem::take(&mut *self.queues.lock().unwrap_or_else(|e| e.into_inner()));
         // Clean-up needs async I/O while the test's runtime winds down: use a runtime of its own.
         let cleanup = std::thread::spawn(move || {
+            delete_keys(&pattern);
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             rt.block_on(async move {
                 if let Err(e) = crate::db::drop_database(&postgres_base(), &database).await {
@@ -55,6 +77,9 @@ impl Drop for Isolation {
                 }
                 if let Ok(conn) = crate::events::connect(&amqp_url(), "test-cleanup").await {
                     if let Ok(channel) = conn.create_channel().await {
+                        for queue in queues {
+                            delete_queue(&channel, &queue).await;
+                        }
                         let _ = crate::events::delete_exchange(&channel, &exchange).await;
                         let _ = channel.close(200, "bye".into()).await;
                     }
@@ -63,6 +88,23 @@ impl Drop for Isolation {
             });
         });
         let _ = cleanup.join();
+    }
+}
+
+async fn delete_queue(channel: &lapin::Channel, queue: &str) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let dead = format!("{queue}.dead");
+    let _ = channel.queue_delete(queue.to_owned().into(), QueueDeleteOptions::default()).await;
+    let _ = channel.queue_delete(dead.clone().into(), QueueDeleteOptions::default()).await;
+    let _ = channel.exchange_delete(dead.into(), ExchangeDeleteOptions::default()).await;
+}
+
+fn delete_keys(pattern: &str) {
+    let Ok(client) = redis::Client::open(redis_url()) else { return };
+    let Ok(mut conn) = client.get_connection() else { return };
+    let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(&mut conn).unwrap_or_default();
+    if !keys.is_empty() {
+        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
     }
 }
 

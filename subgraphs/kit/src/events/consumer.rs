@@ -42,6 +42,12 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// A handler's error for an event that can never be handled (its data does not
+/// match the event type): the message is dead-lettered at once, not retried.
+#[derive(Debug, thiserror::Error)]
+#[error("unusable event: {0}")]
+pub struct Poison(pub String);
+
 /// Where and what to consume.
 #[derive(Debug, Clone)]
 pub struct Subscription {
@@ -181,6 +187,10 @@ impl Consumer {
         match self.apply(&event).await {
             Ok(true) => Outcome::Processed,
             Ok(false) => Outcome::Duplicate,
+            Err(e) if e.downcast_ref::<Poison>().is_some() => {
+                tracing::warn!(event_id = %event.event_id, error = %format!("{e:#}"), "unusable event");
+                Outcome::Malformed
+            }
             Err(e) => {
                 tracing::warn!(event_id = %event.event_id, error = %format!("{e:#}"), "event handling failed; will retry");
                 Outcome::Failed

@@ -1,0 +1,53 @@
+//! The tasks service's settings, all from environment variables (see README).
+
+use kit::config::{
+    AmqpSettings, CacheSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, TelemetrySettings,
+};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub amqp: AmqpSettings,
+    pub cache: CacheSettings,
+    pub telemetry: TelemetrySettings,
+    pub identity: IdentitySettings,
+    /// Where the auth service publishes its signing keys.
+    pub jwks_url: String,
+    pub consumer: ConsumerSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Durable queue for `user.deleted`; dead letters go to `<queue>.dead`.
+    pub queue: String,
+    /// Unacknowledged `user.deleted` events held at once.
+    pub prefetch: u16,
+    /// Deliveries of one event before it goes to the dead-letter queue.
+    pub max_attempts: u32,
+}
+
+pub const DEFAULT_PORT: u16 = 4002;
+
+impl Settings {
+    pub fn from_env(env: &mut Env) -> Self {
+        let jwks_url = env.string("JWKS_URL", "http://127.0.0.1:4001/.well-known/jwks.json");
+        if !(jwks_url.starts_with("http://") || jwks_url.starts_with("https://")) {
+            env.invalid("JWKS_URL", "an http(s) URL", Some(&jwks_url));
+        }
+        Self {
+            http: HttpSettings::from_env(env, DEFAULT_PORT),
+            database: DatabaseSettings::from_env(env),
+            amqp: AmqpSettings::from_env(env),
+            cache: CacheSettings::from_env(env),
+            telemetry: TelemetrySettings::from_env(env),
+            identity: IdentitySettings::from_env(env),
+            jwks_url,
+            consumer: ConsumerSettings {
+                queue: env.string("USER_DELETED_QUEUE", crate::cascade::QUEUE),
+                prefetch: env.int_in("EVENTS_PREFETCH", 16, 1, 1000),
+                max_attempts: env.int_in("EVENTS_MAX_ATTEMPTS", 5, 1, 100),
+            },
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Building and running the tasks service.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use kit::TokenVerifier;
+use kit::cache::Cache;
+use kit::events::consumer::Consumer;
+use kit::graphql::{GraphQLBatchRequest, GraphQLResponse};
+use kit::health::{Health, PostgresCheck};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::schema::{self, TasksSchema};
+use crate::service::TaskService;
+use crate::store::TaskStore;
+use crate::{SERVICE, Settings};
+
+/// Background tasks get this long to stop once the server has drained.
+const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    service: TaskService,
+    consumer: Consumer,
+    grace: Duration,
+}
+
+#[derive(Clone)]
+struct AppState {
+    schema: TasksSchema,
+    verifier: TokenVerifier,
+    service: TaskService,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = kit::db::connect(&settings.database, SERVICE).await?;
+        kit::db::migrate(&pool, sqlx::migrate!("../../migrations/tasks"), crate::SCHEMA).await?;
+
+        let cache = Arc::new(Cache::new(SERVICE, settings.cache.clone()));
+        let service = TaskService::new(TaskStore::new(pool.clone()), cache.clone());
+        let verifier =
+            TokenVerifier::with_jwks(&settings.identity.issuer, &settings.identity.audience, settings.jwks_url.clone());
+        let consumer = crate::cascade::consumer(&settings, service.clone());
+
+        let health = Health::new(SERVICE, vec![Box::new(PostgresCheck(pool)), Box::new(cache)]);
+        let state = AppState { schema: schema::build(Some(service.clone())), verifier, service: service.clone() };
+        let routes = Router::new().route("/graphql", post(graphql)).with_state(state);
+        let router = kit::http::platform_router(SERVICE, routes, health, &settings.http);
+        let listener = kit::http::bind(&settings.http)
+            .await
+            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
+        tracing::info!(address = %listener.local_addr()?, "tasks listening");
+        Ok(Self { listener, router, service, consumer, grace: settings.http.shutdown_grace })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The service behind the resolvers (tests count its SQL statements).
+    pub fn service(&self) -> &TaskService {
+        &self.service
+    }
+
+    /// Serves until `shutdown`; then drains requests, stops the consumer and closes the pool.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let background = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(self.consumer.run(background.clone()));
+        tasks.close();
+
+        let served = kit::http::serve(self.listener, self.router, shutdown, self.grace).await;
+        background.cancel();
+        if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, tasks.wait()).await.is_err() {
+            tracing::warn!("background tasks did not stop in time");
+        }
+        self.service.store().pool().close().await;
+        served.context("serving HTTP")
+    }
+}
+
+impl kit::cli::Service for Application {
+    type Settings = Settings;
+    const NAME: &'static str = SERVICE;
+
+    fn settings(env: &mut kit::Env) -> Settings {
+        Settings::from_env(env)
+    }
+
+    fn telemetry(settings: &Settings) -> &kit::config::TelemetrySettings {
+        &settings.telemetry
+    }
+
+    fn sdl() -> Option<String> {
+        Some(schema::sdl())
+    }
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Application::build(settings).await
+    }
+
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        Application::run_until_stopped(self, shutdown).await
+    }
+}
+
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLBatchRequest) -> GraphQLResponse {
+    kit::graphql::execute_with(&state.schema, &state.verifier, &headers, request, |request, viewer| {
+        schema::with_loaders(request, viewer, &state.service)
+    })
+    .await
+}

@@ -1,0 +1,241 @@
+//! Tasks in Postgres. Every statement names the owner, so no query can reach
+//! another user's rows; each one is counted (tests assert how many ran).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_graphql::Enum;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use crate::pages::{Cursor, Direction, Order, OrderField, Page, PageQuery};
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskStatus {
+    Todo,
+    InProgress,
+    Done,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Todo => "TODO",
+            TaskStatus::InProgress => "IN_PROGRESS",
+            TaskStatus::Done => "DONE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
+pub struct Task {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub status: TaskStatus,
+    pub due_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A validated new task.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub title: String,
+    pub description: Option<String>,
+    pub status: TaskStatus,
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// A validated change: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct TaskChange {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub status: Option<TaskStatus>,
+    pub due_at: Option<Option<DateTime<Utc>>>,
+}
+
+impl TaskChange {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none() && self.description.is_none() && self.status.is_none() && self.due_at.is_none()
+    }
+}
+
+const COLUMNS: &str = "id, user_id, title, description, status, due_at, created_at, updated_at";
+
+#[derive(Clone)]
+pub struct TaskStore {
+    pool: PgPool,
+    statements: Arc<AtomicU64>,
+}
+
+impl TaskStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool, statements: Arc::new(AtomicU64::new(0)) }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// SQL statements this store has sent so far.
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub async fn create(&self, owner: Uuid, task: NewTask) -> sqlx::Result<Task> {
+        self.count();
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO tasks.tasks (id, user_id, title, description, status, due_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        )))
+        .bind(Uuid::now_v7())
+        .bind(owner)
+        .bind(task.title)
+        .bind(task.description)
+        .bind(task.status)
+        .bind(task.due_at)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// Applies `change` to the owner's task in one statement; `None` if there is no such task.
+    pub async fn update(&self, owner: Uuid, id: Uuid, change: TaskChange) -> sqlx::Result<Option<Task>> {
+        if change.is_empty() {
+            return Ok(self.by_ids(owner, &[id]).await?.pop());
+        }
+        self.count();
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE tasks.tasks SET
+                 title = COALESCE($3, title),
+                 description = CASE WHEN $4 THEN $5 ELSE description END,
+                 status = COALESCE($6, status),
+                 due_at = CASE WHEN $7 THEN $8 ELSE due_at END,
+                 updated_at = clock_timestamp()
+             WHERE id = $1 AND user_id = $2
+             RETURNING {COLUMNS}"
+        )))
+        .bind(id)
+        .bind(owner)
+        .bind(change.title)
+        .bind(change.description.is_some())
+        .bind(change.description.flatten())
+        .bind(change.status)
+        .bind(change.due_at.is_some())
+        .bind(change.due_at.flatten())
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Whether the owner had such a task.
+    pub async fn delete(&self, owner: Uuid, id: Uuid) -> sqlx::Result<bool> {
+        self.count();
+        let deleted = sqlx::query("DELETE FROM tasks.tasks WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    /// Every task of `owner`, inside the caller's transaction (the deletion cascade).
+    pub async fn delete_all_of(&self, tx: &mut PgConnection, owner: Uuid) -> sqlx::Result<u64> {
+        self.count();
+        Ok(sqlx::query("DELETE FROM tasks.tasks WHERE user_id = $1").bind(owner).execute(tx).await?.rows_affected())
+    }
+
+    /// The owner's tasks among `ids`, in one query.
+    pub async fn by_ids(&self, owner: Uuid, ids: &[Uuid]) -> sqlx::Result<Vec<Task>> {
+        self.count();
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM tasks.tasks WHERE id = ANY($1) AND user_id = $2"
+        )))
+        .bind(ids)
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// The same page of each owner's tasks, in one query.
+    pub async fn pages(&self, owners: &[Uuid], query: &PageQuery) -> sqlx::Result<HashMap<Uuid, Page>> {
+        self.count();
+        let sql = page_sql(query);
+        let mut statement =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owners).bind(query.status).bind(i64::from(query.first) + 1);
+        if let Some(cursor) = &query.after {
+            statement = statement.bind(cursor.key_time()).bind(cursor.id);
+        }
+        let rows = statement.fetch_all(&self.pool).await?;
+
+        let mut pages: HashMap<Uuid, Page> = owners.iter().map(|o| (*o, Page::default())).collect();
+        for row in rows {
+            let owner: Uuid = row.try_get("owner")?;
+            let page = pages.entry(owner).or_default();
+            page.total_count = row.try_get("total")?;
+            if row.try_get::<Option<Uuid>, _>("id")?.is_some() {
+                page.tasks.push(Task::from_row(&row)?);
+            }
+        }
+        for page in pages.values_mut() {
+            if page.tasks.len() > query.first as usize {
+                page.tasks.truncate(query.first as usize);
+                page.has_next_page = true;
+            }
+        }
+        Ok(pages)
+    }
+}
+
+/// The sort expression of an ordering, over column `column` or a bound value.
+fn sort_expression(order: Order, value: &str) -> String {
+    match (order.field, order.direction) {
+        (OrderField::CreatedAt, _) | (OrderField::UpdatedAt, _) => value.to_owned(),
+        // Missing due dates sort last both ways: the sentinel matches the index.
+        (OrderField::DueAt, Direction::Asc) => format!("COALESCE({value}, 'infinity'::timestamptz)"),
+        (OrderField::DueAt, Direction::Desc) => format!("COALESCE({value}, '-infinity'::timestamptz)"),
+    }
+}
+
+fn page_sql(query: &PageQuery) -> String {
+    let column = match query.order.field {
+        OrderField::CreatedAt => "created_at",
+        OrderField::UpdatedAt => "updated_at",
+        OrderField::DueAt => "due_at",
+    };
+    let (direction, comparison) = match query.order.direction {
+        Direction::Asc => ("ASC", ">"),
+        Direction::Desc => ("DESC", "<"),
+    };
+    let sort = sort_expression(query.order, column);
+    let outer_sort = sort_expression(query.order, &format!("t.{column}"));
+    let keyset = match query.after {
+        Some(Cursor { .. }) => {
+            format!("AND ({sort}, id) {comparison} ({}, $5)", sort_expression(query.order, "$4::timestamptz"))
+        }
+        None => String::new(),
+    };
+    let filter = "user_id = u.owner AND ($2::text IS NULL OR status = $2::text)";
+    format!(
+        "SELECT u.owner, c.total, t.id, t.user_id, t.title, t.description, t.status, t.due_at, t.created_at, t.updated_at
+         FROM unnest($1::uuid[]) AS u(owner)
+         CROSS JOIN LATERAL (SELECT count(*) AS total FROM tasks.tasks WHERE {filter}) c
+         LEFT JOIN LATERAL (
+             SELECT {COLUMNS} FROM tasks.tasks
+             WHERE {filter} {keyset}
+             ORDER BY {sort} {direction}, id {direction}
+             LIMIT $3
+         ) t ON true
+         ORDER BY u.owner, {outer_sort} {direction}, t.id {direction}"
+    )
+}

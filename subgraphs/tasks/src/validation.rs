@@ -1,0 +1,100 @@
+//! Input rules. Each failure is BAD_USER_INPUT naming the field.
+
+use async_graphql::{ID, MaybeUndefined};
+use chrono::{DateTime, Utc};
+use kit::ApiError;
+use uuid::Uuid;
+
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_DESCRIPTION_CHARS: usize = 5_000;
+
+pub fn task_id(field: &str, id: &ID) -> Result<Uuid, ApiError> {
+    // Length first: a huge string is refused before parsing.
+    if id.len() > 36 {
+        return Err(ApiError::invalid(field, format!("{field} must be a UUID")));
+    }
+    Uuid::parse_str(id).map_err(|_| ApiError::invalid(field, format!("{field} must be a UUID")))
+}
+
+/// Trimmed, 1 to 200 characters, no control characters.
+pub fn title(field: &str, raw: &str) -> Result<String, ApiError> {
+    let title = raw.trim();
+    if title.is_empty() {
+        return Err(ApiError::invalid(field, "title must not be empty"));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ApiError::invalid(field, format!("title must be at most {MAX_TITLE_CHARS} characters")));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(ApiError::invalid(field, "title must not contain control characters"));
+    }
+    Ok(title.to_owned())
+}
+
+/// Up to 5,000 characters; kept as written (line breaks are content).
+pub fn description(field: &str, raw: String) -> Result<String, ApiError> {
+    if raw.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ApiError::invalid(
+            field,
+            format!("description must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    Ok(raw)
+}
+
+/// Due dates within a sane calendar range (Postgres and clients both cope).
+pub fn due_at(field: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    let year = chrono::Datelike::year(&at);
+    if !(1970..=9999).contains(&year) {
+        return Err(ApiError::invalid(field, "dueAt must be between the years 1970 and 9999"));
+    }
+    Ok(at)
+}
+
+/// `Some(None)` for an explicit null, `None` when absent.
+pub fn clearable<T, U>(
+    value: MaybeUndefined<T>,
+    check: impl FnOnce(T) -> Result<U, ApiError>,
+) -> Result<Option<Option<U>>, ApiError> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(v) => Ok(Some(Some(check(v)?))),
+    }
+}
+
+/// A field that may be omitted but not cleared.
+pub fn not_null<T>(field: &str, value: MaybeUndefined<T>) -> Result<Option<T>, ApiError> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Err(ApiError::invalid(field, format!("{field} cannot be null"))),
+        MaybeUndefined::Value(v) => Ok(Some(v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_trimmed_and_bounded_in_characters_not_bytes() {
+        assert_eq!(title("title", "  buy milk \n").unwrap(), "buy milk");
+        assert!(title("title", "   ").is_err());
+        assert!(title("title", &"é".repeat(200)).is_ok(), "200 two-byte characters fit");
+        assert!(title("title", &"a".repeat(201)).is_err());
+        assert!(title("title", "a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn ids_must_be_uuids() {
+        assert!(task_id("id", &ID::from("abc")).is_err());
+        assert!(task_id("id", &ID::from("1")).is_err());
+        assert!(task_id("id", &ID::from(Uuid::new_v4().to_string())).is_ok());
+    }
+
+    #[test]
+    fn descriptions_are_bounded() {
+        assert!(description("description", "x".repeat(5_000)).is_ok());
+        assert!(description("description", "x".repeat(5_001)).is_err());
+    }
+}

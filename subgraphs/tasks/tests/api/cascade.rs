@@ -1,0 +1,141 @@
+//! `user.deleted` through the real RabbitMQ: tasks gone, once, poison dead-lettered.
+
+use kit::events::{Envelope, USER_DELETED};
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
+use lapin::{BasicProperties, Channel, Connection};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, amqp_url, spawn_app, titles, wait_for};
+
+struct Broker {
+    _conn: Connection,
+    channel: Channel,
+    exchange: String,
+}
+
+impl Broker {
+    /// Connects once the app's consumer is subscribed (so its queue is bound).
+    async fn for_app(app: &TestApp) -> Self {
+        let conn = kit::events::connect(&amqp_url(), "test-publisher").await.unwrap();
+        wait_for("the consumer to subscribe", || {
+            let conn = &conn;
+            let queue = app.queue.clone();
+            async move {
+                // A failed passive declare closes its channel: probe on a fresh one.
+                let probe = conn.create_channel().await.ok()?;
+                let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+                let found = probe.queue_declare(queue.into(), passive, Default::default()).await.ok();
+                let _ = probe.close(200, "probe".into()).await;
+                found.filter(|q| q.consumer_count() > 0)
+            }
+        })
+        .await;
+        let channel = conn.create_channel().await.unwrap();
+        Self { _conn: conn, channel, exchange: app.exchange.clone() }
+    }
+
+    async fn publish(&self, body: &[u8]) {
+        self.channel
+            .basic_publish(
+                self.exchange.clone().into(),
+                USER_DELETED.into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+}
+
+fn user_deleted(event_id: Uuid, data: Value) -> Vec<u8> {
+    let envelope =
+        Envelope { event_id, event_type: USER_DELETED.into(), version: 1, occurred_at: chrono::Utc::now(), data };
+    serde_json::to_vec(&envelope).unwrap()
+}
+
+async fn rows_of(app: &TestApp, user: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM tasks.tasks WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
+async fn wait_until_rows(app: &TestApp, user: Uuid, expected: i64) {
+    wait_for("the cascade", || async { (rows_of(app, user).await == expected).then_some(()) }).await;
+}
+
+#[tokio::test]
+async fn a_deleted_users_tasks_and_cached_pages_are_gone_and_nobody_elses() {
+    let app = spawn_app().await;
+    let (alice, bob) = (app.user(), app.user());
+    for title in ["a1", "a2"] {
+        app.create_task(&alice, json!({ "title": title })).await;
+    }
+    app.create_task(&bob, json!({ "title": "b1" })).await;
+    assert_eq!(titles(&app.tasks_page(&alice, json!({})).await), ["a2", "a1"], "now cached");
+    let broker = Broker::for_app(&app).await;
+
+    broker.publish(&user_deleted(Uuid::now_v7(), json!({ "userId": alice.id }))).await;
+
+    wait_until_rows(&app, alice.id, 0).await;
+    // Alice's token outlives her account by its TTL; it buys her no stale page.
+    let page = app.tasks_page(&alice, json!({})).await;
+    assert_eq!(page["totalCount"], 0, "the cached page was invalidated: {page}");
+    assert_eq!(rows_of(&app, bob.id).await, 1);
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_applied_once() {
+    let app = spawn_app().await;
+    let (alice, bob) = (app.user(), app.user());
+    app.create_task(&alice, json!({ "title": "before" })).await;
+    app.create_task(&bob, json!({ "title": "bob's" })).await;
+    let broker = Broker::for_app(&app).await;
+    let event = user_deleted(Uuid::now_v7(), json!({ "userId": alice.id }));
+
+    broker.publish(&event).await;
+    wait_until_rows(&app, alice.id, 0).await;
+    app.create_task(&alice, json!({ "title": "after" })).await;
+    broker.publish(&event).await;
+    // One consumer handles its queue in order: once bob's later event is applied,
+    // the duplicate before it has been seen.
+    broker.publish(&user_deleted(Uuid::now_v7(), json!({ "userId": bob.id }))).await;
+    wait_until_rows(&app, bob.id, 0).await;
+
+    assert_eq!(rows_of(&app, alice.id).await, 1, "the duplicate did not run again");
+    let processed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tasks.processed_events").fetch_one(app.pool()).await.unwrap();
+    assert_eq!(processed, 2);
+}
+
+#[tokio::test]
+async fn poison_messages_are_dead_lettered_and_the_consumer_keeps_going() {
+    let app = spawn_app().await;
+    let alice = app.user();
+    app.create_task(&alice, json!({ "title": "doomed" })).await;
+    let broker = Broker::for_app(&app).await;
+
+    broker.publish(b"{ not json").await;
+    broker.publish(&user_deleted(Uuid::now_v7(), json!({ "userId": "not-a-uuid" }))).await;
+    broker.publish(&user_deleted(Uuid::now_v7(), json!({ "userId": alice.id }))).await;
+
+    wait_until_rows(&app, alice.id, 0).await;
+    let dead = format!("{}.dead", app.queue);
+    let mut dead_letters = Vec::new();
+    while dead_letters.len() < 2 {
+        let message = wait_for("a dead letter", || {
+            let channel = broker.channel.clone();
+            let dead = dead.clone();
+            async move { channel.basic_get(dead.into(), BasicGetOptions { no_ack: true }).await.unwrap() }
+        })
+        .await;
+        dead_letters.push(message.delivery.data.clone());
+    }
+    assert_eq!(dead_letters[0], b"{ not json");
+    assert!(String::from_utf8_lossy(&dead_letters[1]).contains("not-a-uuid"));
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real tasks service on port 0 against the real
+//! Postgres, Redis and RabbitMQ, each test with its own database, exchange,
+//! queues and cache keys.
+
+mod cache;
+mod cascade;
+mod crud;
+mod federation;
+mod health;
+mod helpers;
+mod pagination;
