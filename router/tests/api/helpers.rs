@@ -24,6 +24,8 @@ impl Drop for Running {
 /// A real subgraph on a fresh database (dropped with the guard).
 pub struct Subgraph {
     pub running: Running,
+    /// The queue the subgraph consumes, if any.
+    pub queue: Option<String>,
     /// Dropped after `running` has signalled shutdown: removes the database and exchange.
     _isolation: kit::testing::Isolation,
 }
@@ -44,20 +46,22 @@ pub async fn spawn_auth() -> Subgraph {
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    Subgraph { running: Running { address, shutdown }, _isolation: isolation }
+    Subgraph { running: Running { address, shutdown }, queue: None, _isolation: isolation }
 }
 
-/// The real tasks subgraph on a fresh database, trusting `auth`'s keys.
+/// The real tasks subgraph on a fresh database, trusting `auth`'s keys and
+/// consuming `auth`'s events.
 pub async fn spawn_tasks(auth: &Subgraph) -> Subgraph {
     kit::telemetry::init_for_tests();
     let isolation = kit::testing::Isolation::new("router_tasks");
+    let queue = isolation.queue("tasks.user-deleted");
     let env = Env::from_pairs([
         ("HOST".to_owned(), "127.0.0.1".to_owned()),
         ("PORT".to_owned(), "0".to_owned()),
         ("DATABASE_URL".to_owned(), isolation.database_url()),
         ("DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
-        ("EVENTS_EXCHANGE".to_owned(), isolation.exchange.clone()),
-        ("USER_DELETED_QUEUE".to_owned(), isolation.queue("tasks.user-deleted")),
+        ("EVENTS_EXCHANGE".to_owned(), auth._isolation.exchange.clone()),
+        ("USER_DELETED_QUEUE".to_owned(), queue.clone()),
         ("CACHE_KEY_PREFIX".to_owned(), isolation.cache_prefix.clone()),
         ("JWKS_URL".to_owned(), format!("{}/.well-known/jwks.json", auth.running.address)),
     ]);
@@ -66,7 +70,7 @@ pub async fn spawn_tasks(auth: &Subgraph) -> Subgraph {
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    Subgraph { running: Running { address, shutdown }, _isolation: isolation }
+    Subgraph { running: Running { address, shutdown }, queue: Some(queue), _isolation: isolation }
 }
 
 /// The router over `supergraph` (a path), with extra variables.

@@ -62,3 +62,53 @@ async fn me_with_my_tasks_and_their_owner_across_two_subgraphs() {
     assert_eq!(invalid["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{invalid}");
     assert_eq!(invalid["errors"][0]["path"], json!(["task"]));
 }
+
+#[tokio::test]
+async fn deleting_the_account_deletes_its_tasks_through_the_event_bus() {
+    let auth = spawn_auth().await;
+    let tasks = spawn_tasks(&auth).await;
+    let router = spawn_router(
+        repo_path("schema/supergraph.graphql"),
+        &[
+            ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
+            ("SUBGRAPH_TASKS_URL", format!("{}/graphql", tasks.running.address)),
+        ],
+    )
+    .await;
+    let password = "leaving soon 1";
+    let registered = router
+        .graphql(
+            None,
+            "mutation($p: String!) { register(email: \"leaver@example.com\", password: $p) { accessToken } }",
+            json!({ "p": password }),
+        )
+        .await;
+    let token =
+        registered["data"]["register"]["accessToken"].as_str().unwrap_or_else(|| panic!("{registered}")).to_owned();
+    for title in ["one", "two", "three"] {
+        router
+            .graphql(
+                Some(&token),
+                "mutation($t: String!) { createTask(input: { title: $t }) { id } }",
+                json!({ "t": title }),
+            )
+            .await;
+    }
+    let count = "{ tasks { totalCount } }";
+    assert_eq!(router.graphql(Some(&token), count, json!({})).await["data"]["tasks"]["totalCount"], 3);
+    kit::testing::wait_for_consumer(tasks.queue.as_deref().expect("tasks consumes")).await;
+
+    let deleted = router
+        .graphql(Some(&token), "mutation($p: String!) { deleteAccount(password: $p) }", json!({ "p": password }))
+        .await;
+    assert_eq!(deleted["data"]["deleteAccount"], true, "{deleted}");
+
+    // The access token outlives the account by its TTL: the tasks subgraph still
+    // accepts it, and shows that nothing is left.
+    kit::testing::eventually("the tasks to be deleted", || {
+        let router = &router;
+        let token = &token;
+        async move { router.graphql(Some(token), count, json!({})).await["data"]["tasks"]["totalCount"] == 0 }
+    })
+    .await;
+}

@@ -251,3 +251,22 @@ impl Drop for TestIssuer {
         self.server.abort();
     }
 }
+
+/// Waits until `queue` exists with a consumer on it (so it is bound, and an
+/// event published now reaches it).
+pub async fn wait_for_consumer(queue: &str) {
+    let conn = crate::events::connect(&amqp_url(), "test-probe").await.expect("RabbitMQ is up");
+    wait_for("a consumer on the queue", || {
+        let conn = &conn;
+        async move {
+            // A failed passive declare closes its channel: probe on a fresh one.
+            let probe = conn.create_channel().await.ok()?;
+            let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+            let found = probe.queue_declare(queue.to_owned().into(), passive, Default::default()).await.ok();
+            let _ = probe.close(200, "probe".into()).await;
+            found.filter(|q| q.consumer_count() > 0)
+        }
+    })
+    .await;
+    let _ = conn.close(200, "bye".into()).await;
+}

@@ -1,7 +1,7 @@
 //! `user.deleted` through the real RabbitMQ: tasks gone, once, poison dead-lettered.
 
 use kit::events::{Envelope, USER_DELETED};
-use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
+use lapin::options::{BasicGetOptions, BasicPublishOptions};
 use lapin::{BasicProperties, Channel, Connection};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -17,20 +17,8 @@ struct Broker {
 impl Broker {
     /// Connects once the app's consumer is subscribed (so its queue is bound).
     async fn for_app(app: &TestApp) -> Self {
+        kit::testing::wait_for_consumer(&app.queue).await;
         let conn = kit::events::connect(&amqp_url(), "test-publisher").await.unwrap();
-        wait_for("the consumer to subscribe", || {
-            let conn = &conn;
-            let queue = app.queue.clone();
-            async move {
-                // A failed passive declare closes its channel: probe on a fresh one.
-                let probe = conn.create_channel().await.ok()?;
-                let passive = QueueDeclareOptions { passive: true, ..Default::default() };
-                let found = probe.queue_declare(queue.into(), passive, Default::default()).await.ok();
-                let _ = probe.close(200, "probe".into()).await;
-                found.filter(|q| q.consumer_count() > 0)
-            }
-        })
-        .await;
         let channel = conn.create_channel().await.unwrap();
         Self { _conn: conn, channel, exchange: app.exchange.clone() }
     }

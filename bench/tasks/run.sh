@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Tasks benchmark: `tasks(first: 20)` for one user with 1,000 tasks, 50 connections,
+# cache warm and cache cold (Redis unreachable: every read from Postgres), at the
+# subgraph and through the router. Needs wrk and the local services.
+#   bench/tasks/run.sh [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/services.sh
+ensure_services
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/taskgraph-target}
+duration=${1:-10}
+base=${BENCH_PORT:-4910}
+auth_port=$((base + 1)) warm_port=$((base + 2)) cold_port=$((base + 3)) router_warm=$((base + 4)) router_cold=$((base + 5))
+db="bench_tasks_$$"
+exchange="bench.events.$$"
+prefix="bench-$$:"
+dead_redis="redis://127.0.0.1:1"
+bin="$CARGO_TARGET_DIR/release"
+
+cargo build --release --locked -p auth -p tasks -p router
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" EVENTS_EXCHANGE="$exchange" LOG_LEVEL=warn
+export JWKS_URL="http://127.0.0.1:$auth_port/.well-known/jwks.json" CACHE_KEY_PREFIX="$prefix"
+pids=()
+PORT=$auth_port BCRYPT_COST=4 "$bin/auth" & pids+=($!)
+until curl -sf "http://127.0.0.1:$auth_port/health/live" >/dev/null; do sleep 0.2; done
+PORT=$warm_port USER_DELETED_QUEUE="bench.tasks.$$" "$bin/tasks" & pids+=($!)
+warm_pid=$!
+PORT=$cold_port USER_DELETED_QUEUE="bench.tasks.$$" REDIS_URL="$dead_redis" "$bin/tasks" & pids+=($!)
+for pair in "$router_warm $warm_port" "$router_cold $cold_port"; do
+  set -- $pair
+  PORT=$1 SUBGRAPH_AUTH_URL="http://127.0.0.1:$auth_port/graphql" SUBGRAPH_TASKS_URL="http://127.0.0.1:$2/graphql" \
+    "$bin/router" & pids+=($!)
+done
+cleanup() {
+  kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+  redis-cli --scan --pattern "$prefix*" | xargs -r redis-cli del >/dev/null
+  if command -v rabbitmqctl >/dev/null; then
+    for q in "bench.tasks.$$" "bench.tasks.$$.dead" "$exchange.unrouted"; do rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true; done
+    for x in "$exchange" "$exchange.unrouted" "bench.tasks.$$.dead"; do
+      rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$x\">>), false, <<\"bench\">>)." \
+        >/dev/null 2>&1 || true
+    done
+  fi
+}
+trap cleanup EXIT
+for port in $warm_port $cold_port $router_warm $router_cold; do
+  until curl -sf "http://127.0.0.1:$port/health/live" >/dev/null; do sleep 0.2; done
+done
+
+TOKEN=$(curl -sf "http://127.0.0.1:$auth_port/graphql" -H 'content-type: application/json' \
+  -d '{"query":"mutation{register(email:\"bench@example.com\",password:\"benchmark password 1\"){accessToken}}"}' \
+  | sed -E 's/.*"accessToken":"([^"]+)".*/\1/')
+export TOKEN
+user=$(psql -h 127.0.0.1 -U postgres -d "$db" -Atc "SELECT id FROM auth.users")
+psql -h 127.0.0.1 -U postgres -d "$db" -qc "
+  INSERT INTO tasks.tasks (id, user_id, title, description, status, due_at, created_at, updated_at)
+  SELECT gen_random_uuid(), '$user', 'task ' || i, 'description of task ' || i,
+         (ARRAY['TODO','IN_PROGRESS','DONE'])[1 + i % 3], now() + i * interval '1 hour',
+         now() - i * interval '1 minute', now() - i * interval '1 minute'
+  FROM generate_series(1, 1000) AS i; ANALYZE tasks.tasks;"
+
+run() { # label url
+  echo "== $1"
+  wrk -t2 -c50 -d"${duration}s" --latency -s bench/tasks/tasks.lua "$2" | grep -E "^\s+(50|90|99)%|Requests/sec"
+}
+# Warm connection pools, the plan caches and the cache entry.
+for port in $warm_port $cold_port $router_warm $router_cold; do
+  wrk -t1 -c10 -d2s -s bench/tasks/tasks.lua "http://127.0.0.1:$port/graphql" >/dev/null
+done
+run "warm cache, at the subgraph" "http://127.0.0.1:$warm_port/graphql"
+run "warm cache, through the router" "http://127.0.0.1:$router_warm/graphql"
+run "cold (no Redis: Postgres every time), at the subgraph" "http://127.0.0.1:$cold_port/graphql"
+run "cold, through the router" "http://127.0.0.1:$router_cold/graphql"
+echo "tasks RSS after load: $(awk '/VmRSS/ {print $2, $3}' /proc/$warm_pid/status)"
