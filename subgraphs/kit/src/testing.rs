@@ -137,10 +137,12 @@ where
     .await
 }
 
-/// A TCP proxy to a real server that refuses connections until opened.
+/// A TCP proxy to a real server that refuses connections until opened, and
+/// can be closed again, cutting the connections it carries (an outage).
 pub struct TcpGate {
     pub port: u16,
     open: Arc<AtomicBool>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -149,31 +151,42 @@ impl TcpGate {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gate");
         let port = listener.local_addr().expect("addr").port();
         let flag = Arc::new(AtomicBool::new(open));
-        let state = flag.clone();
+        let connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
+        let (state, carried) = (flag.clone(), connections.clone());
         let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if !state.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
-                tokio::spawn(async move {
+                let proxy = tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });
+                carried.lock().expect("gate lock").push(proxy.abort_handle());
             }
         });
-        Self { port, open: flag, task }
+        Self { port, open: flag, connections, task }
     }
 
     pub fn open(&self) {
         self.open.store(true, Ordering::SeqCst);
+    }
+
+    /// Refuses new connections and cuts the open ones.
+    pub fn close(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for connection in self.connections.lock().expect("gate lock").drain(..) {
+            connection.abort();
+        }
     }
 }
 
 impl Drop for TcpGate {
     fn drop(&mut self) {
         self.task.abort();
+        self.close();
     }
 }
 
@@ -255,16 +268,22 @@ impl Drop for TestIssuer {
 /// Waits until `queue` exists with a consumer on it (so it is bound, and an
 /// event published now reaches it).
 pub async fn wait_for_consumer(queue: &str) {
+    wait_for_consumers(queue, |n| n > 0).await
+}
+
+/// Waits until `queue` exists and its number of consumers satisfies `wanted`.
+pub async fn wait_for_consumers(queue: &str, wanted: impl Fn(u32) -> bool) {
     let conn = crate::events::connect(&amqp_url(), "test-probe").await.expect("RabbitMQ is up");
-    wait_for("a consumer on the queue", || {
+    wait_for("the queue's consumers", || {
         let conn = &conn;
+        let wanted = &wanted;
         async move {
             // A failed passive declare closes its channel: probe on a fresh one.
             let probe = conn.create_channel().await.ok()?;
             let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
             let found = probe.queue_declare(queue.to_owned().into(), passive, Default::default()).await.ok();
             let _ = probe.close(200, "probe".into()).await;
-            found.filter(|q| q.consumer_count() > 0)
+            found.filter(|q| wanted(q.consumer_count()))
         }
     })
     .await;

@@ -1,12 +1,15 @@
 //! `user.deleted` through the real RabbitMQ: tasks gone, once, poison dead-lettered.
 
+use std::net::SocketAddr;
+
 use kit::events::{Envelope, USER_DELETED};
+use kit::testing::TcpGate;
 use lapin::options::{BasicGetOptions, BasicPublishOptions};
 use lapin::{BasicProperties, Channel, Connection};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, amqp_url, spawn_app, titles, wait_for};
+use crate::helpers::{TestApp, amqp_url, spawn_app, spawn_app_with, titles, wait_for};
 
 struct Broker {
     _conn: Connection,
@@ -126,4 +129,22 @@ async fn poison_messages_are_dead_lettered_and_the_consumer_keeps_going() {
     }
     assert_eq!(dead_letters[0], b"{ not json");
     assert!(String::from_utf8_lossy(&dead_letters[1]).contains("not-a-uuid"));
+}
+
+#[tokio::test]
+async fn the_consumer_reconnects_after_the_broker_goes_away() {
+    let gate = TcpGate::start(SocketAddr::from(([127, 0, 0, 1], 5672)), true).await;
+    let gated = format!("amqp://guest:guest@127.0.0.1:{}/%2f", gate.port);
+    let app = spawn_app_with(|env| env.set("RABBITMQ_URL", gated)).await;
+    let alice = app.user();
+    app.create_task(&alice, json!({ "title": "outlives the outage" })).await;
+    let broker = Broker::for_app(&app).await;
+
+    gate.close();
+    kit::testing::wait_for_consumers(&app.queue, |n| n == 0).await;
+    // The durable queue keeps the event while the consumer is cut off.
+    broker.publish(&user_deleted(Uuid::now_v7(), json!({ "userId": alice.id }))).await;
+    gate.open();
+
+    wait_until_rows(&app, alice.id, 0).await;
 }
