@@ -14,7 +14,7 @@ auth_port=$((base + 1)) warm_port=$((base + 2)) cold_port=$((base + 3)) router_w
 db="bench_tasks_$$"
 exchange="bench.events.$$"
 prefix="bench-$$:"
-dead_redis="redis://127.0.0.1:1"
+no_redis="none"
 bin="$CARGO_TARGET_DIR/release"
 
 cargo build --release --locked -p auth -p tasks -p router
@@ -25,7 +25,7 @@ PORT=$auth_port BCRYPT_COST=4 "$bin/auth" & pids+=($!)
 until curl -sf "http://127.0.0.1:$auth_port/health/live" >/dev/null; do sleep 0.2; done
 PORT=$warm_port USER_DELETED_QUEUE="bench.tasks.$$" "$bin/tasks" & pids+=($!)
 warm_pid=$!
-PORT=$cold_port USER_DELETED_QUEUE="bench.tasks.$$" REDIS_URL="$dead_redis" "$bin/tasks" & pids+=($!)
+PORT=$cold_port USER_DELETED_QUEUE="bench.tasks.$$" REDIS_URL="$no_redis" "$bin/tasks" & pids+=($!)
 for pair in "$router_warm $warm_port" "$router_cold $cold_port"; do
   set -- $pair
   PORT=$1 SUBGRAPH_AUTH_URL="http://127.0.0.1:$auth_port/graphql" SUBGRAPH_TASKS_URL="http://127.0.0.1:$2/graphql" \
@@ -70,6 +70,6 @@ for port in $warm_port $cold_port $router_warm $router_cold; do
 done
 run "warm cache, at the subgraph" "http://127.0.0.1:$warm_port/graphql"
 run "warm cache, through the router" "http://127.0.0.1:$router_warm/graphql"
-run "cold (no Redis: Postgres every time), at the subgraph" "http://127.0.0.1:$cold_port/graphql"
+run "cold (REDIS_URL=none: Postgres every time), at the subgraph" "http://127.0.0.1:$cold_port/graphql"
 run "cold, through the router" "http://127.0.0.1:$router_cold/graphql"
 echo "tasks RSS after load: $(awk '/VmRSS/ {print $2, $3}' /proc/$warm_pid/status)"

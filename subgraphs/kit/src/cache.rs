@@ -46,7 +46,7 @@ pub struct Cache {
 impl Cache {
     /// Never fails: an unusable URL or an absent Redis only means every read misses.
     pub fn new(name: &'static str, settings: CacheSettings) -> Self {
-        let client = redis::Client::open(settings.url.expose()).ok();
+        let client = if settings.enabled { redis::Client::open(settings.url.expose()).ok() } else { None };
         Self {
             name,
             namespace: format!("{}{name}", settings.key_prefix),
@@ -110,13 +110,18 @@ impl Cache {
         self.run(|mut conn| async move { redis::cmd("INCR").arg(&key).query_async::<i64>(&mut conn).await }).await;
     }
 
+    /// Whether a Redis is configured at all (`REDIS_URL=none` turns caching off).
+    pub fn enabled(&self) -> bool {
+        self.settings.enabled
+    }
+
     /// Runs one Redis operation under the timeout and the error cool-down.
     async fn run<T, F, Fut>(&self, op: F) -> Option<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        if self.resting() {
+        if !self.settings.enabled || self.resting() {
             return None;
         }
         let attempt = async {
@@ -170,7 +175,12 @@ impl Cache {
         let errors = self.consecutive_errors.fetch_add(1, Ordering::Relaxed) + 1;
         if errors >= ERRORS_BEFORE_COOL_DOWN {
             self.consecutive_errors.store(0, Ordering::Relaxed);
-            *self.resting_until.lock().expect("cache lock") = Some(Instant::now() + COOL_DOWN);
+            let mut until = self.resting_until.lock().expect("cache lock");
+            // Requests already in flight fail too: one line per cool-down, not one each.
+            if until.is_some_and(|t| Instant::now() < t) {
+                return;
+            }
+            *until = Some(Instant::now() + COOL_DOWN);
             tracing::warn!(cache = self.name, %reason, cool_down_secs = COOL_DOWN.as_secs(), "Redis keeps failing; using Postgres only for a while");
         } else {
             tracing::debug!(cache = self.name, %reason, "cache operation failed; falling back");

@@ -313,6 +313,8 @@ impl AmqpSettings {
 /// The Redis cache in front of resolver results.
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
+    /// `false` when `REDIS_URL` is `none`: every read goes to the database.
+    pub enabled: bool,
     pub url: Secret,
     /// How long a cached result lives.
     pub ttl: Duration,
@@ -325,10 +327,12 @@ pub struct CacheSettings {
 impl CacheSettings {
     pub fn from_env(env: &mut Env) -> Self {
         let url = env.secret_or("REDIS_URL", "redis://127.0.0.1:6379");
-        if !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://")) {
-            env.invalid("REDIS_URL", "a redis:// URL", None);
+        let enabled = !matches!(url.expose().trim(), "" | "none");
+        if enabled && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://")) {
+            env.invalid("REDIS_URL", "a redis:// URL, or none", None);
         }
         Self {
+            enabled,
             url,
             ttl: env.duration("CACHE_TTL", "60s", Duration::from_secs(1), Duration::from_secs(24 * 3600)),
             timeout: env.duration("CACHE_TIMEOUT", "100ms", Duration::from_millis(1), Duration::from_secs(10)),

@@ -6,13 +6,14 @@
 //! the auth service itself, straight from its signing keys.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use lru::LruCache;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -65,6 +66,9 @@ pub struct TokenVerifier {
 
 struct Inner {
     keys: RwLock<HashMap<String, DecodingKey>>,
+    /// Tokens already verified, with their expiry: a client's next requests skip
+    /// the signature check (Ed25519 verification is most of the cost of a cached read).
+    verified: Mutex<LruCache<String, (Viewer, i64)>>,
     jwks: Option<JwksSource>,
     validation: Validation,
 }
@@ -80,6 +84,8 @@ struct JwksSource {
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 /// Tolerated clock skew between services.
 const LEEWAY_SECS: u64 = 5;
+/// Verified tokens remembered (about 0.5 KB each).
+const VERIFIED_TOKENS: usize = 10_000;
 /// Longer headers are refused before any parsing.
 const MAX_TOKEN_LEN: usize = 4096;
 
@@ -90,7 +96,8 @@ impl TokenVerifier {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         validation.leeway = LEEWAY_SECS;
-        Self { inner: Arc::new(Inner { keys: RwLock::new(keys), jwks, validation }) }
+        let verified = Mutex::new(LruCache::new(VERIFIED_TOKENS.try_into().expect("non-zero")));
+        Self { inner: Arc::new(Inner { keys: RwLock::new(keys), verified, jwks, validation }) }
     }
 
     /// A verifier over known keys (the auth service verifying its own tokens).
@@ -122,6 +129,12 @@ impl TokenVerifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
+        let now = chrono::Utc::now().timestamp();
+        if let Some((viewer, expires)) = self.inner.verified.lock().expect("token cache lock").get(token)
+            && now < *expires
+        {
+            return Ok(viewer.clone());
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid);
@@ -144,7 +157,9 @@ impl TokenVerifier {
             return Err(TokenError::WrongType);
         }
         let user_id = Uuid::parse_str(&claims.sub).map_err(|_| TokenError::Invalid)?;
-        Ok(Viewer { user_id, token_id: claims.jti, issued_at: claims.iat })
+        let viewer = Viewer { user_id, token_id: claims.jti, issued_at: claims.iat };
+        self.inner.verified.lock().expect("token cache lock").put(token.to_owned(), (viewer.clone(), claims.exp));
+        Ok(viewer)
     }
 
     fn key(&self, kid: &str) -> Option<DecodingKey> {
@@ -216,5 +231,20 @@ mod tests {
         assert_eq!(bearer_token(b"Basic abc"), None);
         assert_eq!(bearer_token(b"Bearer "), None);
         assert_eq!(bearer_token(b"Bearer"), None);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_counts_only_until_it_expires() {
+        let verifier = TokenVerifier::with_keys("iss", "aud", []);
+        let viewer = Viewer { user_id: Uuid::new_v4(), token_id: "jti".into(), issued_at: 0 };
+        let now = chrono::Utc::now().timestamp();
+        let remember = |token: &str, expires: i64| {
+            verifier.inner.verified.lock().unwrap().put(token.to_owned(), (viewer.clone(), expires));
+        };
+        remember("fresh", now + 60);
+        remember("stale", now - 1);
+
+        assert_eq!(verifier.verify("fresh").await, Ok(viewer.clone()), "served from memory");
+        assert_eq!(verifier.verify("stale").await, Err(TokenError::Malformed), "checked again, and refused");
     }
 }

@@ -19,6 +19,7 @@ impl TestCache {
         let namespace: &'static str =
             Box::leak(format!("test-cache-{}", uuid::Uuid::new_v4().simple()).into_boxed_str());
         let settings = CacheSettings {
+            enabled: true,
             url: Secret::new(url),
             ttl: Duration::from_secs(60),
             timeout: Duration::from_millis(200),

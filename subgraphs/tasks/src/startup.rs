@@ -51,7 +51,13 @@ impl Application {
             TokenVerifier::with_jwks(&settings.identity.issuer, &settings.identity.audience, settings.jwks_url.clone());
         let consumer = crate::cascade::consumer(&settings, service.clone());
 
-        let health = Health::new(SERVICE, vec![Box::new(PostgresCheck(pool)), Box::new(cache)]);
+        let mut checks: Vec<Box<dyn kit::health::Check>> = vec![Box::new(PostgresCheck(pool))];
+        if cache.enabled() {
+            checks.push(Box::new(cache));
+        } else {
+            tracing::info!("REDIS_URL=none: caching is off, every read goes to Postgres");
+        }
+        let health = Health::new(SERVICE, checks);
         let state = AppState { schema: schema::build(Some(service.clone())), verifier, service: service.clone() };
         let routes = Router::new().route("/graphql", post(graphql)).with_state(state);
         let router = kit::http::platform_router(SERVICE, routes, health, &settings.http);
