@@ -1,0 +1,173 @@
+//! Blob storage through `object_store`: a local directory by default, any
+//! S3-compatible bucket by configuration. Keys are random; filenames never
+//! reach storage.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::body::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart};
+
+use crate::config::StorageSettings;
+
+/// Bytes read per blocking read when streaming a local file.
+const LOCAL_READ_CHUNK: usize = 256 * 1024;
+
+/// A handle on the blob store. Cheap to clone.
+#[derive(Clone)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    /// Part size of streamed writes (S3 requires at least 5 MiB but the last).
+    part_size: usize,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Storage({})", self.store)
+    }
+}
+
+impl Storage {
+    pub fn from_settings(settings: &StorageSettings) -> anyhow::Result<Self> {
+        match settings {
+            StorageSettings::Local { dir } => Self::local(dir),
+            StorageSettings::S3 { url, options } => {
+                let mut builder = AmazonS3Builder::new().with_url(url);
+                for (name, value) in options {
+                    if let Ok(key) = format!("aws_{}", name.to_ascii_lowercase()).parse::<AmazonS3ConfigKey>() {
+                        builder = builder.with_config(key, value.expose());
+                    }
+                }
+                let store = builder.build().context("configuring the S3 store")?;
+                let prefix = url.trim_start_matches("s3://").split_once('/').map(|(_, p)| p.trim_matches('/'));
+                let store: Arc<dyn ObjectStore> = match prefix {
+                    Some(prefix) if !prefix.is_empty() => Arc::new(PrefixStore::new(store, prefix)),
+                    _ => Arc::new(store),
+                };
+                Ok(Self { store, part_size: 8 << 20 })
+            }
+        }
+    }
+
+    /// A store in `dir` (created if missing).
+    pub fn local(dir: &std::path::Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating the storage directory {}", dir.display()))?;
+        let store = LocalFileSystem::new_with_prefix(dir)
+            .with_context(|| format!("opening the storage directory {}", dir.display()))?;
+        Ok(Self { store: Arc::new(store), part_size: 2 << 20 })
+    }
+
+    /// A fresh random key.
+    pub fn new_key() -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
+
+    /// Starts a streamed write of `key`; the blob appears only when finished.
+    pub async fn writer(&self, key: &str) -> anyhow::Result<BlobWriter> {
+        let upload = self.store.put_multipart(&Path::from(key)).await.context("starting a blob upload")?;
+        Ok(BlobWriter { inner: WriteMultipart::new_with_chunk_size(upload, self.part_size) })
+    }
+
+    /// Streams `range` of the blob (the whole blob when `None`).
+    pub async fn read(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> anyhow::Result<BoxStream<'static, std::io::Result<Bytes>>> {
+        let options = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
+        let result = self.store.get_opts(&Path::from(key), options).await.context("opening a blob")?;
+        let stream = match result.payload {
+            // object_store reads local files 8 KiB per blocking task; bigger reads are much faster.
+            GetResultPayload::File(file, _) => read_file(file, result.range),
+            GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
+        };
+        Ok(stream)
+    }
+
+    /// Deletes a blob; one that is already gone is not an error.
+    pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        match self.store.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(anyhow::Error::new(e).context("deleting a blob")),
+        }
+    }
+
+    /// Whether the blob exists.
+    pub async fn exists(&self, key: &str) -> anyhow::Result<bool> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(anyhow::Error::new(e).context("looking a blob up")),
+        }
+    }
+
+    /// Every blob key with its last modification time.
+    pub fn list(&self) -> BoxStream<'static, anyhow::Result<(String, DateTime<Utc>)>> {
+        self.store
+            .list(None)
+            .map(|meta| {
+                let meta = meta.context("listing blobs")?;
+                Ok((meta.location.to_string(), meta.last_modified))
+            })
+            .boxed()
+    }
+}
+
+/// Reads `range` of a local file in large chunks on blocking threads.
+fn read_file(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, std::io::Result<Bytes>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let state = (Some(file), range.start, range.end);
+    futures::stream::try_unfold(state, |(file, position, end)| async move {
+        let Some(mut file) = file else { return Ok(None) };
+        if position >= end {
+            return Ok(None);
+        }
+        let want = (end - position).min(LOCAL_READ_CHUNK as u64) as usize;
+        let (file, chunk) = tokio::task::spawn_blocking(move || {
+            file.seek(SeekFrom::Start(position))?;
+            let mut buffer = Vec::with_capacity(want);
+            (&mut file).take(want as u64).read_to_end(&mut buffer)?;
+            Ok::<_, std::io::Error>((file, buffer))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        if chunk.is_empty() {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "blob shorter than expected"));
+        }
+        let next = position + chunk.len() as u64;
+        Ok(Some((Bytes::from(chunk), (Some(file), next, end))))
+    })
+    .boxed()
+}
+
+/// A blob being written in parts, at most two parts in memory at a time.
+pub struct BlobWriter {
+    inner: WriteMultipart,
+}
+
+impl BlobWriter {
+    pub async fn write(&mut self, bytes: Bytes) -> anyhow::Result<()> {
+        self.inner.wait_for_capacity(1).await.context("writing a blob")?;
+        self.inner.put(bytes);
+        Ok(())
+    }
+
+    pub async fn finish(self) -> anyhow::Result<()> {
+        self.inner.finish().await.context("finishing a blob")?;
+        Ok(())
+    }
+
+    /// Abandons the write: nothing is left in storage.
+    pub async fn abort(self) {
+        if let Err(e) = self.inner.abort().await {
+            tracing::warn!(error = %e, "could not abort a blob upload");
+        }
+    }
+}
