@@ -276,6 +276,7 @@ impl Repository {
         if !batch.is_empty() {
             removed += self.remove_unreferenced(batch).await?;
         }
+        removed += self.storage.sweep_staging(cutoff).await?;
         Ok(removed)
     }
 

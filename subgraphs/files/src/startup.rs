@@ -191,6 +191,14 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
     if let Some(boundary) = upload::boundary(content_type) {
         return multipart(state, viewer, request.into_body(), boundary).await;
     }
+    // The HTTP limit makes room for files; a request without files keeps the configured one.
+    let limit = state.policy.max_field_bytes;
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        let message = format!("a request without files may be at most {limit} bytes");
+        return request_error(StatusCode::PAYLOAD_TOO_LARGE, ApiError::PayloadTooLarge(message));
+    };
+    let request = Request::from_parts(parts, Body::from(bytes));
     let batch = match GraphQLBatchRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &())
         .await
     {

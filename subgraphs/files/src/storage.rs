@@ -26,6 +26,8 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     /// Part size of streamed writes (S3 requires at least 5 MiB but the last).
     part_size: usize,
+    /// The directory of a local store (for its staging files).
+    local_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -51,7 +53,7 @@ impl Storage {
                     Some(prefix) if !prefix.is_empty() => Arc::new(PrefixStore::new(store, prefix)),
                     _ => Arc::new(store),
                 };
-                Ok(Self { store, part_size: 8 << 20 })
+                Ok(Self { store, part_size: 8 << 20, local_dir: None })
             }
         }
     }
@@ -61,7 +63,7 @@ impl Storage {
         std::fs::create_dir_all(dir).with_context(|| format!("creating the storage directory {}", dir.display()))?;
         let store = LocalFileSystem::new_with_prefix(dir)
             .with_context(|| format!("opening the storage directory {}", dir.display()))?;
-        Ok(Self { store: Arc::new(store), part_size: 2 << 20 })
+        Ok(Self { store: Arc::new(store), part_size: 2 << 20, local_dir: Some(dir.to_path_buf()) })
     }
 
     /// A fresh random key.
@@ -117,6 +119,34 @@ impl Storage {
                 Ok((meta.location.to_string(), meta.last_modified))
             })
             .boxed()
+    }
+}
+
+impl Storage {
+    /// Removes a local store's staging files (`<key>#<n>`, writes a crash
+    /// interrupted) last written before `cutoff`; listing never shows them. An S3
+    /// bucket needs a lifecycle rule aborting incomplete multipart uploads instead.
+    pub async fn sweep_staging(&self, cutoff: DateTime<Utc>) -> anyhow::Result<usize> {
+        let Some(dir) = self.local_dir.clone() else { return Ok(0) };
+        let cutoff = std::time::SystemTime::from(cutoff);
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            for entry in std::fs::read_dir(&dir)?.flatten() {
+                let name = entry.file_name();
+                let staging = name
+                    .to_str()
+                    .and_then(|n| n.split_once('#'))
+                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < cutoff);
+                if staging && old && std::fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+            Ok::<usize, std::io::Error>(removed)
+        })
+        .await
+        .context("sweeping staging files")?
+        .context("reading the storage directory")
     }
 }
 

@@ -19,13 +19,17 @@ async fn the_sweep_removes_old_blobs_without_rows_and_nothing_else() {
     let old_orphan = app.storage_dir.join("0badc0ffee0000000000000000000001");
     std::fs::write(&old_orphan, b"a crashed upload").unwrap();
     age(&old_orphan, 2 * HOUR);
+    let interrupted = app.storage_dir.join("0badc0ffee0000000000000000000003#1");
+    std::fs::write(&interrupted, b"half an upload, then a crash").unwrap();
+    age(&interrupted, 2 * HOUR);
     let recent_orphan = app.storage_dir.join("0badc0ffee0000000000000000000002");
     std::fs::write(&recent_orphan, b"an upload in flight").unwrap();
 
     let removed = app.repository.sweep_orphans(HOUR).await.unwrap();
 
-    assert_eq!(removed, 1);
+    assert_eq!(removed, 2);
     assert!(!old_orphan.exists(), "the old orphan went");
+    assert!(!interrupted.exists(), "so did an upload's staging file left by a crash");
     assert!(recent_orphan.exists(), "a blob younger than the grace period may still get its row");
     assert!(referenced.exists(), "a blob with a row stays, however old");
 }

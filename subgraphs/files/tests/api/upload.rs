@@ -177,3 +177,23 @@ async fn one_part_cannot_become_two_files_and_a_plain_string_is_not_a_file() {
     assert_eq!(error_code(&forged), "BAD_USER_INPUT", "{forged}");
     assert!(app.blobs().is_empty());
 }
+
+#[tokio::test]
+async fn a_request_without_files_keeps_the_small_body_limit() {
+    let app = spawn_app_with(|env| env.set("BODY_LIMIT_BYTES", "2048")).await;
+    let user = app.user();
+    let padding = " ".repeat(4096);
+
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&user.token)
+        .json(&json!({ "query": format!("{{ files {{ totalCount }} }}{padding}") }))
+        .send()
+        .await
+        .unwrap();
+    let small = app.graphql(Some(&user.token), "{ files { totalCount } }", json!({})).await;
+
+    assert_eq!(response.status(), 413);
+    assert_eq!(small["data"]["files"]["totalCount"], 0, "{small}");
+}
