@@ -33,23 +33,29 @@ pub async fn content(
     Query(signature): Query<Signature>,
     headers: HeaderMap,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else { return not_found() };
+    let response = serve(&state, &id, &signature, &headers).await;
+    metrics::counter!("files_downloads_total", "status" => response.status().as_str().to_owned()).increment(1);
+    response
+}
+
+async fn serve(state: &DownloadState, id: &str, signature: &Signature, headers: &HeaderMap) -> Response {
+    let Ok(id) = Uuid::parse_str(id) else { return not_found() };
     let file = match state.repository.find(id).await {
         Ok(Some(file)) => file,
         Ok(None) => return not_found(),
         Err(e) => return internal(e),
     };
-    if !authorized(&state, &file, &signature, &headers).await {
+    if !authorized(state, &file, signature, headers).await {
         return not_found();
     }
     let etag = format!("\"{}\"", file.sha256);
-    if if_none_match(&headers, &etag) {
+    if if_none_match(headers, &etag) {
         return with_file_headers(Response::builder().status(StatusCode::NOT_MODIFIED), &etag)
             .body(Body::empty())
             .expect("valid response");
     }
     let size = file.size as u64;
-    let range = match requested_range(&headers, &etag, size) {
+    let range = match requested_range(headers, &etag, size) {
         RangeRequest::Unsatisfiable => {
             return Response::builder()
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)

@@ -214,7 +214,15 @@ async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary
     let Some(viewer) = viewer else {
         return request_error(StatusCode::OK, ApiError::unauthenticated());
     };
-    match upload::receive(body, boundary, &state.policy, state.repository.storage()).await {
+    let received = upload::receive(body, boundary, &state.policy, state.repository.storage()).await;
+    let outcome = match &received {
+        Ok(_) => "received",
+        Err(ReceiveError::TooLarge(_)) => "too_large",
+        Err(ReceiveError::Invalid(_)) => "invalid",
+        Err(ReceiveError::Internal(_)) => "error",
+    };
+    metrics::counter!("files_upload_requests_total", "outcome" => outcome).increment(1);
+    match received {
         Ok((batch, uploads)) => {
             let uploads = Arc::new(uploads);
             let batch = schema::with_viewer(batch, Some(viewer), &state.repository);

@@ -74,7 +74,7 @@ impl Storage {
     /// Starts a streamed write of `key`; the blob appears only when finished.
     pub async fn writer(&self, key: &str) -> anyhow::Result<BlobWriter> {
         let upload = self.store.put_multipart(&Path::from(key)).await.context("starting a blob upload")?;
-        Ok(BlobWriter { inner: WriteMultipart::new_with_chunk_size(upload, self.part_size) })
+        Ok(BlobWriter { inner: Some(WriteMultipart::new_with_chunk_size(upload, self.part_size)) })
     }
 
     /// Streams `range` of the blob (the whole blob when `None`).
@@ -178,26 +178,48 @@ fn read_file(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, std::
 }
 
 /// A blob being written in parts, at most two parts in memory at a time.
+/// Dropped unfinished (a cancelled request), the write is abandoned in the background.
 pub struct BlobWriter {
-    inner: WriteMultipart,
+    inner: Option<WriteMultipart>,
 }
 
 impl BlobWriter {
+    fn inner(&mut self) -> &mut WriteMultipart {
+        self.inner.as_mut().expect("present until finished or aborted")
+    }
+
     pub async fn write(&mut self, bytes: Bytes) -> anyhow::Result<()> {
-        self.inner.wait_for_capacity(1).await.context("writing a blob")?;
-        self.inner.put(bytes);
+        self.inner().wait_for_capacity(1).await.context("writing a blob")?;
+        self.inner().put(bytes);
         Ok(())
     }
 
-    pub async fn finish(self) -> anyhow::Result<()> {
-        self.inner.finish().await.context("finishing a blob")?;
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        let inner = self.inner.take().expect("present until finished or aborted");
+        inner.finish().await.context("finishing a blob")?;
         Ok(())
     }
 
     /// Abandons the write: nothing is left in storage.
-    pub async fn abort(self) {
-        if let Err(e) = self.inner.abort().await {
+    pub async fn abort(mut self) {
+        if let Some(inner) = self.inner.take()
+            && let Err(e) = inner.abort().await
+        {
             tracing::warn!(error = %e, "could not abort a blob upload");
+        }
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(e) = inner.abort().await {
+                    tracing::warn!(error = %e, "could not abort an abandoned blob upload");
+                }
+            });
         }
     }
 }

@@ -321,6 +321,8 @@ async fn receive_file(
         return Err(e);
     }
     writer.finish().await?;
+    metrics::counter!("files_upload_bytes_total").increment(size);
+    tracing::debug!(size, content_type = %content_type, "received a file");
     Ok(Received::Stored(StoredBlob { key, filename, content_type, size, sha256: format!("{:x}", hasher.finalize()) }))
 }
 
