@@ -197,3 +197,34 @@ async fn a_request_without_files_keeps_the_small_body_limit() {
     assert_eq!(response.status(), 413);
     assert_eq!(small["data"]["files"]["totalCount"], 0, "{small}");
 }
+
+#[tokio::test]
+async fn a_client_that_goes_away_mid_file_leaves_nothing_behind() {
+    let app = spawn_app().await;
+    let user = app.user();
+    let (content_type, body) = crate::helpers::multipart_body(
+        &json!({ "query": crate::helpers::UPLOAD_FILE, "variables": { "file": null } }),
+        &json!({ "0": ["variables.file"] }),
+        &[part("big.txt", &vec![b'a'; 3 << 20])],
+    );
+    // Send most of the file, then fail the body: the connection is cut mid-part.
+    let cut = body.len() - 1024;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body[..cut]
+        .chunks(64 << 10)
+        .map(|c| Ok(c.to_vec()))
+        .chain(std::iter::once(Err(std::io::Error::other("client gone"))))
+        .collect();
+
+    let sent = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&user.token)
+        .header("content-type", content_type)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await;
+
+    assert!(sent.is_err() || !sent.unwrap().status().is_success());
+    kit::testing::eventually("the partial blob to go", || async { app.blobs().is_empty() }).await;
+    assert_eq!(app.file_rows().await, 0);
+}
