@@ -44,7 +44,7 @@ TOKEN=$(curl -sf "http://127.0.0.1:$auth_port/graphql" -H 'content-type: applica
   -d '{"query":"mutation{register(email:\"bench@example.com\",password:\"benchmark password 1\"){accessToken}}"}' \
   | sed -E 's/.*"accessToken":"([^"]+)".*/\1/')
 # Text, so the sniffer accepts it.
-yes "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde" | head -c "$((mb << 20))" > "$work/big.txt"
+(yes "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde" || true) | head -c "$((mb << 20))" > "$work/big.txt"
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$files_pid/status"; }
 # Samples the files service's RSS every 10 ms into $1 (the peak, in kB) until killed.
