@@ -7,6 +7,7 @@ pub mod config;
 pub mod download;
 pub mod naming;
 pub mod repository;
+pub mod s3_http;
 pub mod schema;
 pub mod signing;
 pub mod sniff;

@@ -54,8 +54,6 @@ struct AppState {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        // TLS to S3 goes through rustls with ring; install it as the process default.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let pool = kit::db::connect(&settings.database, SERVICE).await?;
         kit::db::migrate(&pool, sqlx::migrate!("../../migrations/files"), crate::SCHEMA).await?;
         let storage = Storage::from_settings(&settings.storage)?;

@@ -41,7 +41,8 @@ impl Storage {
         match settings {
             StorageSettings::Local { dir } => Self::local(dir),
             StorageSettings::S3 { url, options } => {
-                let mut builder = AmazonS3Builder::new().with_url(url);
+                let mut builder =
+                    AmazonS3Builder::new().with_url(url).with_http_connector(crate::s3_http::HyperConnector);
                 for (name, value) in options {
                     if let Ok(key) = format!("aws_{}", name.to_ascii_lowercase()).parse::<AmazonS3ConfigKey>() {
                         builder = builder.with_config(key, value.expose());
@@ -221,5 +222,54 @@ impl Drop for BlobWriter {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+
+    use super::*;
+    use kit::config::Secret;
+
+    /// A fake S3 endpoint: `HEAD /bucket/prefix/present` exists, everything else is 404.
+    async fn fake_s3() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new().fallback(|method: Method, uri: Uri| async move {
+            let mut headers = HeaderMap::new();
+            if method == Method::HEAD && uri.path() == "/bucket/prefix/present" {
+                headers.insert("content-length", "5".parse().unwrap());
+                headers.insert("last-modified", "Sat, 28 Nov 2026 10:00:00 GMT".parse().unwrap());
+                headers.insert("etag", "\"abc\"".parse().unwrap());
+                return (StatusCode::OK, headers);
+            }
+            (StatusCode::NOT_FOUND, headers)
+        });
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (format!("http://127.0.0.1:{port}"), server)
+    }
+
+    #[tokio::test]
+    async fn s3_goes_through_our_connector_with_the_prefix() {
+        let (endpoint, server) = fake_s3().await;
+        let options = [
+            ("REGION", "us-east-1"),
+            ("ENDPOINT", endpoint.as_str()),
+            ("ALLOW_HTTP", "true"),
+            ("ACCESS_KEY_ID", "test"),
+            ("SECRET_ACCESS_KEY", "test"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Secret::new(v)))
+        .collect();
+        let settings = StorageSettings::S3 { url: "s3://bucket/prefix".into(), options };
+        let storage = Storage::from_settings(&settings).unwrap();
+
+        assert!(storage.exists("present").await.unwrap());
+        assert!(!storage.exists("absent").await.unwrap());
+        server.abort();
     }
 }

@@ -214,7 +214,9 @@ async fn small_field(multipart: &mut multer::Multipart<'_>, name: &str, limit: u
         return Err(ReceiveError::Invalid(format!("the `{name}` part is missing")));
     };
     if field.name() != Some(name) {
-        return Err(ReceiveError::Invalid(format!("the `{name}` part must come first")));
+        return Err(ReceiveError::Invalid(format!(
+            "expected the `{name}` part here (operations, map, then the files)"
+        )));
     }
     let mut bytes = Vec::new();
     while let Some(chunk) = field.chunk().await? {
