@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{BatchRequest, InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use sha2::{Digest, Sha256};
 
 use crate::naming::clean_filename;
@@ -243,6 +243,40 @@ fn place_token(operations: &mut serde_json::Value, path: &str, index: usize) -> 
     Ok(())
 }
 
+/// The first bytes of a file part, kept as the chunks they came in.
+struct Head {
+    bytes: Vec<u8>,
+    chunks: Vec<Bytes>,
+    /// The part ended within the head.
+    complete: bool,
+    size: u64,
+}
+
+async fn read_head(field: &mut multer::Field<'_>) -> Result<Head, ReceiveError> {
+    let mut head = Head { bytes: Vec::with_capacity(SNIFF_BYTES), chunks: Vec::new(), complete: false, size: 0 };
+    while head.bytes.len() < SNIFF_BYTES {
+        let Some(chunk) = field.chunk().await? else {
+            head.complete = true;
+            break;
+        };
+        let wanted = chunk.len().min(SNIFF_BYTES - head.bytes.len());
+        head.bytes.extend_from_slice(&chunk[..wanted]);
+        head.size += chunk.len() as u64;
+        head.chunks.push(chunk);
+    }
+    Ok(head)
+}
+
+/// The stored name and the sniffed type, or why the file is refused.
+fn accept(raw_name: &str, head: &Head, policy: &UploadPolicy) -> Result<(String, String), String> {
+    let filename = clean_filename(raw_name).map_err(str::to_owned)?;
+    let content_type = sniff::content_type(&head.bytes, &filename, head.complete);
+    if !sniff::allowed(&content_type, &policy.allowed_types) {
+        return Err(format!("files of type {content_type} are not accepted"));
+    }
+    Ok((filename, content_type))
+}
+
 /// Receives one file part: sniffs its head, then streams it into storage while
 /// hashing and counting. Over the size limit, the write is abandoned.
 async fn receive_file(
@@ -252,40 +286,12 @@ async fn receive_file(
 ) -> Result<Received, ReceiveError> {
     let raw_name = field.file_name().unwrap_or_default().to_owned();
     let too_large = || ReceiveError::TooLarge(format!("a file may be at most {} bytes", policy.max_file_bytes));
-
-    // The head: enough bytes to decide the type, kept as the chunks they came in.
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
-    let mut pending = Vec::new();
-    let mut complete = false;
-    while head.len() < SNIFF_BYTES {
-        match field.chunk().await? {
-            Some(chunk) => {
-                head.extend_from_slice(&chunk[..chunk.len().min(SNIFF_BYTES - head.len())]);
-                pending.push(chunk);
-            }
-            None => {
-                complete = true;
-                break;
-            }
-        }
-    }
-    let mut size: u64 = pending.iter().map(|c| c.len() as u64).sum();
+    let head = read_head(&mut field).await?;
+    let mut size = head.size;
     if size > policy.max_file_bytes {
         return Err(too_large());
     }
-
-    let refusal = match clean_filename(&raw_name) {
-        Err(reason) => Err(reason.to_owned()),
-        Ok(filename) => {
-            let content_type = sniff::content_type(&head, &filename, complete);
-            if sniff::allowed(&content_type, &policy.allowed_types) {
-                Ok((filename, content_type))
-            } else {
-                Err(format!("files of type {content_type} are not accepted"))
-            }
-        }
-    };
-    let (filename, content_type) = match refusal {
+    let (filename, content_type) = match accept(&raw_name, &head, policy) {
         Ok(accepted) => accepted,
         Err(message) => {
             // Read past the refused file (still within the limit) to reach the next part.
@@ -303,7 +309,7 @@ async fn receive_file(
     let mut writer = storage.writer(&key).await?;
     let mut hasher = Sha256::new();
     let streamed = async {
-        for chunk in pending {
+        for chunk in head.chunks {
             hasher.update(&chunk);
             writer.write(chunk).await?;
         }
