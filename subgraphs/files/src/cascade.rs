@@ -1,0 +1,63 @@
+//! The `user.deleted` cascade: a deleted account's files go, rows and blobs.
+//!
+//! Rows are deleted and their blobs queued (`files.blob_deletions`) inside the
+//! transaction that records the event, so both happen exactly once; blobs are
+//! deleted after the commit, and a deletion that fails stays queued for the
+//! periodic retry.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use anyhow::Context;
+use kit::config::AmqpSettings;
+use kit::events::consumer::{Consumer, Handler, HandlerFuture, Subscription};
+use kit::events::{Envelope, USER_DELETED, UserDeleted};
+use sqlx::PgConnection;
+
+use crate::repository::{self, Repository};
+
+pub const QUEUE: &str = "files.user-deleted";
+pub const PROCESSED_TABLE: &str = "files.processed_events";
+
+pub struct UserDeletedHandler {
+    repository: Repository,
+}
+
+impl Handler for UserDeletedHandler {
+    fn handle<'a>(&'a self, tx: &'a mut PgConnection, event: &'a Envelope) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            if event.event_type != USER_DELETED {
+                tracing::warn!(event_type = %event.event_type, "not a user.deleted event; skipped");
+                return Ok(());
+            }
+            let data: UserDeleted = serde_json::from_value(event.data.clone()).context("user.deleted data")?;
+            let queued = repository::delete_owner_files(tx, data.user_id).await?;
+            tracing::info!(user_id = %data.user_id, files = queued.len(), "deleting a deleted user's files");
+            Ok(())
+        })
+    }
+
+    fn committed<'a>(&'a self, _event: &'a Envelope) -> Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            // Everything queued, this event's blobs included; failures stay queued.
+            if let Err(e) = self.repository.retry_blob_deletions(DRAIN_BATCH).await {
+                tracing::warn!(error = %format!("{e:#}"), "could not delete queued blobs; will retry");
+            }
+        })
+    }
+}
+
+/// Queued blobs deleted right after an event commits; the rest wait for the periodic retry.
+const DRAIN_BATCH: i64 = 10_000;
+
+pub fn consumer(repository: Repository, settings: AmqpSettings, queue: &str, service: &'static str) -> Consumer {
+    let subscription = Subscription {
+        queue: queue.to_owned(),
+        routing_key: USER_DELETED.to_owned(),
+        processed_table: PROCESSED_TABLE,
+        prefetch: 8,
+        max_attempts: 5,
+    };
+    let pool = repository.pool().clone();
+    Consumer::new(pool, settings, subscription, Arc::new(UserDeletedHandler { repository }), service)
+}

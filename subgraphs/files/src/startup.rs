@@ -1,0 +1,295 @@
+//! Building and running the files service.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use axum::body::Body;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kit::error::Code;
+use kit::events::consumer::Consumer;
+use kit::health::{Check, CheckFuture, Health, PostgresCheck};
+use kit::{ApiError, TokenVerifier, Viewer};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::download::{self, DownloadState};
+use crate::repository::Repository;
+use crate::schema::{self, FilesSchema};
+use crate::signing::UrlSigner;
+use crate::storage::Storage;
+use crate::upload::{self, ReceiveError, UploadPolicy};
+use crate::{SERVICE, Settings, cascade};
+
+/// Background tasks get this long to stop once the server has drained.
+const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Queued blob deletions retried per maintenance round.
+const RETRY_BATCH: i64 = 1_000;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pool: PgPool,
+    repository: Repository,
+    consumer: Consumer,
+    grace: Duration,
+    orphan_grace: Duration,
+    sweep_interval: Duration,
+}
+
+#[derive(Clone)]
+struct AppState {
+    schema: FilesSchema,
+    verifier: TokenVerifier,
+    repository: Repository,
+    policy: Arc<UploadPolicy>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = kit::db::connect(&settings.database, SERVICE).await?;
+        kit::db::migrate(&pool, sqlx::migrate!("../../migrations/files"), crate::SCHEMA).await?;
+        let storage = Storage::from_settings(&settings.storage)?;
+        let repository = Repository::new(pool.clone(), storage);
+        let signer = url_signer(&settings);
+        let verifier =
+            TokenVerifier::with_jwks(&settings.identity.issuer, &settings.identity.audience, settings.jwks_url.clone());
+        let policy = UploadPolicy {
+            max_file_bytes: settings.uploads.max_file_bytes,
+            max_files: settings.uploads.max_files,
+            // Uploads raise the HTTP body limit; the non-file parts keep the configured one.
+            max_field_bytes: settings
+                .http
+                .body_limit
+                .saturating_sub(settings.uploads.max_files * settings.uploads.max_file_bytes as usize),
+            allowed_types: settings.uploads.allowed_types.clone(),
+        };
+        let consumer =
+            cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.user_deleted_queue, SERVICE);
+
+        let health = Health::new(
+            SERVICE,
+            vec![Box::new(PostgresCheck(pool.clone())), Box::new(StorageCheck(repository.storage().clone()))],
+        );
+        let state = AppState {
+            schema: schema::build(Some((repository.clone(), signer.clone()))),
+            verifier: verifier.clone(),
+            repository: repository.clone(),
+            policy: Arc::new(policy),
+        };
+        let downloads = DownloadState { repository: repository.clone(), verifier, signer };
+        let routes = Router::new()
+            .route("/graphql", post(graphql))
+            .with_state(state)
+            .merge(Router::new().route("/files/{id}/content", get(download::content)).with_state(downloads));
+        let router = kit::http::platform_router(SERVICE, routes, health, &settings.http);
+        let listener = kit::http::bind(&settings.http)
+            .await
+            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
+        tracing::info!(address = %listener.local_addr()?, storage = ?repository.storage(), "files listening");
+        Ok(Self {
+            listener,
+            router,
+            pool,
+            repository,
+            consumer,
+            grace: settings.http.shutdown_grace,
+            orphan_grace: settings.uploads.orphan_grace,
+            sweep_interval: settings.uploads.sweep_interval,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn repository(&self) -> &Repository {
+        &self.repository
+    }
+
+    /// Serves until `shutdown`; then drains requests, stops the consumer and the
+    /// maintenance task, and closes the pool.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let background = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(self.consumer.run(background.clone()));
+        tasks.spawn(maintain(self.repository, self.orphan_grace, self.sweep_interval, background.clone()));
+        tasks.close();
+
+        let served = kit::http::serve(self.listener, self.router, shutdown, self.grace).await;
+        background.cancel();
+        if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, tasks.wait()).await.is_err() {
+            tracing::warn!("background tasks did not stop in time");
+        }
+        self.pool.close().await;
+        served.context("serving HTTP")
+    }
+}
+
+impl kit::cli::Service for Application {
+    type Settings = Settings;
+    const NAME: &'static str = SERVICE;
+
+    fn settings(env: &mut kit::Env) -> Settings {
+        Settings::from_env(env)
+    }
+
+    fn telemetry(settings: &Settings) -> &kit::config::TelemetrySettings {
+        &settings.telemetry
+    }
+
+    fn sdl() -> Option<String> {
+        Some(schema::sdl())
+    }
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Application::build(settings).await
+    }
+
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        Application::run_until_stopped(self, shutdown).await
+    }
+}
+
+fn url_signer(settings: &Settings) -> UrlSigner {
+    let downloads = &settings.downloads;
+    match &downloads.url_secret {
+        Some(secret) => UrlSigner::new(secret.expose().as_bytes(), downloads.url_ttl, &downloads.public_url),
+        None => {
+            tracing::warn!(
+                "no DOWNLOAD_URL_SECRET configured: generated one; download URLs will not survive a restart \
+                 and replicas will not accept each other's URLs"
+            );
+            UrlSigner::new(&UrlSigner::random_secret(), downloads.url_ttl, &downloads.public_url)
+        }
+    }
+}
+
+/// `POST /graphql`: JSON as usual; multipart requests stream their files into storage.
+async fn graphql(State(state): State<AppState>, request: Request) -> Response {
+    let viewer = match state.verifier.viewer_from_headers(request.headers()).await {
+        Ok(viewer) => viewer,
+        Err(reason) => {
+            tracing::debug!(%reason, "request carries an unusable token; serving it as anonymous");
+            None
+        }
+    };
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if let Some(boundary) = upload::boundary(content_type) {
+        return multipart(state, viewer, request.into_body(), boundary).await;
+    }
+    // The HTTP limit makes room for files; a request without files keeps the configured one.
+    let limit = state.policy.max_field_bytes;
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        let message = format!("a request without files may be at most {limit} bytes");
+        return request_error(StatusCode::PAYLOAD_TOO_LARGE, ApiError::PayloadTooLarge(message));
+    };
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let batch = match GraphQLBatchRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &())
+        .await
+    {
+        Ok(batch) => batch.into_inner(),
+        Err(rejection) => return rejection.into_response(),
+    };
+    let batch = schema::with_viewer(batch, viewer, &state.repository);
+    GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
+}
+
+async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary: String) -> Response {
+    // Nothing is stored for a caller who could not keep it.
+    let Some(viewer) = viewer else {
+        return request_error(StatusCode::OK, ApiError::unauthenticated());
+    };
+    let received = upload::receive(body, boundary, &state.policy, state.repository.storage()).await;
+    let outcome = match &received {
+        Ok(_) => "received",
+        Err(ReceiveError::TooLarge(_)) => "too_large",
+        Err(ReceiveError::Invalid(_)) => "invalid",
+        Err(ReceiveError::Internal(_)) => "error",
+    };
+    metrics::counter!("files_upload_requests_total", "outcome" => outcome).increment(1);
+    match received {
+        Ok((batch, uploads)) => {
+            let uploads = Arc::new(uploads);
+            let batch = schema::with_viewer(batch, Some(viewer), &state.repository);
+            let batch = schema::with_uploads(batch, uploads.clone());
+            let response = state.schema.execute_batch(batch).await;
+            uploads.discard_unclaimed().await;
+            GraphQLResponse::from(response).into_response()
+        }
+        Err(ReceiveError::TooLarge(message)) => {
+            request_error(StatusCode::PAYLOAD_TOO_LARGE, ApiError::PayloadTooLarge(message))
+        }
+        Err(ReceiveError::Invalid(message)) => {
+            request_error(StatusCode::BAD_REQUEST, ApiError::BadUserInput { field: None, message })
+        }
+        Err(ReceiveError::Internal(e)) => request_error(StatusCode::INTERNAL_SERVER_ERROR, ApiError::Internal(e)),
+    }
+}
+
+/// A GraphQL response with one request error and no data. The connection is
+/// closed: the rest of the request body was not read.
+fn request_error(status: StatusCode, error: ApiError) -> Response {
+    let code: Code = error.code();
+    let error = async_graphql::Error::from(error);
+    let mut body =
+        serde_json::json!({ "errors": [{ "message": error.message, "extensions": { "code": code.as_str() } }] });
+    if let Some(field) = error.extensions.as_ref().and_then(|e| e.get("field")) {
+        body["errors"][0]["extensions"]["field"] = serde_json::to_value(field).unwrap_or_default();
+    }
+    (status, [(header::CONNECTION, "close")], Json(body)).into_response()
+}
+
+/// Retries queued blob deletions and sweeps orphaned blobs, every `interval`.
+async fn maintain(repository: Repository, grace: Duration, interval: Duration, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        match repository.retry_blob_deletions(RETRY_BATCH).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "deleted queued blobs"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not retry blob deletions"),
+        }
+        match repository.sweep_orphans(grace).await {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "swept orphaned blobs"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not sweep orphaned blobs"),
+        }
+    }
+}
+
+/// The blob store answers a lookup.
+struct StorageCheck(Storage);
+
+impl Check for StorageCheck {
+    fn name(&self) -> &'static str {
+        "storage"
+    }
+
+    fn required(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> CheckFuture<'_> {
+        Box::pin(async move {
+            self.0.exists("health-probe").await.map(|_| ()).map_err(|e| {
+                tracing::debug!(error = %format!("{e:#}"), "storage check");
+                "unreachable".to_owned()
+            })
+        })
+    }
+}

@@ -1,0 +1,372 @@
+//! GraphQL multipart requests (the graphql-multipart-request-spec), streamed
+//! straight into storage.
+//!
+//! async-graphql's own multipart support holds each file in memory (or a temp
+//! file) before resolvers run. Here every file part is hashed, counted, sniffed
+//! and written to storage while it is read, so memory use does not grow with a
+//! file's size and the size limit stops reading at the limit. Resolvers then
+//! claim the stored blobs through the `Upload` scalar; whatever no committed row
+//! claimed is deleted before the response goes out.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::{BatchRequest, InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use axum::body::{Body, Bytes};
+use sha2::{Digest, Sha256};
+
+use crate::naming::clean_filename;
+use crate::sniff::{self, SNIFF_BYTES};
+use crate::storage::Storage;
+
+/// What a file variable holds once its part has been received.
+const TOKEN_PREFIX: &str = "#files-upload:";
+
+/// The index of a file part of the request being served.
+pub struct Upload(pub usize);
+
+/// A file sent as a part of a GraphQL multipart request.
+#[Scalar(name = "Upload", specified_by_url = "https://github.com/jaydenseric/graphql-multipart-request-spec")]
+impl ScalarType for Upload {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => s
+                .strip_prefix(TOKEN_PREFIX)
+                .and_then(|n| n.parse().ok())
+                .map(Upload)
+                .ok_or_else(|| InputValueError::custom("an Upload must be a file part of a multipart request")),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::Null
+    }
+}
+
+/// Limits and policy for receiving files.
+#[derive(Debug, Clone)]
+pub struct UploadPolicy {
+    pub max_file_bytes: u64,
+    pub max_files: usize,
+    /// Largest `operations` or `map` part.
+    pub max_field_bytes: usize,
+    pub allowed_types: Vec<String>,
+}
+
+/// A file that is in storage and waits for its row.
+#[derive(Debug)]
+pub struct StoredBlob {
+    pub key: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// What became of one file part.
+#[derive(Debug)]
+pub enum Received {
+    Stored(StoredBlob),
+    /// Refused (type or name); nothing was stored. The message is for the client.
+    Refused(String),
+}
+
+/// The files of one request, for its resolvers to claim.
+pub struct Uploads {
+    storage: Storage,
+    files: Mutex<Vec<Option<Received>>>,
+}
+
+impl Uploads {
+    /// Takes file `index`; each file can be taken once.
+    pub fn take(&self, index: usize) -> Option<Received> {
+        self.files.lock().expect("never poisoned").get_mut(index).and_then(Option::take)
+    }
+
+    /// Deletes the blobs nobody claimed.
+    pub async fn discard_unclaimed(&self) {
+        let left: Vec<Received> =
+            self.files.lock().expect("never poisoned").iter_mut().filter_map(Option::take).collect();
+        let keys: Vec<String> = left
+            .into_iter()
+            .filter_map(|r| match r {
+                Received::Stored(blob) => Some(blob.key),
+                Received::Refused(_) => None,
+            })
+            .collect();
+        discard(&self.storage, &keys).await;
+    }
+}
+
+impl Drop for Uploads {
+    /// A request that was cancelled (client gone, timeout) still leaves nothing behind.
+    fn drop(&mut self) {
+        let keys: Vec<String> = self
+            .files
+            .get_mut()
+            .map(|files| {
+                files
+                    .iter_mut()
+                    .filter_map(|f| match f.take() {
+                        Some(Received::Stored(blob)) => Some(blob.key),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let storage = self.storage.clone();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { discard(&storage, &keys).await });
+            }
+        }
+    }
+}
+
+/// Deletes blobs that will have no row; one that cannot be deleted is left to the sweep.
+pub async fn discard(storage: &Storage, keys: &[String]) {
+    for key in keys {
+        if let Err(e) = storage.delete(key).await {
+            tracing::warn!(storage_key = %key, error = %format!("{e:#}"), "could not delete an unclaimed blob; the sweep will");
+        }
+    }
+}
+
+/// Why a multipart request was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<multer::Error> for ReceiveError {
+    fn from(e: multer::Error) -> Self {
+        ReceiveError::Invalid(format!("malformed multipart request: {e}"))
+    }
+}
+
+/// Reads a multipart request: `operations`, then `map`, then the files, each
+/// streamed into storage. On any error nothing stays in storage.
+pub async fn receive(
+    body: Body,
+    boundary: String,
+    policy: &UploadPolicy,
+    storage: &Storage,
+) -> Result<(BatchRequest, Uploads), ReceiveError> {
+    let uploads = Uploads { storage: storage.clone(), files: Mutex::new(Vec::new()) };
+    let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
+
+    let operations = small_field(&mut multipart, "operations", policy.max_field_bytes).await?;
+    let mut operations: serde_json::Value = serde_json::from_slice(&operations)
+        .map_err(|e| ReceiveError::Invalid(format!("`operations` is not JSON: {e}")))?;
+    let map = small_field(&mut multipart, "map", policy.max_field_bytes).await?;
+    let map: HashMap<String, Vec<String>> = serde_json::from_slice(&map)
+        .map_err(|e| ReceiveError::Invalid(format!("`map` must be a JSON object of arrays of paths: {e}")))?;
+    if map.len() > policy.max_files {
+        return Err(ReceiveError::TooLarge(format!("at most {} files per request", policy.max_files)));
+    }
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    let index_of: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+    for (key, paths) in &map {
+        for path in paths {
+            place_token(&mut operations, path, index_of[key.as_str()])?;
+        }
+    }
+    *uploads.files.lock().expect("never poisoned") = (0..keys.len()).map(|_| None).collect();
+    let batch = serde_json::from_value::<BatchRequest>(operations)
+        .map_err(|e| ReceiveError::Invalid(format!("`operations` is not a GraphQL request: {e}")))?;
+
+    let files = async {
+        let mut seen = vec![false; keys.len()];
+        while let Some(field) = multipart.next_field().await? {
+            let name = field.name().unwrap_or_default().to_owned();
+            let Some(&index) = index_of.get(name.as_str()) else {
+                return Err(ReceiveError::Invalid(format!("the part {name:?} is not in `map`")));
+            };
+            if std::mem::replace(&mut seen[index], true) {
+                return Err(ReceiveError::Invalid(format!("the part {name:?} was sent twice")));
+            }
+            let received = receive_file(field, policy, storage).await?;
+            uploads.files.lock().expect("never poisoned")[index] = Some(received);
+        }
+        match seen.iter().position(|s| !s) {
+            Some(missing) => Err(ReceiveError::Invalid(format!("no part was sent for the file {:?}", keys[missing]))),
+            None => Ok(()),
+        }
+    }
+    .await;
+    if let Err(e) = files {
+        // Deterministically, before the error response: the client may look right after.
+        uploads.discard_unclaimed().await;
+        return Err(e);
+    }
+    Ok((batch, uploads))
+}
+
+async fn small_field(multipart: &mut multer::Multipart<'_>, name: &str, limit: usize) -> Result<Vec<u8>, ReceiveError> {
+    let Some(mut field) = multipart.next_field().await? else {
+        return Err(ReceiveError::Invalid(format!("the `{name}` part is missing")));
+    };
+    if field.name() != Some(name) {
+        return Err(ReceiveError::Invalid(format!(
+            "expected the `{name}` part here (operations, map, then the files)"
+        )));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(ReceiveError::TooLarge(format!("the `{name}` part is larger than {limit} bytes")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// Puts the file token at `path` (`variables.file`, or `0.variables.files.1` in a batch).
+fn place_token(operations: &mut serde_json::Value, path: &str, index: usize) -> Result<(), ReceiveError> {
+    let mut target = &mut *operations;
+    for segment in path.split('.') {
+        target = match target {
+            serde_json::Value::Object(map) => map.get_mut(segment),
+            serde_json::Value::Array(list) => segment.parse::<usize>().ok().and_then(|i| list.get_mut(i)),
+            _ => None,
+        }
+        .ok_or_else(|| ReceiveError::Invalid(format!("the path {path:?} in `map` is not in `operations`")))?;
+    }
+    *target = serde_json::Value::String(format!("{TOKEN_PREFIX}{index}"));
+    Ok(())
+}
+
+/// The first bytes of a file part, kept as the chunks they came in.
+struct Head {
+    bytes: Vec<u8>,
+    chunks: Vec<Bytes>,
+    /// The part ended within the head.
+    complete: bool,
+    size: u64,
+}
+
+async fn read_head(field: &mut multer::Field<'_>) -> Result<Head, ReceiveError> {
+    let mut head = Head { bytes: Vec::with_capacity(SNIFF_BYTES), chunks: Vec::new(), complete: false, size: 0 };
+    while head.bytes.len() < SNIFF_BYTES {
+        let Some(chunk) = field.chunk().await? else {
+            head.complete = true;
+            break;
+        };
+        let wanted = chunk.len().min(SNIFF_BYTES - head.bytes.len());
+        head.bytes.extend_from_slice(&chunk[..wanted]);
+        head.size += chunk.len() as u64;
+        head.chunks.push(chunk);
+    }
+    Ok(head)
+}
+
+/// The stored name and the sniffed type, or why the file is refused.
+fn accept(raw_name: &str, head: &Head, policy: &UploadPolicy) -> Result<(String, String), String> {
+    let filename = clean_filename(raw_name).map_err(str::to_owned)?;
+    let content_type = sniff::content_type(&head.bytes, &filename, head.complete);
+    if !sniff::allowed(&content_type, &policy.allowed_types) {
+        return Err(format!("files of type {content_type} are not accepted"));
+    }
+    Ok((filename, content_type))
+}
+
+/// Receives one file part: sniffs its head, then streams it into storage while
+/// hashing and counting. Over the size limit, the write is abandoned.
+async fn receive_file(
+    mut field: multer::Field<'_>,
+    policy: &UploadPolicy,
+    storage: &Storage,
+) -> Result<Received, ReceiveError> {
+    let raw_name = field.file_name().unwrap_or_default().to_owned();
+    let too_large = || ReceiveError::TooLarge(format!("a file may be at most {} bytes", policy.max_file_bytes));
+    let head = read_head(&mut field).await?;
+    let mut size = head.size;
+    if size > policy.max_file_bytes {
+        return Err(too_large());
+    }
+    let (filename, content_type) = match accept(&raw_name, &head, policy) {
+        Ok(accepted) => accepted,
+        Err(message) => {
+            // Read past the refused file (still within the limit) to reach the next part.
+            while let Some(chunk) = field.chunk().await? {
+                size += chunk.len() as u64;
+                if size > policy.max_file_bytes {
+                    return Err(too_large());
+                }
+            }
+            return Ok(Received::Refused(message));
+        }
+    };
+
+    let key = Storage::new_key();
+    let mut writer = storage.writer(&key).await?;
+    let mut hasher = Sha256::new();
+    let streamed = async {
+        for chunk in head.chunks {
+            hasher.update(&chunk);
+            writer.write(chunk).await?;
+        }
+        while let Some(chunk) = field.chunk().await? {
+            size += chunk.len() as u64;
+            if size > policy.max_file_bytes {
+                return Err(too_large());
+            }
+            hasher.update(&chunk);
+            writer.write(chunk).await?;
+        }
+        Ok::<(), ReceiveError>(())
+    }
+    .await;
+    if let Err(e) = streamed {
+        writer.abort().await;
+        return Err(e);
+    }
+    writer.finish().await?;
+    metrics::counter!("files_upload_bytes_total").increment(size);
+    tracing::debug!(size, content_type = %content_type, "received a file");
+    Ok(Received::Stored(StoredBlob { key, filename, content_type, size, sha256: format!("{:x}", hasher.finalize()) }))
+}
+
+/// Whether a request body is a multipart form.
+pub fn boundary(content_type: Option<&str>) -> Option<String> {
+    let content_type = content_type?;
+    if !content_type.trim_start().to_ascii_lowercase().starts_with("multipart/form-data") {
+        return None;
+    }
+    multer::parse_boundary(content_type).ok()
+}
+
+/// The request's uploads, shared between the handler and the resolvers.
+pub type SharedUploads = Arc<Uploads>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_go_where_the_map_says() {
+        let mut ops = serde_json::json!({ "query": "q", "variables": { "file": null, "files": [null, null] } });
+        place_token(&mut ops, "variables.file", 0).unwrap();
+        place_token(&mut ops, "variables.files.1", 2).unwrap();
+        assert_eq!(ops["variables"]["file"], "#files-upload:0");
+        assert_eq!(ops["variables"]["files"][1], "#files-upload:2");
+        assert!(place_token(&mut ops, "variables.nope", 1).is_err());
+        let mut batch = serde_json::json!([{ "query": "q", "variables": { "f": null } }]);
+        place_token(&mut batch, "0.variables.f", 0).unwrap();
+        assert_eq!(batch[0]["variables"]["f"], "#files-upload:0");
+    }
+
+    #[test]
+    fn the_scalar_takes_only_tokens() {
+        assert_eq!(Upload::parse(Value::String("#files-upload:3".into())).map(|u| u.0).ok(), Some(3));
+        assert!(Upload::parse(Value::String("/etc/passwd".into())).is_err());
+        assert!(Upload::parse(Value::Null).is_err());
+    }
+}

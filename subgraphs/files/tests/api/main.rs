@@ -1,0 +1,11 @@
+//! Integration tests: each spawns the real files service on port 0 with a fresh
+//! database, its own RabbitMQ exchange and queue, a temporary storage directory
+//! and a JWKS issuer of its own, and talks to it over HTTP.
+
+mod cascade;
+mod download;
+mod federation;
+mod helpers;
+mod listing;
+mod sweep;
+mod upload;
