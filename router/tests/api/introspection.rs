@@ -28,7 +28,7 @@ async fn introspection_is_answered_by_the_router_from_the_api_schema() {
     assert_eq!(
         data["user"],
         json!({ "kind": "OBJECT", "fields": [
-            { "name": "id" }, { "name": "email" }, { "name": "createdAt" }, { "name": "tasks" }
+            { "name": "id" }, { "name": "email" }, { "name": "createdAt" }, { "name": "files" }, { "name": "tasks" }
         ] }),
         "fields merged from every subgraph, in supergraph order"
     );
