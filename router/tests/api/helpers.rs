@@ -26,6 +26,8 @@ pub struct Subgraph {
     pub running: Running,
     /// The queue the subgraph consumes, if any.
     pub queue: Option<String>,
+    /// Removed when dropped (the files subgraph's storage).
+    _storage: Option<TempDir>,
     /// Dropped after `running` has signalled shutdown: removes the database and exchange.
     _isolation: kit::testing::Isolation,
 }
@@ -46,7 +48,7 @@ pub async fn spawn_auth() -> Subgraph {
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    Subgraph { running: Running { address, shutdown }, queue: None, _isolation: isolation }
+    Subgraph { running: Running { address, shutdown }, queue: None, _storage: None, _isolation: isolation }
 }
 
 /// The real tasks subgraph on a fresh database, trusting `auth`'s keys and
@@ -70,7 +72,47 @@ pub async fn spawn_tasks(auth: &Subgraph) -> Subgraph {
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    Subgraph { running: Running { address, shutdown }, queue: Some(queue), _isolation: isolation }
+    Subgraph { running: Running { address, shutdown }, queue: Some(queue), _storage: None, _isolation: isolation }
+}
+
+/// A directory that is removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The real files subgraph on a fresh database and a temporary storage
+/// directory, trusting `auth`'s keys and consuming `auth`'s events.
+pub async fn spawn_files(auth: &Subgraph) -> Subgraph {
+    kit::telemetry::init_for_tests();
+    let isolation = kit::testing::Isolation::new("router_files");
+    let queue = isolation.queue("files.user-deleted");
+    let storage = TempDir(std::env::temp_dir().join(format!("taskgraph-router-files-{}", Uuid::new_v4().simple())));
+    let env = Env::from_pairs([
+        ("HOST".to_owned(), "127.0.0.1".to_owned()),
+        ("PORT".to_owned(), "0".to_owned()),
+        ("DATABASE_URL".to_owned(), isolation.database_url()),
+        ("DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+        ("EVENTS_EXCHANGE".to_owned(), auth._isolation.exchange.clone()),
+        ("USER_DELETED_QUEUE".to_owned(), queue.clone()),
+        ("STORAGE_DIR".to_owned(), storage.0.display().to_string()),
+        ("DOWNLOAD_URL_SECRET".to_owned(), "a test secret that is long enough to sign".to_owned()),
+        ("JWKS_URL".to_owned(), format!("{}/.well-known/jwks.json", auth.running.address)),
+    ]);
+    let settings = kit::cli::load::<files::Application>(env).expect("files settings");
+    let app = files::Application::build(settings).await.expect("files starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    Subgraph {
+        running: Running { address, shutdown },
+        queue: Some(queue),
+        _storage: Some(storage),
+        _isolation: isolation,
+    }
 }
 
 /// The router over `supergraph` (a path), with extra variables.
