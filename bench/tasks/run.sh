@@ -60,14 +60,16 @@ psql -h 127.0.0.1 -U postgres -d "$db" -qc "
          now() - i * interval '1 minute', now() - i * interval '1 minute'
   FROM generate_series(1, 1000) AS i; ANALYZE tasks.tasks;"
 
-run() { # label url
+run() { # label url [connections]
   echo "== $1"
-  wrk -t2 -c50 -d"${duration}s" --latency -s bench/tasks/tasks.lua "$2" | grep -E "^\s+(50|90|99)%|Requests/sec"
+  local connections=${3:-50}
+  wrk -t"$(( connections < 2 ? 1 : 2 ))" -c"$connections" -d"${duration}s" --latency -s bench/tasks/tasks.lua "$2" | grep -E "^\s+(50|90|99)%|Requests/sec"
 }
 # Warm connection pools, the plan caches and the cache entry.
 for port in $warm_port $cold_port $router_warm $router_cold; do
   wrk -t1 -c10 -d2s -s bench/tasks/tasks.lua "http://127.0.0.1:$port/graphql" >/dev/null
 done
+run "warm cache, at the subgraph, one connection (latency without queueing)" "http://127.0.0.1:$warm_port/graphql" 1
 run "warm cache, at the subgraph" "http://127.0.0.1:$warm_port/graphql"
 run "warm cache, through the router" "http://127.0.0.1:$router_warm/graphql"
 run "cold (REDIS_URL=none: Postgres every time), at the subgraph" "http://127.0.0.1:$cold_port/graphql"
