@@ -46,6 +46,8 @@ impl SubgraphSettings {
 pub struct GraphqlSettings {
     pub introspection: bool,
     pub graphiql: bool,
+    /// Refuse GET operations without a preflight-forcing header (CSRF).
+    pub csrf_prevention: bool,
     /// Prepared operations (parsed, validated, planned) kept in the LRU cache.
     pub plan_cache_size: usize,
 }
@@ -67,6 +69,7 @@ impl Settings {
             subgraphs: SubgraphSettings::from_env(env),
             graphql: GraphqlSettings {
                 introspection: env.bool("INTROSPECTION", true),
+                csrf_prevention: env.bool("CSRF_PREVENTION", true),
                 graphiql: env.bool("GRAPHIQL", true),
                 plan_cache_size: env.int_in("PLAN_CACHE_SIZE", 1000, 1, 1_000_000),
             },

@@ -38,7 +38,12 @@ pub struct Application {
 struct AppState {
     router: SharedRouter,
     graphiql: bool,
+    csrf_prevention: bool,
 }
+
+/// Headers a browser cannot send cross-site without a CORS preflight, so their
+/// presence proves the request is not a forged simple request (as Apollo Router).
+const PREFLIGHT_HEADERS: [&str; 3] = ["apollo-require-preflight", "x-apollo-operation-name", "graphql-preflight"];
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
@@ -56,8 +61,12 @@ impl Application {
             settings: settings.graphql.clone(),
         });
         let health = Health::new(SERVICE, vec![Box::new(SubgraphsCheck(router.clone()))]);
-        let state = AppState { router, graphiql: settings.graphql.graphiql };
-        let routes = axum::Router::new().route("/graphql", get(get_graphql).post(post_graphql)).with_state(state);
+        let state =
+            AppState { router, graphiql: settings.graphql.graphiql, csrf_prevention: settings.graphql.csrf_prevention };
+        let routes = axum::Router::new()
+            .route("/graphql", get(get_graphql).post(post_graphql))
+            .with_state(state)
+            .layer(axum::middleware::map_response(security_headers));
         let app = kit::http::platform_router(SERVICE, routes, health, &settings.http);
         let listener = kit::http::bind(&settings.http)
             .await
@@ -146,6 +155,9 @@ async fn get_graphql(
         return Html(crate::graphiql::PAGE).into_response();
     }
     let media = MediaType::negotiate(&headers);
+    if state.csrf_prevention && !has_preflight_header(&headers) {
+        return respond_error(StatusCode::BAD_REQUEST, media, RequestError::CsrfSuspected);
+    }
     match request::decode_get(&params) {
         Err(e) => respond_error(StatusCode::BAD_REQUEST, media, e),
         Ok(req) => {
@@ -153,6 +165,20 @@ async fn get_graphql(
             respond(media, response)
         }
     }
+}
+
+fn has_preflight_header(headers: &HeaderMap) -> bool {
+    PREFLIGHT_HEADERS.iter().any(|name| headers.get(*name).is_some_and(|v| !v.is_empty()))
+}
+
+/// On every GraphQL response: no MIME sniffing, no framing, no referrer leaks.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    response
 }
 
 fn respond(media: MediaType, response: GraphqlResponse) -> Response {

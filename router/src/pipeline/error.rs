@@ -19,6 +19,12 @@ pub enum RequestError {
     MutationOverGet,
     #[error("Introspection is disabled")]
     IntrospectionDisabled,
+    #[error(
+        "This operation has been blocked as a potential cross-site request forgery: send it with a non-empty \
+         `apollo-require-preflight`, `x-apollo-operation-name` or `graphql-preflight` header, or as a POST with \
+         `content-type: application/json`"
+    )]
+    CsrfSuspected,
     #[error("{0}")]
     Unsupported(String),
     /// Planning failed: a router bug or an unsupported schema shape. Details are logged.
@@ -36,6 +42,7 @@ impl RequestError {
             RequestError::Variables(_) => "BAD_USER_INPUT",
             RequestError::MutationOverGet => "METHOD_NOT_ALLOWED",
             RequestError::IntrospectionDisabled => "INTROSPECTION_DISABLED",
+            RequestError::CsrfSuspected => "CSRF_SUSPECTED",
             RequestError::Unsupported(_) => "BAD_REQUEST",
             RequestError::Plan => "INTERNAL",
         }

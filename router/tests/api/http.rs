@@ -52,12 +52,42 @@ async fn get_batches_media_types_and_graphiql() {
     )
     .await;
 
-    let get = router.http.get(router.url("/graphql?query=%7B__typename%7D")).send().await.unwrap();
+    let get = router
+        .http
+        .get(router.url("/graphql?query=%7B__typename%7D"))
+        .header("apollo-require-preflight", "true")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get.status(), 200);
+    for (name, value) in
+        [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("referrer-policy", "no-referrer")]
+    {
+        assert_eq!(get.headers()[name], value, "{name}");
+    }
     assert_eq!(get.json::<Value>().await.unwrap(), json!({ "data": { "__typename": "Query" } }));
 
-    let mutation_over_get = router.http.get(router.url("/graphql?query=mutation%7BlogoutAll%7D")).send().await.unwrap();
+    let mutation_over_get = router
+        .http
+        .get(router.url("/graphql?query=mutation%7BlogoutAll%7D"))
+        .header("graphql-preflight", "1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(mutation_over_get.status(), 405);
+
+    // A plain GET is what a cross-site <img> or link sends: refused before it runs.
+    for preflight in [None, Some("")] {
+        let mut simple = router.http.get(router.url("/graphql?query=%7B__typename%7D"));
+        if let Some(value) = preflight {
+            simple = simple.header("apollo-require-preflight", value);
+        }
+        let refused = simple.send().await.unwrap();
+        assert_eq!(refused.status(), 400, "preflight header {preflight:?}");
+        let body = refused.json::<Value>().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "CSRF_SUSPECTED", "{body}");
+        assert!(body.get("data").is_none());
+    }
 
     let batch = router
         .post(None, json!([{ "query": "{ __typename }" }, { "query": "{ me { id } }" }, { "query": "{ nope }" }]))
