@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kit::config::{Env, HttpSettings, TelemetrySettings};
+use kit::config::{Env, HttpSettings, IdentitySettings, TelemetrySettings};
 
 pub const DEFAULT_PORT: u16 = 4000;
 
@@ -14,7 +14,31 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub supergraph: SupergraphSettings,
     pub subgraphs: SubgraphSettings,
+    pub edge_auth: EdgeAuthSettings,
     pub graphql: GraphqlSettings,
+}
+
+/// Verifying bearer tokens at the edge, before any subgraph is called.
+#[derive(Debug, Clone)]
+pub struct EdgeAuthSettings {
+    /// The auth service's JWKS; `None` (`JWKS_URL=none`) passes tokens through unchecked.
+    pub jwks_url: Option<String>,
+    pub identity: IdentitySettings,
+}
+
+impl EdgeAuthSettings {
+    fn from_env(env: &mut Env) -> Self {
+        let raw = env.string("JWKS_URL", "http://127.0.0.1:4001/.well-known/jwks.json");
+        let jwks_url = match raw.trim() {
+            "" | "none" => None,
+            url if url.starts_with("http://") || url.starts_with("https://") => Some(url.to_owned()),
+            other => {
+                env.invalid("JWKS_URL", "an http(s) URL, or none", Some(other));
+                None
+            }
+        };
+        Self { jwks_url, identity: IdentitySettings::from_env(env) }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +91,7 @@ impl Settings {
                 ),
             },
             subgraphs: SubgraphSettings::from_env(env),
+            edge_auth: EdgeAuthSettings::from_env(env),
             graphql: GraphqlSettings {
                 introspection: env.bool("INTROSPECTION", true),
                 csrf_prevention: env.bool("CSRF_PREVENTION", true),

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures::future::join_all;
+use kit::TokenVerifier;
 use kit::health::{Check, CheckFuture, Health};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -39,6 +40,8 @@ struct AppState {
     router: SharedRouter,
     graphiql: bool,
     csrf_prevention: bool,
+    /// Checks bearer tokens before anything runs; `None` passes them through.
+    verifier: Option<TokenVerifier>,
 }
 
 /// Headers a browser cannot send cross-site without a CORS preflight, so their
@@ -61,8 +64,21 @@ impl Application {
             settings: settings.graphql.clone(),
         });
         let health = Health::new(SERVICE, vec![Box::new(SubgraphsCheck(router.clone()))]);
-        let state =
-            AppState { router, graphiql: settings.graphql.graphiql, csrf_prevention: settings.graphql.csrf_prevention };
+        let identity = &settings.edge_auth.identity;
+        let verifier = settings
+            .edge_auth
+            .jwks_url
+            .as_ref()
+            .map(|url| TokenVerifier::with_jwks(&identity.issuer, &identity.audience, url.clone()));
+        if verifier.is_none() {
+            tracing::warn!("JWKS_URL=none: bearer tokens reach subgraphs unchecked by the router");
+        }
+        let state = AppState {
+            router,
+            graphiql: settings.graphql.graphiql,
+            csrf_prevention: settings.graphql.csrf_prevention,
+            verifier,
+        };
         let routes = axum::Router::new()
             .route("/graphql", get(get_graphql).post(post_graphql))
             .with_state(state)
@@ -123,6 +139,9 @@ impl kit::cli::Service for Application {
 
 async fn post_graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let media = MediaType::negotiate(&headers);
+    if let Err(refused) = authenticate(&state, &headers, media).await {
+        return refused;
+    }
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -158,11 +177,35 @@ async fn get_graphql(
     if state.csrf_prevention && !has_preflight_header(&headers) {
         return respond_error(StatusCode::BAD_REQUEST, media, RequestError::CsrfSuspected);
     }
+    if let Err(refused) = authenticate(&state, &headers, media).await {
+        return refused;
+    }
     match request::decode_get(&params) {
         Err(e) => respond_error(StatusCode::BAD_REQUEST, media, e),
         Ok(req) => {
             let response = state.router.run(req, &headers, Transport::Get).await;
             respond(media, response)
+        }
+    }
+}
+
+/// No token: anonymous, subgraphs decide what that may do. A token that does not
+/// verify: 401 before any subgraph is called.
+async fn authenticate(state: &AppState, headers: &HeaderMap, media: MediaType) -> Result<(), Response> {
+    let Some(verifier) = &state.verifier else { return Ok(()) };
+    match verifier.viewer_from_headers(headers).await {
+        Ok(Some(viewer)) => {
+            tracing::Span::current().record("user_id", tracing::field::display(viewer.user_id));
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(reason) => {
+            tracing::debug!(%reason, "refused a bearer token");
+            let mut response = respond_error(StatusCode::UNAUTHORIZED, media, RequestError::InvalidToken);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            Err(response)
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum RequestError {
          `content-type: application/json`"
     )]
     CsrfSuspected,
+    #[error("The access token is invalid or expired")]
+    InvalidToken,
     #[error("{0}")]
     Unsupported(String),
     /// Planning failed: a router bug or an unsupported schema shape. Details are logged.
@@ -43,6 +45,7 @@ impl RequestError {
             RequestError::MutationOverGet => "METHOD_NOT_ALLOWED",
             RequestError::IntrospectionDisabled => "INTROSPECTION_DISABLED",
             RequestError::CsrfSuspected => "CSRF_SUSPECTED",
+            RequestError::InvalidToken => "UNAUTHENTICATED",
             RequestError::Unsupported(_) => "BAD_REQUEST",
             RequestError::Plan => "INTERNAL",
         }

@@ -7,7 +7,10 @@ async fn register_login_and_me_through_the_router() {
     let auth = spawn_auth().await;
     let router = spawn_router(
         repo_path("schema/supergraph.graphql"),
-        &[("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address))],
+        &[
+            ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
+            ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
+        ],
     )
     .await;
 

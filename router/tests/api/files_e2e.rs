@@ -35,6 +35,7 @@ async fn my_files_with_their_owner_are_listed_renamed_and_deleted_through_the_ro
         repo_path("schema/supergraph.graphql"),
         &[
             ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
+            ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
             ("SUBGRAPH_FILES_URL", format!("{}/graphql", files.running.address)),
         ],
     )

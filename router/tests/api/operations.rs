@@ -3,7 +3,8 @@ use std::time::Duration;
 use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
 use serde_json::{Value, json};
 
-use kit::testing::eventually;
+use kit::testing::{TestIssuer, eventually};
+use uuid::Uuid;
 
 use crate::helpers::{SupergraphFile, compose, repo_path, spawn_router, spawn_subgraph};
 
@@ -30,12 +31,14 @@ async fn allow_listed_headers_reach_subgraphs_and_others_do_not() {
     let subgraph =
         spawn_subgraph(Schema::build(Greeting, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
     let supergraph = SupergraphFile::new(&compose(&[("greeting", subgraph.sdl.clone(), subgraph.url.clone())]));
-    let router = spawn_router(supergraph.path.clone(), &[]).await;
+    let issuer = TestIssuer::start().await;
+    let router = spawn_router(supergraph.path.clone(), &[("JWKS_URL", issuer.jwks_url.clone())]).await;
+    let token = issuer.token(Uuid::new_v4());
 
     let response = router
         .http
         .post(router.url("/graphql"))
-        .header("authorization", "Bearer abc")
+        .header("authorization", format!("Bearer {token}"))
         .header("x-request-id", "req-42")
         .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
         .header("x-internal-user", "admin")
@@ -50,11 +53,42 @@ async fn allow_listed_headers_reach_subgraphs_and_others_do_not() {
     assert_eq!(body["data"]["hello"], "hi", "{body}");
     let seen = subgraph.headers();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].get("authorization").map(String::as_str), Some("Bearer abc"));
+    assert_eq!(seen[0].get("authorization"), Some(&format!("Bearer {token}")));
     assert_eq!(seen[0].get("x-request-id").map(String::as_str), Some("req-42"));
     assert!(seen[0].contains_key("traceparent"));
     assert!(!seen[0].contains_key("x-internal-user"), "unlisted headers stay at the router");
     assert!(!seen[0].contains_key("cookie"));
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_at_the_edge_and_no_subgraph_is_called() {
+    let subgraph =
+        spawn_subgraph(Schema::build(Greeting, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let supergraph = SupergraphFile::new(&compose(&[("greeting", subgraph.sdl.clone(), subgraph.url.clone())]));
+    let issuer = TestIssuer::start().await;
+    let router = spawn_router(supergraph.path.clone(), &[("JWKS_URL", issuer.jwks_url.clone())]).await;
+    let user = Uuid::new_v4();
+    let forged = {
+        let other = TestIssuer::start().await;
+        other.token(user)
+    };
+
+    for token in ["not-a-jwt".to_owned(), issuer.expired_token(user), issuer.token_with(user, 600, "refresh"), forged] {
+        let response = router.post(Some(&token), json!({ "query": "{ hello }" })).await;
+        assert_eq!(response.status(), 401, "{token}");
+        assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{body}");
+        assert!(body.get("data").is_none());
+    }
+    let batch = router.post(Some("not-a-jwt"), json!([{ "query": "{ hello }" }])).await;
+    assert_eq!(batch.status(), 401, "a batch is refused whole");
+    assert!(subgraph.requests().is_empty(), "no subgraph saw a refused request");
+
+    let anonymous = router.graphql(None, "{ hello }", json!({})).await;
+    assert_eq!(anonymous["data"]["hello"], "hi", "no token: anonymous, subgraphs decide");
+    let valid = router.graphql(Some(&issuer.token(user)), "{ hello }", json!({})).await;
+    assert_eq!(valid["data"]["hello"], "hi");
 }
 
 #[tokio::test]

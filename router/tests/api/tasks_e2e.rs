@@ -12,6 +12,7 @@ async fn me_with_my_tasks_and_their_owner_across_two_subgraphs() {
         repo_path("schema/supergraph.graphql"),
         &[
             ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
+            ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
             ("SUBGRAPH_TASKS_URL", format!("{}/graphql", tasks.running.address)),
         ],
     )
@@ -71,6 +72,7 @@ async fn deleting_the_account_deletes_its_tasks_through_the_event_bus() {
         repo_path("schema/supergraph.graphql"),
         &[
             ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
+            ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
             ("SUBGRAPH_TASKS_URL", format!("{}/graphql", tasks.running.address)),
         ],
     )

@@ -86,6 +86,8 @@ fn request_span(req: &Request) -> Span {
         request_id = %request_id,
         method = %req.method(),
         route = route.as_deref().unwrap_or("unmatched"),
+        // Recorded once a bearer token has been verified.
+        user_id = tracing::field::Empty,
     )
 }
 
