@@ -29,8 +29,14 @@ fn fixture() -> (Supergraph, GraphqlSettings) {
         default_timeout: std::time::Duration::from_secs(1),
         forward_headers: vec![],
     };
-    let settings =
-        GraphqlSettings { introspection: true, graphiql: false, csrf_prevention: true, plan_cache_size: 100 };
+    let settings = GraphqlSettings {
+        introspection: true,
+        graphiql: false,
+        csrf_prevention: true,
+        plan_cache_size: 100,
+        limits: Default::default(),
+        max_batch: 32,
+    };
     (Supergraph::from_sdl(sdl, &subgraphs, 1).expect("fixture builds"), settings)
 }
 

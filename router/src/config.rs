@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use kit::config::{Env, HttpSettings, IdentitySettings, TelemetrySettings};
 
+use crate::pipeline::limits::OperationLimits;
+
 pub const DEFAULT_PORT: u16 = 4000;
 
 #[derive(Debug, Clone)]
@@ -74,6 +76,9 @@ pub struct GraphqlSettings {
     pub csrf_prevention: bool,
     /// Prepared operations (parsed, validated, planned) kept in the LRU cache.
     pub plan_cache_size: usize,
+    pub limits: OperationLimits,
+    /// Most operations in one batched request.
+    pub max_batch: usize,
 }
 
 impl Settings {
@@ -97,8 +102,22 @@ impl Settings {
                 csrf_prevention: env.bool("CSRF_PREVENTION", true),
                 graphiql: env.bool("GRAPHIQL", true),
                 plan_cache_size: env.int_in("PLAN_CACHE_SIZE", 1000, 1, 1_000_000),
+                limits: limits_from_env(env),
+                max_batch: env.int_in("MAX_BATCH", 32, 1, 1000),
             },
         }
+    }
+}
+
+fn limits_from_env(env: &mut Env) -> OperationLimits {
+    let d = OperationLimits::default();
+    OperationLimits {
+        max_length: env.int_in("MAX_QUERY_LENGTH", d.max_length, 64, 16 * 1024 * 1024),
+        max_depth: env.int_in("MAX_QUERY_DEPTH", d.max_depth, 1, 1000),
+        max_aliases: env.int_in("MAX_ALIASES", d.max_aliases, 0, 100_000),
+        max_root_fields: env.int_in("MAX_ROOT_FIELDS", d.max_root_fields, 1, 100_000),
+        max_directives_per_field: env.int_in("MAX_DIRECTIVES_PER_FIELD", d.max_directives_per_field, 0, 1000),
+        max_cost: env.int_in("MAX_QUERY_COST", d.max_cost, 1, u64::MAX / 4),
     }
 }
 

@@ -150,7 +150,7 @@ async fn post_graphql(State(state): State<AppState>, headers: HeaderMap, body: B
         let error = RequestError::BadRequest("Send GraphQL requests as application/json".into());
         return respond_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, error);
     }
-    match request::decode_post(&body) {
+    match request::decode_post(&body, state.router.settings.max_batch) {
         Err(e) => respond_error(StatusCode::BAD_REQUEST, media, e),
         Ok(Incoming::Single(req)) => {
             let response = state.router.run(req, &headers, Transport::Post).await;

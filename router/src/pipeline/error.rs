@@ -27,6 +27,9 @@ pub enum RequestError {
     CsrfSuspected,
     #[error("The access token is invalid or expired")]
     InvalidToken,
+    /// An operation limit (depth, aliases, cost...) is exceeded.
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("{0}")]
     Unsupported(String),
     /// Planning failed: a router bug or an unsupported schema shape. Details are logged.
@@ -46,6 +49,7 @@ impl RequestError {
             RequestError::IntrospectionDisabled => "INTROSPECTION_DISABLED",
             RequestError::CsrfSuspected => "CSRF_SUSPECTED",
             RequestError::InvalidToken => "UNAUTHENTICATED",
+            RequestError::LimitExceeded(_) => "BAD_USER_INPUT",
             RequestError::Unsupported(_) => "BAD_REQUEST",
             RequestError::Plan => "INTERNAL",
         }

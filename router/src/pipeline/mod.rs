@@ -5,6 +5,7 @@
 pub mod error;
 pub mod execute;
 pub mod introspection;
+pub mod limits;
 pub mod prepare;
 pub mod project;
 pub mod request;

@@ -68,6 +68,7 @@ impl PlanCache {
     ) -> Result<Arc<Prepared>, RequestError> {
         let query = request.query.as_deref().filter(|q| !q.trim().is_empty());
         let query = query.ok_or_else(|| RequestError::BadRequest("The request has no query".into()))?;
+        settings.limits.check_length(query)?;
         let key = cache_key(query, request.operation_name.as_deref(), supergraph.version);
         if let Some(hit) = self.entries.lock().expect("cache lock").get(&key).cloned() {
             metrics::counter!("query_plan_cache_total", "result" => "hit").increment(1);
@@ -98,12 +99,6 @@ pub fn prepare(
     let document = hive_router_query_planner::utils::parsing::safe_parse_operation(query)
         .map_err(|e| RequestError::Parse(e.to_string().trim().to_owned()))?;
     let operation = select_operation(&document, operation_name)?.clone();
-    let errors =
-        graphql_tools::validation::validate::validate(&supergraph.api_schema, &document, &supergraph.validation);
-    if let Some(first) = errors.first() {
-        let locations = first.locations.iter().map(|p| (p.line, p.column)).collect();
-        return Err(RequestError::Validation { message: first.message.clone(), locations });
-    }
     let fragments: HashMap<String, FragmentDefinition> = document
         .definitions
         .iter()
@@ -112,6 +107,13 @@ pub fn prepare(
             _ => None,
         })
         .collect();
+    settings.limits.check(selection_set(&operation), &fragments)?;
+    let errors =
+        graphql_tools::validation::validate::validate(&supergraph.api_schema, &document, &supergraph.validation);
+    if let Some(first) = errors.first() {
+        let locations = first.locations.iter().map(|p| (p.line, p.column)).collect();
+        return Err(RequestError::Validation { message: first.message.clone(), locations });
+    }
     let operation_type = operation_type(&operation);
     if operation_type == OperationType::Subscription {
         return Err(RequestError::Unsupported("Subscriptions are not supported over HTTP".into()));

@@ -24,16 +24,17 @@ pub enum Incoming {
     Batch(Vec<GraphqlRequest>),
 }
 
-/// Most requests a batch may hold.
-pub const MAX_BATCH: usize = 32;
-
-pub fn decode_post(body: &[u8]) -> Result<Incoming, RequestError> {
+/// `max_batch`: most operations a batch may hold.
+pub fn decode_post(body: &[u8], max_batch: usize) -> Result<Incoming, RequestError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| RequestError::BadRequest(format!("The body is not valid JSON: {e}")))?;
     match value {
         Value::Array(items) => {
-            if items.is_empty() || items.len() > MAX_BATCH {
-                return Err(RequestError::BadRequest(format!("A batch holds 1 to {MAX_BATCH} operations")));
+            if items.is_empty() || items.len() > max_batch {
+                return Err(RequestError::LimitExceeded(format!(
+                    "A batch holds 1 to {max_batch} operations (MAX_BATCH); this one holds {}",
+                    items.len()
+                )));
             }
             items.into_iter().map(decode_one).collect::<Result<_, _>>().map(Incoming::Batch)
         }

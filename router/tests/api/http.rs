@@ -134,3 +134,53 @@ async fn a_subgraph_that_is_down_gives_errors_with_paths_not_a_crash() {
     let ready = router.http.get(router.url("/health/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
 }
+
+/// GraphiQL's introspection query (graphql-js `getIntrospectionQuery`, all options on).
+const GRAPHIQL_INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    description queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description isRepeatable locations args(includeDeprecated: true) { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description specifiedByURL
+  fields(includeDeprecated: true) { name description args(includeDeprecated: true) { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue isDeprecated deprecationReason }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+}"#;
+
+#[tokio::test]
+async fn operation_limits_stop_abuse_and_let_graphiql_through() {
+    let router = spawn_router(repo_path("schema/supergraph.graphql"), &[("MAX_QUERY_DEPTH", "20".to_owned())]).await;
+
+    let introspection = router.graphql(None, GRAPHIQL_INTROSPECTION, json!({})).await;
+    assert!(introspection.get("errors").is_none(), "GraphiQL must work: {introspection}");
+
+    let deep = format!("{{ {}__typename{} }}", "me { ".repeat(21), " }".repeat(21));
+    let aliases = format!("{{ {} }}", (0..31).map(|i| format!("a{i}: __typename")).collect::<Vec<_>>().join(" "));
+    let directives =
+        "{ __typename @skip(if: false) @include(if: true) @skip(if: false) @include(if: true) @skip(if: false) }";
+    let fan_out = "{ tasks(first: 100) { edges { node { owner { tasks(first: 100) { edges { node { id } } } } } } } }";
+    let long = format!("{{ __typename }}{}", " ".repeat(32 * 1024));
+    for query in [deep.as_str(), aliases.as_str(), directives, fan_out, long.as_str()] {
+        let refused = router.graphql(None, query, json!({})).await;
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+        assert!(refused.get("data").is_none(), "refused before execution: {refused}");
+    }
+
+    let batch: Vec<Value> = (0..33).map(|_| json!({ "query": "{ __typename }" })).collect();
+    let too_many = router.post(None, Value::Array(batch)).await;
+    assert_eq!(too_many.status(), 400);
+    let body: Value = too_many.json().await.unwrap();
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("MAX_BATCH"), "{body}");
+}
