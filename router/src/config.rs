@@ -17,6 +17,8 @@ pub struct Settings {
     pub supergraph: SupergraphSettings,
     pub subgraphs: SubgraphSettings,
     pub edge_auth: EdgeAuthSettings,
+    /// Origins browsers may call the API from (CORS); empty: same origin only.
+    pub cors_origins: Vec<String>,
     pub graphql: GraphqlSettings,
 }
 
@@ -97,6 +99,7 @@ impl Settings {
             },
             subgraphs: SubgraphSettings::from_env(env),
             edge_auth: EdgeAuthSettings::from_env(env),
+            cors_origins: cors_origins_from_env(env),
             graphql: GraphqlSettings {
                 introspection: env.bool("INTROSPECTION", true),
                 csrf_prevention: env.bool("CSRF_PREVENTION", true),
@@ -107,6 +110,23 @@ impl Settings {
             },
         }
     }
+}
+
+fn cors_origins_from_env(env: &mut Env) -> Vec<String> {
+    let raw = env.string("CORS_ALLOWED_ORIGINS", "");
+    let origins: Vec<String> =
+        raw.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect();
+    for origin in &origins {
+        let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+        if !scheme_ok || origin.contains('*') || axum::http::HeaderValue::from_str(origin).is_err() {
+            env.invalid(
+                "CORS_ALLOWED_ORIGINS",
+                "a comma-separated list of origins like https://app.example.com",
+                Some(origin),
+            );
+        }
+    }
+    origins
 }
 
 fn limits_from_env(env: &mut Env) -> OperationLimits {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures::future::join_all;
@@ -17,6 +17,7 @@ use kit::health::{Check, CheckFuture, Health};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::pipeline::error::RequestError;
 use crate::pipeline::prepare::PlanCache;
@@ -82,7 +83,8 @@ impl Application {
         let routes = axum::Router::new()
             .route("/graphql", get(get_graphql).post(post_graphql))
             .with_state(state)
-            .layer(axum::middleware::map_response(security_headers));
+            .layer(axum::middleware::map_response(security_headers))
+            .layer(cors(&settings.cors_origins));
         let app = kit::http::platform_router(SERVICE, routes, health, &settings.http);
         let listener = kit::http::bind(&settings.http)
             .await
@@ -208,6 +210,22 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, media: MediaType) -
             Err(response)
         }
     }
+}
+
+/// Only listed origins get CORS headers, credentials included; any other origin
+/// gets none, so a browser keeps its pages from reading our responses.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let mut headers = vec![header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT];
+    headers.extend(PREFLIGHT_HEADERS.iter().map(|h| HeaderName::from_static(h)));
+    headers.extend(["x-request-id", "traceparent", "tracestate"].map(HeaderName::from_static));
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(headers)
+        .expose_headers([HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(600))
 }
 
 fn has_preflight_header(headers: &HeaderMap) -> bool {

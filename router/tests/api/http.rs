@@ -184,3 +184,43 @@ async fn operation_limits_stop_abuse_and_let_graphiql_through() {
     let body: Value = too_many.json().await.unwrap();
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("MAX_BATCH"), "{body}");
 }
+
+#[tokio::test]
+async fn cors_answers_listed_origins_only_with_credentials() {
+    let router = spawn_router(
+        repo_path("schema/supergraph.graphql"),
+        &[("CORS_ALLOWED_ORIGINS", "https://app.example.com, http://localhost:5173/".to_owned())],
+    )
+    .await;
+    let preflight = |origin: &'static str| {
+        router
+            .http
+            .request(reqwest::Method::OPTIONS, router.url("/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type, authorization")
+            .send()
+    };
+
+    for origin in ["https://app.example.com", "http://localhost:5173"] {
+        let allowed = preflight(origin).await.unwrap();
+        assert!(allowed.status().is_success(), "{origin}: {}", allowed.status());
+        assert_eq!(allowed.headers()["access-control-allow-origin"], origin);
+        assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
+        let methods = allowed.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+        assert!(methods.contains("POST"), "{methods}");
+    }
+    let foreign = preflight("https://evil.example").await.unwrap();
+    assert!(foreign.headers().get("access-control-allow-origin").is_none(), "an unlisted origin gets nothing");
+
+    let simple = router
+        .http
+        .post(router.url("/graphql"))
+        .header("origin", "https://app.example.com")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(simple.headers()["access-control-allow-origin"], "https://app.example.com");
+    assert!(simple.headers()["vary"].to_str().unwrap().contains("origin"), "caches must key on the origin");
+}
