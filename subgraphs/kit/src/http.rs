@@ -116,9 +116,27 @@ pub fn platform_router(service: &'static str, app: Router, health: Health, setti
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not found") })
         // Outermost last: service name, request id, timeout, body limit.
         .layer(RequestBodyLimitLayer::new(settings.body_limit))
+        .layer(middleware::map_response(payload_too_large_as_graphql))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
         .layer(middleware::from_fn(assign_request_id))
         .layer(axum::Extension(ServiceName(service)))
+}
+
+/// The body limit layer answers a declared length over the limit in plain text;
+/// clients of a GraphQL API expect a GraphQL error with a code.
+async fn payload_too_large_as_graphql(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return response;
+    }
+    let body = serde_json::json!({
+        "errors": [{ "message": "The request body is too large", "extensions": { "code": "PAYLOAD_TOO_LARGE" } }]
+    });
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
 }
 
 /// Binds the listener (port 0 picks a free port).
