@@ -23,12 +23,8 @@ const QUERY: &str = "{ topProducts(first: 1000) { upc name price reviews { body 
 
 fn fixture() -> (Supergraph, GraphqlSettings) {
     let sdl = include_str!("fixtures/supergraph.graphql");
-    let subgraphs = SubgraphSettings {
-        url_overrides: Default::default(),
-        timeout_overrides: Default::default(),
-        default_timeout: std::time::Duration::from_secs(1),
-        forward_headers: vec![],
-    };
+    let subgraphs: SubgraphSettings =
+        router::Settings::from_env(&mut kit::Env::from_pairs(Vec::<(String, String)>::new())).subgraphs;
     let settings = GraphqlSettings {
         introspection: true,
         graphiql: false,

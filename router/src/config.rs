@@ -6,7 +6,12 @@ use std::time::Duration;
 
 use kit::config::{Env, HttpSettings, IdentitySettings, TelemetrySettings};
 
+use crate::edge::client_ip::{IpNet, TrustedProxies};
+use crate::edge::ratelimit::{Policy, Rate, RateLimitSettings, Store};
 use crate::pipeline::limits::OperationLimits;
+use crate::pipeline::multipart::UploadLimits;
+use crate::subgraphs::RetrySettings;
+use crate::subgraphs::breaker::BreakerSettings;
 
 pub const DEFAULT_PORT: u16 = 4000;
 
@@ -20,6 +25,16 @@ pub struct Settings {
     /// Origins browsers may call the API from (CORS); empty: same origin only.
     pub cors_origins: Vec<String>,
     pub graphql: GraphqlSettings,
+    /// `None` when `RATE_LIMIT_ENABLED=false`.
+    pub rate_limits: Option<RateLimitSettings>,
+    /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// The subgraph whose `/files/{id}/content` the router passes through (`FILES_SUBGRAPH`).
+    pub files_subgraph: Option<String>,
+    /// Multipart requests; `None` when `UPLOAD_MAX_FILES=0`.
+    pub uploads: Option<UploadLimits>,
+    /// Largest JSON request body (`BODY_LIMIT_BYTES`); `http.body_limit` also makes room for files.
+    pub json_body_limit: usize,
 }
 
 /// Verifying bearer tokens at the edge, before any subgraph is called.
@@ -62,6 +77,8 @@ pub struct SubgraphSettings {
     pub default_timeout: Duration,
     /// Client headers passed on to subgraphs (lower case).
     pub forward_headers: Vec<String>,
+    pub breaker: BreakerSettings,
+    pub retry: RetrySettings,
 }
 
 impl SubgraphSettings {
@@ -85,8 +102,24 @@ pub struct GraphqlSettings {
 
 impl Settings {
     pub fn from_env(env: &mut Env) -> Self {
+        let mut http = HttpSettings::from_env(env, DEFAULT_PORT);
+        let json_body_limit = http.body_limit;
+        let max_files = env.int_in("UPLOAD_MAX_FILES", 10usize, 0, 1000);
+        let max_file_bytes = env.int_in("UPLOAD_MAX_FILE_BYTES", 10u64 << 20, 0, i64::MAX as u64);
+        let uploads = (max_files > 0).then_some(UploadLimits {
+            max_file_bytes,
+            max_files,
+            max_field_bytes: json_body_limit,
+            timeout: http.request_timeout,
+        });
+        // A multipart request may carry its operations and map plus its files.
+        if uploads.is_some() {
+            http.body_limit = http.body_limit.saturating_add(max_files.saturating_mul(max_file_bytes as usize));
+        }
         Self {
-            http: HttpSettings::from_env(env, DEFAULT_PORT),
+            http,
+            json_body_limit,
+            uploads,
             telemetry: TelemetrySettings::from_env(env),
             supergraph: SupergraphSettings {
                 path: env.string("SUPERGRAPH_PATH", "schema/supergraph.graphql").into(),
@@ -108,8 +141,71 @@ impl Settings {
                 limits: limits_from_env(env),
                 max_batch: env.int_in("MAX_BATCH", 32, 1, 1000),
             },
+            rate_limits: rate_limits_from_env(env),
+            trusted_proxies: trusted_proxies_from_env(env),
+            files_subgraph: match env.string("FILES_SUBGRAPH", "files").trim() {
+                "" | "none" => None,
+                name => Some(name.to_owned()),
+            },
         }
     }
+}
+
+fn rate_limits_from_env(env: &mut Env) -> Option<RateLimitSettings> {
+    if !env.bool("RATE_LIMIT_ENABLED", true) {
+        return None;
+    }
+    let rate = |env: &mut Env, name: &str, default: &str| {
+        let raw = env.string(name, default);
+        if matches!(raw.trim(), "" | "none" | "off") {
+            return None;
+        }
+        let parsed = Rate::parse(&raw);
+        if parsed.is_none() {
+            env.invalid(name, "<count>/<window> like 10/15m, or none", Some(&raw));
+        }
+        parsed
+    };
+    let mut rates = [None; 4];
+    rates[Policy::Ip as usize] = rate(env, "RATE_LIMIT_IP", "1200/1m");
+    rates[Policy::User as usize] = rate(env, "RATE_LIMIT_USER", "600/1m");
+    rates[Policy::Login as usize] = rate(env, "RATE_LIMIT_LOGIN", "10/15m");
+    rates[Policy::Refresh as usize] = rate(env, "RATE_LIMIT_REFRESH", "30/15m");
+    let fields = |env: &mut Env, name: &str, default: &str| -> Vec<String> {
+        env.string(name, default).split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect()
+    };
+    let login_fields = fields(env, "RATE_LIMIT_LOGIN_FIELDS", "login,register");
+    let refresh_fields = fields(env, "RATE_LIMIT_REFRESH_FIELDS", "refreshToken");
+    let store = match env.string("RATE_LIMIT_STORE", "local").trim() {
+        "redis" => Store::Redis {
+            url: env.secret_or("RATE_LIMIT_REDIS_URL", "redis://127.0.0.1:6379"),
+            key_prefix: env.string("RATE_LIMIT_KEY_PREFIX", "taskgraph:ratelimit"),
+            timeout: env.duration(
+                "RATE_LIMIT_REDIS_TIMEOUT",
+                "50ms",
+                Duration::from_millis(1),
+                Duration::from_secs(10),
+            ),
+        },
+        "local" => Store::Local,
+        other => {
+            env.invalid("RATE_LIMIT_STORE", "local or redis", Some(other));
+            Store::Local
+        }
+    };
+    Some(RateLimitSettings { rates, login_fields, refresh_fields, store })
+}
+
+fn trusted_proxies_from_env(env: &mut Env) -> TrustedProxies {
+    let raw = env.string("TRUSTED_PROXIES", "");
+    let mut nets = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        match IpNet::parse(item) {
+            Some(net) => nets.push(net),
+            None => env.invalid("TRUSTED_PROXIES", "a comma-separated list of IPs or CIDR blocks", Some(item)),
+        }
+    }
+    TrustedProxies(nets)
 }
 
 fn cors_origins_from_env(env: &mut Env) -> Vec<String> {
@@ -173,6 +269,28 @@ impl SubgraphSettings {
                 Duration::from_secs(600),
             ),
             forward_headers,
+            breaker: BreakerSettings {
+                failures: match env.int_in("CIRCUIT_BREAKER_FAILURES", 5u32, 0, 1_000_000) {
+                    0 => None,
+                    n => Some(n),
+                },
+                cool_down: env.duration(
+                    "CIRCUIT_BREAKER_COOL_DOWN",
+                    "5s",
+                    Duration::from_millis(1),
+                    Duration::from_secs(3600),
+                ),
+            },
+            retry: RetrySettings {
+                attempts: env.int_in("SUBGRAPH_RETRIES", 2u32, 0, 10),
+                backoff: env.duration(
+                    "SUBGRAPH_RETRY_BACKOFF",
+                    "20ms",
+                    Duration::from_millis(1),
+                    Duration::from_secs(10),
+                ),
+                budget_ratio: env.int_in("SUBGRAPH_RETRY_BUDGET_PERCENT", 10u32, 0, 1000) as f32 / 100.0,
+            },
         }
     }
 }

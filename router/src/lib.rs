@@ -3,6 +3,8 @@
 //! request path (parse → validate → plan → execute → project) is ours.
 
 pub mod config;
+pub mod downloads;
+pub mod edge;
 pub mod graphiql;
 pub mod pipeline;
 pub mod startup;

@@ -1,13 +1,14 @@
 //! Building and running the router.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -19,7 +20,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::edge::ratelimit::RateLimiter;
+use crate::edge::{Admission, Edge, Refusal};
 use crate::pipeline::error::RequestError;
+use crate::pipeline::multipart::{self, UploadLimits};
 use crate::pipeline::prepare::PlanCache;
 use crate::pipeline::request::{self, Incoming, MediaType};
 use crate::pipeline::response::GraphqlResponse;
@@ -34,6 +38,7 @@ pub struct Application {
     supergraph: SharedSupergraph,
     current_sdl: String,
     settings: Settings,
+    edge: Arc<Edge>,
 }
 
 #[derive(Clone)]
@@ -41,8 +46,12 @@ struct AppState {
     router: SharedRouter,
     graphiql: bool,
     csrf_prevention: bool,
-    /// Checks bearer tokens before anything runs; `None` passes them through.
-    verifier: Option<TokenVerifier>,
+    /// Token and rate-limit checks, before a request's body is read.
+    edge: Arc<Edge>,
+    /// The subgraph serving `/files/{id}/content`.
+    files_subgraph: String,
+    uploads: Option<UploadLimits>,
+    json_body_limit: usize,
 }
 
 /// Headers a browser cannot send cross-site without a CORS preflight, so their
@@ -61,7 +70,11 @@ impl Application {
         let router = Arc::new(Router {
             supergraph: shared.clone(),
             cache: PlanCache::new(settings.graphql.plan_cache_size),
-            subgraphs: SubgraphClient::new(&settings.subgraphs.forward_headers),
+            subgraphs: SubgraphClient::new(
+                &settings.subgraphs.forward_headers,
+                settings.subgraphs.breaker,
+                settings.subgraphs.retry,
+            ),
             settings: settings.graphql.clone(),
         });
         let health = Health::new(SERVICE, vec![Box::new(SubgraphsCheck(router.clone()))]);
@@ -74,14 +87,25 @@ impl Application {
         if verifier.is_none() {
             tracing::warn!("JWKS_URL=none: bearer tokens reach subgraphs unchecked by the router");
         }
+        let limiter = settings.rate_limits.clone().map(|limits| Arc::new(RateLimiter::new(limits)));
+        if limiter.is_none() {
+            tracing::warn!("RATE_LIMIT_ENABLED=false: no rate limits");
+        }
+        let edge = Arc::new(Edge { verifier, limiter, proxies: settings.trusted_proxies.clone() });
         let state = AppState {
             router,
             graphiql: settings.graphql.graphiql,
             csrf_prevention: settings.graphql.csrf_prevention,
-            verifier,
+            edge: edge.clone(),
+            files_subgraph: settings.files_subgraph.clone().unwrap_or_default(),
+            uploads: settings.uploads,
+            json_body_limit: settings.json_body_limit,
         };
-        let routes = axum::Router::new()
-            .route("/graphql", get(get_graphql).post(post_graphql))
+        let mut routes = axum::Router::new().route("/graphql", get(get_graphql).post(post_graphql));
+        if settings.files_subgraph.is_some() {
+            routes = routes.route("/files/{id}/content", get(get_file_content));
+        }
+        let routes = routes
             .with_state(state)
             .layer(axum::middleware::map_response(security_headers))
             .layer(cors(&settings.cors_origins));
@@ -90,7 +114,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
         tracing::info!(address = %listener.local_addr()?, "router listening");
-        Ok(Self { listener, router: app, supergraph: shared, current_sdl, settings })
+        Ok(Self { listener, router: app, supergraph: shared, current_sdl, settings, edge })
     }
 
     pub fn port(&self) -> u16 {
@@ -106,6 +130,10 @@ impl Application {
             self.settings.subgraphs.clone(),
             background.clone(),
         ));
+        if let Some(limiter) = self.edge.limiter.clone() {
+            let cancel = background.clone();
+            tokio::spawn(async move { limiter.housekeeping(cancel).await });
+        }
         let served = kit::http::serve(self.listener, self.router, shutdown, self.settings.http.shutdown_grace).await;
         background.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(5), watcher).await;
@@ -139,36 +167,107 @@ impl kit::cli::Service for Application {
     }
 }
 
-async fn post_graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn post_graphql(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let media = MediaType::negotiate(&headers);
-    if let Err(refused) = authenticate(&state, &headers, media).await {
-        return refused;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let boundary = multipart::boundary(content_type);
+    // A form post is what any page can send cross-site: it must prove a preflight.
+    if boundary.is_some() && state.csrf_prevention && !has_preflight_header(&headers) {
+        return respond_error(StatusCode::BAD_REQUEST, media, RequestError::CsrfSuspected);
     }
+    let admission = match state.edge.admit(&headers, peer.ip()).await {
+        Ok(admission) => admission,
+        Err((refusal, admission)) => return refuse(media, refusal, &admission),
+    };
+    let mut response = match boundary {
+        Some(boundary) => post_multipart(&state, &headers, body, boundary, media, &admission).await,
+        None => post_admitted(&state, &headers, body, media, &admission).await,
+    };
+    admission.decorate(&mut response);
+    response
+}
+
+async fn post_admitted(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    media: MediaType,
+    admission: &Admission,
+) -> Response {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/json"));
     if !is_json {
-        let error = RequestError::BadRequest("Send GraphQL requests as application/json".into());
+        let error = RequestError::BadRequest(
+            "Send GraphQL requests as application/json (or multipart/form-data with files)".into(),
+        );
         return respond_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, error);
     }
+    let body = match axum::body::to_bytes(body, state.json_body_limit).await {
+        Ok(body) => body,
+        Err(_) => {
+            let error = RequestError::PayloadTooLarge(format!(
+                "The request body is larger than {} bytes, or was cut off",
+                state.json_body_limit
+            ));
+            return respond_error(StatusCode::PAYLOAD_TOO_LARGE, media, error);
+        }
+    };
     match request::decode_post(&body, state.router.settings.max_batch) {
         Err(e) => respond_error(StatusCode::BAD_REQUEST, media, e),
         Ok(Incoming::Single(req)) => {
-            let response = state.router.run(req, &headers, Transport::Post).await;
+            let response = state.router.run(req, headers, Transport::Post, admission, None).await;
             respond(media, response)
         }
         Ok(Incoming::Batch(reqs)) => {
-            let runs = reqs.into_iter().map(|req| state.router.run(req, &headers, Transport::Post));
+            let runs = reqs.into_iter().map(|req| state.router.run(req, headers, Transport::Post, admission, None));
             let responses = join_all(runs).await;
+            // Refused as a whole only when every operation in it was.
+            let all_limited = responses.iter().all(|r| r.request_error && r.code() == Some("RATE_LIMITED"));
             let body = Value::Array(responses.into_iter().map(GraphqlResponse::into_json).collect());
-            json_response(StatusCode::OK, media, &body)
+            let status = if all_limited { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::OK };
+            json_response(status, media, &body)
         }
     }
 }
 
+/// A GraphQL multipart request: its files stream to the subgraph that takes them.
+async fn post_multipart(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    boundary: String,
+    media: MediaType,
+    admission: &Admission,
+) -> Response {
+    let Some(limits) = state.uploads else {
+        let error = RequestError::BadRequest("File uploads are turned off (UPLOAD_MAX_FILES=0)".into());
+        return respond_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, error);
+    };
+    let (request, uploads) = match multipart::begin(body, boundary, limits).await {
+        Ok(begun) => begun,
+        Err(e) => {
+            let status = if matches!(e, RequestError::PayloadTooLarge(_)) {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return respond_error(status, media, e);
+        }
+    };
+    let response = state.router.run(request, headers, Transport::Post, admission, Some(&uploads)).await;
+    respond(media, response)
+}
+
 async fn get_graphql(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
@@ -179,37 +278,51 @@ async fn get_graphql(
     if state.csrf_prevention && !has_preflight_header(&headers) {
         return respond_error(StatusCode::BAD_REQUEST, media, RequestError::CsrfSuspected);
     }
-    if let Err(refused) = authenticate(&state, &headers, media).await {
-        return refused;
-    }
-    match request::decode_get(&params) {
+    let admission = match state.edge.admit(&headers, peer.ip()).await {
+        Ok(admission) => admission,
+        Err((refusal, admission)) => return refuse(media, refusal, &admission),
+    };
+    let mut response = match request::decode_get(&params) {
         Err(e) => respond_error(StatusCode::BAD_REQUEST, media, e),
         Ok(req) => {
-            let response = state.router.run(req, &headers, Transport::Get).await;
+            let response = state.router.run(req, &headers, Transport::Get, &admission, None).await;
             respond(media, response)
         }
-    }
+    };
+    admission.decorate(&mut response);
+    response
 }
 
-/// No token: anonymous, subgraphs decide what that may do. A token that does not
-/// verify: 401 before any subgraph is called.
-async fn authenticate(state: &AppState, headers: &HeaderMap, media: MediaType) -> Result<(), Response> {
-    let Some(verifier) = &state.verifier else { return Ok(()) };
-    match verifier.viewer_from_headers(headers).await {
-        Ok(Some(viewer)) => {
-            tracing::Span::current().record("user_id", tracing::field::display(viewer.user_id));
-            Ok(())
-        }
-        Ok(None) => Ok(()),
-        Err(reason) => {
-            tracing::debug!(%reason, "refused a bearer token");
-            let mut response = respond_error(StatusCode::UNAUTHORIZED, media, RequestError::InvalidToken);
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
-            Err(response)
-        }
+async fn get_file_content(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    id: Path<String>,
+    query: RawQuery,
+) -> Response {
+    let admission = match state.edge.admit(&headers, peer.ip()).await {
+        Ok(admission) => admission,
+        Err((refusal, admission)) => return refuse(MediaType::Json, refusal, &admission),
+    };
+    let mut response = crate::downloads::content(&state.router, &state.files_subgraph, id, query, &headers).await;
+    admission.decorate(&mut response);
+    response
+}
+
+/// A request refused on its headers: 401 for a bad token, 429 over a limit.
+fn refuse(media: MediaType, refusal: Refusal, admission: &Admission) -> Response {
+    let status = match refusal {
+        Refusal::InvalidToken => StatusCode::UNAUTHORIZED,
+        Refusal::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+    };
+    let mut response = respond_error(status, media, refusal.error());
+    if matches!(refusal, Refusal::InvalidToken) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
     }
+    admission.decorate(&mut response);
+    response
 }
 
 /// Only listed origins get CORS headers, credentials included; any other origin
@@ -224,7 +337,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers(headers)
-        .expose_headers([HeaderName::from_static("x-request-id")])
+        .expose_headers(["x-request-id", "ratelimit", "ratelimit-policy", "retry-after"].map(HeaderName::from_static))
         .max_age(Duration::from_secs(600))
 }
 
@@ -243,11 +356,13 @@ async fn security_headers(mut response: Response) -> Response {
 }
 
 fn respond(media: MediaType, response: GraphqlResponse) -> Response {
-    let method_not_allowed = response.request_error
-        && response.errors.first().and_then(|e| e.pointer("/extensions/code"))
-            == Some(&Value::from("METHOD_NOT_ALLOWED"));
+    let method_not_allowed = response.request_error && response.code() == Some("METHOD_NOT_ALLOWED");
     let status = if method_not_allowed {
         StatusCode::METHOD_NOT_ALLOWED
+    } else if response.request_error && response.code() == Some("RATE_LIMITED") {
+        StatusCode::TOO_MANY_REQUESTS
+    } else if response.request_error && response.code() == Some("PAYLOAD_TOO_LARGE") {
+        StatusCode::PAYLOAD_TOO_LARGE
     } else if response.request_error && media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {
@@ -286,7 +401,7 @@ impl Check for SubgraphsCheck {
             let supergraph = self.0.supergraph.load_full();
             let probes = supergraph.subgraphs.values().map(|subgraph| async move {
                 let body = br#"{"query":"{ __typename }"}"#.to_vec();
-                let ok = self.0.subgraphs.send(subgraph, body, &HeaderMap::new()).await.is_ok();
+                let ok = self.0.subgraphs.send(subgraph, body, &HeaderMap::new(), false).await.is_ok();
                 (subgraph.name.clone(), ok)
             });
             let down: Vec<String> = join_all(probes).await.into_iter().filter(|(_, ok)| !ok).map(|(n, _)| n).collect();

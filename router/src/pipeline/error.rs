@@ -27,11 +27,15 @@ pub enum RequestError {
     CsrfSuspected,
     #[error("The access token is invalid or expired")]
     InvalidToken,
+    #[error("Too many requests: retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     /// An operation limit (depth, aliases, cost...) is exceeded.
     #[error("{0}")]
     LimitExceeded(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// Planning failed: a router bug or an unsupported schema shape. Details are logged.
     #[error("The operation could not be planned")]
     Plan,
@@ -49,8 +53,10 @@ impl RequestError {
             RequestError::IntrospectionDisabled => "INTROSPECTION_DISABLED",
             RequestError::CsrfSuspected => "CSRF_SUSPECTED",
             RequestError::InvalidToken => "UNAUTHENTICATED",
+            RequestError::RateLimited { .. } => "RATE_LIMITED",
             RequestError::LimitExceeded(_) => "BAD_USER_INPUT",
             RequestError::Unsupported(_) => "BAD_REQUEST",
+            RequestError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             RequestError::Plan => "INTERNAL",
         }
     }
@@ -64,7 +70,11 @@ impl RequestError {
             let locations = locations.iter().map(|(line, column)| json!({ "line": line, "column": column })).collect();
             error.insert("locations".into(), Value::Array(locations));
         }
-        error.insert("extensions".into(), json!({ "code": self.code() }));
+        let mut extensions = json!({ "code": self.code() });
+        if let RequestError::RateLimited { retry_after } = self {
+            extensions["retryAfter"] = json!(retry_after);
+        }
+        error.insert("extensions".into(), extensions);
         Value::Object(error)
     }
 }

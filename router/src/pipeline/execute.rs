@@ -17,6 +17,7 @@ use hive_router_query_planner::planner::plan_nodes::{
 use serde_json::{Map, Value};
 
 use super::error::graphql_error;
+use super::multipart::Uploads;
 use crate::subgraphs::{SubgraphClient, SubgraphError};
 use crate::supergraph::{SchemaIndex, Supergraph};
 
@@ -32,6 +33,8 @@ pub struct Execution<'a> {
     waiting: Mutex<Waiting>,
     /// Subgraphs called, for the request log.
     called: Mutex<Vec<String>>,
+    /// Files of a multipart request, for the fetch that uses them.
+    uploads: Option<&'a Uploads>,
 }
 
 /// The body of a subgraph request, serialised without copying the operation.
@@ -62,6 +65,7 @@ impl<'a> Execution<'a> {
         variables: &'a Map<String, Value>,
         headers: &'a HeaderMap,
         mutation: bool,
+        uploads: Option<&'a Uploads>,
     ) -> Self {
         Self {
             supergraph,
@@ -73,6 +77,7 @@ impl<'a> Execution<'a> {
             errors: Mutex::new(Vec::new()),
             waiting: Mutex::new(Waiting::default()),
             called: Mutex::new(Vec::new()),
+            uploads,
         }
     }
 
@@ -275,7 +280,17 @@ impl<'a> Execution<'a> {
             }
         }
         self.begin_wait();
-        let result = self.client.send(subgraph, body, self.headers).await;
+        let result = match self.uploads.filter(|u| u.used_by(&variables)) {
+            Some(uploads) => match uploads.take_body(body) {
+                Some((stream, content_type, timeout)) => {
+                    let blame_client = || uploads.failed();
+                    let headers = self.headers;
+                    self.client.send_multipart(subgraph, stream, &content_type, headers, timeout, &blame_client).await
+                }
+                None => Err(SubgraphError::UploadTaken),
+            },
+            None => self.client.send(subgraph, body, self.headers, !self.mutation).await,
+        };
         self.end_wait();
         match result {
             Ok(answer) => Some(answer),
@@ -284,6 +299,13 @@ impl<'a> Execution<'a> {
                     SubgraphError::Timeout => {
                         ("SUBGRAPH_TIMEOUT", format!("Subgraph '{service}' did not answer in time"))
                     }
+                    SubgraphError::UploadTaken => {
+                        ("BAD_REQUEST", "The uploaded files can be used by one subgraph fetch only".to_owned())
+                    }
+                    SubgraphError::CircuitOpen => (
+                        "SUBGRAPH_UNAVAILABLE",
+                        format!("Subgraph '{service}' is unavailable (failing fast after repeated failures)"),
+                    ),
                     _ => ("SUBGRAPH_UNAVAILABLE", format!("Subgraph '{service}' is unavailable")),
                 };
                 let mut errors = self.errors.lock().expect("errors lock");

@@ -6,6 +6,7 @@ pub mod error;
 pub mod execute;
 pub mod introspection;
 pub mod limits;
+pub mod multipart;
 pub mod prepare;
 pub mod project;
 pub mod request;
@@ -18,6 +19,7 @@ use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
 use crate::config::GraphqlSettings;
+use crate::edge::Admission;
 use crate::subgraphs::SubgraphClient;
 use crate::supergraph::SharedSupergraph;
 use error::RequestError;
@@ -42,7 +44,14 @@ pub enum Transport {
 
 impl Router {
     /// Runs one GraphQL request through every stage.
-    pub async fn run(&self, request: GraphqlRequest, headers: &HeaderMap, transport: Transport) -> GraphqlResponse {
+    pub async fn run(
+        &self,
+        request: GraphqlRequest,
+        headers: &HeaderMap,
+        transport: Transport,
+        admission: &Admission,
+        uploads: Option<&multipart::Uploads>,
+    ) -> GraphqlResponse {
         let started = Instant::now();
         let supergraph = self.supergraph.load_full();
         let prepared = match self.cache.prepare(&supergraph, &request, &self.settings) {
@@ -53,15 +62,23 @@ impl Router {
             let response = GraphqlResponse::request_error(RequestError::MutationOverGet);
             return self.finish(response, Some(&prepared), started, 0.0, &[]);
         }
+        if let Err(e) = admission.charge_operation(&prepared.root_fields).await {
+            return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, 0.0, &[]);
+        }
         let variables = match prepared.coerce_variables(request.variables.unwrap_or_default()) {
             Ok(v) => v,
             Err(e) => return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, 0.0, &[]),
         };
         let forwarded = self.subgraphs.forwarded_headers(headers);
         let mutation = prepared.operation_type == OperationType::Mutation;
-        let run = execute::Execution::new(&supergraph, &self.subgraphs, &variables, &forwarded, mutation);
+        let run = execute::Execution::new(&supergraph, &self.subgraphs, &variables, &forwarded, mutation, uploads);
         if let Some(plan) = &prepared.plan {
             run.run(plan).await;
+        }
+        // A broken or oversized upload is the client's fault, not the subgraph's.
+        if let Some(e) = uploads.and_then(|u| u.failure()) {
+            let (waited, called) = (run.waited_seconds(), run.subgraphs_called());
+            return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, waited, &called);
         }
         let waited = run.waited_seconds();
         let called = run.subgraphs_called();

@@ -47,6 +47,8 @@ pub struct Prepared {
     /// `None` when nothing needs a subgraph (introspection, `__typename`).
     pub plan: Option<QueryPlan>,
     pub has_introspection: bool,
+    /// Every root field occurrence by name, through fragments (rate limits charge some).
+    pub root_fields: Vec<String>,
 }
 
 const INTROSPECTION_FIELDS: [&str; 2] = ["__schema", "__type"];
@@ -123,6 +125,8 @@ pub fn prepare(
         return Err(RequestError::IntrospectionDisabled);
     }
     let plan = plan(supergraph, &document, &operation, operation_name, &fragments)?;
+    let mut root_fields = Vec::new();
+    collect_root_fields(selection_set(&operation), &fragments, &mut root_fields);
     Ok(Prepared {
         operation_name: operation_name.map(str::to_owned).or_else(|| operation_name_of(&operation)),
         operation,
@@ -130,6 +134,7 @@ pub fn prepare(
         fragments,
         plan,
         has_introspection,
+        root_fields,
     })
 }
 
@@ -318,6 +323,21 @@ impl Prepared {
         let mut found = Vec::new();
         collect_root_introspection(selection_set(&self.operation), &self.fragments, variables, &mut found);
         found
+    }
+}
+
+/// Validation has ruled out fragment cycles, so this terminates.
+fn collect_root_fields(set: &SelectionSet, fragments: &HashMap<String, FragmentDefinition>, found: &mut Vec<String>) {
+    for item in &set.items {
+        match item {
+            Selection::Field(f) => found.push(f.name.clone()),
+            Selection::InlineFragment(i) => collect_root_fields(&i.selection_set, fragments, found),
+            Selection::FragmentSpread(s) => {
+                if let Some(fragment) = fragments.get(&s.fragment_name) {
+                    collect_root_fields(&fragment.selection_set, fragments, found);
+                }
+            }
+        }
     }
 }
 

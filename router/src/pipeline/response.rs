@@ -23,6 +23,11 @@ impl GraphqlResponse {
         Self { data: Some(data), errors, request_error: false }
     }
 
+    /// The first error's `extensions.code`.
+    pub fn code(&self) -> Option<&str> {
+        self.errors.first()?.pointer("/extensions/code")?.as_str()
+    }
+
     pub fn outcome(&self) -> &'static str {
         match (self.request_error, self.errors.is_empty()) {
             (true, _) => "request_error",

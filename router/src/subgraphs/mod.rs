@@ -1,12 +1,19 @@
 //! Calling subgraphs: pooled keep-alive HTTP, JSON in and out, per-subgraph
-//! timeouts, and only the allow-listed client headers passed on.
+//! timeouts, a circuit breaker per subgraph, retries of queries within a budget,
+//! and only the allow-listed client headers passed on.
 
-use std::time::Instant;
+pub mod breaker;
 
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use rand::Rng;
 use serde_json::Value;
+use tower::retry::budget::{Budget, TpsBudget};
 
 use crate::supergraph::Subgraph;
+use breaker::{BreakerSettings, Breakers, Permit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubgraphError {
@@ -18,22 +25,54 @@ pub enum SubgraphError {
     Status(u16),
     #[error("answered something that is not a GraphQL response")]
     Malformed,
+    #[error("circuit open after repeated failures")]
+    CircuitOpen,
+    /// A second fetch wanted the files of a multipart request.
+    #[error("the uploaded files were already sent")]
+    UploadTaken,
+}
+
+impl SubgraphError {
+    /// Worth another try: the request most likely never reached a resolver, or
+    /// the subgraph said it is briefly unable. A timeout has spent its time already.
+    fn retryable(&self) -> bool {
+        matches!(self, SubgraphError::Unreachable | SubgraphError::Status(502..=504))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetrySettings {
+    /// Extra attempts of a failed query fetch (never of a mutation's).
+    pub attempts: u32,
+    /// First backoff, doubled per attempt, with ±50% jitter.
+    pub backoff: Duration,
+    /// Retries allowed as a share of requests (over 10 s), on top of 10 per second.
+    pub budget_ratio: f32,
 }
 
 pub struct SubgraphClient {
     http: reqwest::Client,
     forward: Vec<HeaderName>,
+    breakers: Breakers,
+    retry: RetrySettings,
+    budget: TpsBudget,
 }
 
 impl SubgraphClient {
-    pub fn new(forward_headers: &[String]) -> Self {
+    pub fn new(forward_headers: &[String], breaker: BreakerSettings, retry: RetrySettings) -> Self {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .build()
             .expect("a plain HTTP client always builds");
         let forward = forward_headers.iter().filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()).collect();
-        Self { http, forward }
+        let budget = TpsBudget::new(Duration::from_secs(10), 10, retry.budget_ratio);
+        Self { http, forward, breakers: Breakers::new(breaker), retry, budget }
+    }
+
+    /// The pooled client, for calls that are not GraphQL (file downloads).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The client's headers that subgraphs may see.
@@ -47,10 +86,70 @@ impl SubgraphClient {
         out
     }
 
-    /// Posts one GraphQL request; the body is already JSON.
-    pub async fn send(&self, subgraph: &Subgraph, body: Vec<u8>, headers: &HeaderMap) -> Result<Value, SubgraphError> {
+    /// Posts one GraphQL request (the body is already JSON). `idempotent`
+    /// requests (queries) are retried on transport failures within the budget.
+    pub async fn send(
+        &self,
+        subgraph: &Subgraph,
+        body: impl Into<Bytes>,
+        headers: &HeaderMap,
+        idempotent: bool,
+    ) -> Result<Value, SubgraphError> {
+        let body = body.into();
+        self.budget.deposit();
+        let mut retries = 0;
+        loop {
+            let request = self.http.post(subgraph.endpoint.clone()).body(body.clone());
+            let result = self.attempt(subgraph, request, headers, "application/json", subgraph.timeout, None).await;
+            match result {
+                Err(e) if idempotent && e.retryable() && retries < self.retry.attempts && self.budget.withdraw() => {
+                    retries += 1;
+                    metrics::counter!("subgraph_retries_total", "subgraph" => subgraph.name.clone()).increment(1);
+                    tokio::time::sleep(self.backoff(retries)).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Posts a GraphQL multipart request (file uploads), streaming its body; never retried.
+    pub async fn send_multipart(
+        &self,
+        subgraph: &Subgraph,
+        body: reqwest::Body,
+        content_type: &str,
+        headers: &HeaderMap,
+        timeout: Duration,
+        blame_client: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Value, SubgraphError> {
+        let request = self.http.post(subgraph.endpoint.clone()).body(body);
+        self.attempt(subgraph, request, headers, content_type, timeout, Some(blame_client)).await
+    }
+
+    fn backoff(&self, retry: u32) -> Duration {
+        let base = self.retry.backoff.saturating_mul(1 << (retry - 1).min(10));
+        base.mul_f64(rand::rng().random_range(0.5..1.5))
+    }
+
+    async fn attempt(
+        &self,
+        subgraph: &Subgraph,
+        request: reqwest::RequestBuilder,
+        headers: &HeaderMap,
+        content_type: &str,
+        timeout: Duration,
+        blame_client: Option<&(dyn Fn() -> bool + Sync)>,
+    ) -> Result<Value, SubgraphError> {
+        let permit = self.breakers.permit(&subgraph.name);
+        if permit == Permit::Refused {
+            metrics::counter!("subgraph_requests_refused_total", "subgraph" => subgraph.name.clone()).increment(1);
+            return Err(SubgraphError::CircuitOpen);
+        }
         let started = Instant::now();
-        let result = self.exchange(subgraph, body, headers).await;
+        let result = self.exchange(request, headers, content_type, timeout).await;
+        // A client that breaks its own upload says nothing about the subgraph.
+        let healthy = result.is_ok() || blame_client.is_some_and(|blame| blame());
+        self.breakers.record(&subgraph.name, permit, healthy);
         let outcome = match &result {
             Ok(_) => "success",
             Err(SubgraphError::Timeout) => "timeout",
@@ -64,15 +163,18 @@ impl SubgraphClient {
         result
     }
 
-    async fn exchange(&self, subgraph: &Subgraph, body: Vec<u8>, headers: &HeaderMap) -> Result<Value, SubgraphError> {
-        let response = self
-            .http
-            .post(subgraph.endpoint.clone())
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        headers: &HeaderMap,
+        content_type: &str,
+        timeout: Duration,
+    ) -> Result<Value, SubgraphError> {
+        let response = request
             .headers(headers.clone())
-            .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(header::CONTENT_TYPE, content_type)
             .header(header::ACCEPT, HeaderValue::from_static("application/graphql-response+json, application/json"))
-            .timeout(subgraph.timeout)
-            .body(body)
+            .timeout(timeout)
             .send()
             .await
             .map_err(classify)?;

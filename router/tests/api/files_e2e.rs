@@ -1,31 +1,9 @@
-//! The real auth and files subgraphs behind the router. Uploads go to the files
-//! subgraph directly until the router forwards multipart requests.
+//! The real auth and files subgraphs behind the router.
 
 use serde_json::json;
 
 use crate::helpers::{repo_path, spawn_auth, spawn_files, spawn_router};
-
-fn multipart(filename: &str, content: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "----taskgraph-router-test";
-    let operations = json!({
-        "query": "mutation($file: Upload!) { uploadFile(file: $file) { id } }",
-        "variables": { "file": null }
-    });
-    let mut body = Vec::new();
-    for (name, extra, value) in [
-        ("operations", "", operations.to_string().into_bytes()),
-        ("map", "", json!({ "0": ["variables.file"] }).to_string().into_bytes()),
-        ("0", &*format!("; filename=\"{filename}\"\r\nContent-Type: text/plain"), content.to_vec()),
-    ] {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\n\r\n").as_bytes(),
-        );
-        body.extend_from_slice(&value);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
+use crate::uploads::multipart;
 
 #[tokio::test]
 async fn my_files_with_their_owner_are_listed_renamed_and_deleted_through_the_router() {
@@ -49,11 +27,17 @@ async fn my_files_with_their_owner_are_listed_renamed_and_deleted_through_the_ro
         .await;
     let token =
         registered["data"]["register"]["accessToken"].as_str().unwrap_or_else(|| panic!("{registered}")).to_owned();
-    let (content_type, body) = multipart("notes.txt", b"hello through the router");
-    let uploaded: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/graphql", files.running.address))
+    let (content_type, body) = multipart(
+        "mutation($file: Upload!) { uploadFile(file: $file) { id } }",
+        "notes.txt",
+        b"hello through the router",
+    );
+    let uploaded: serde_json::Value = router
+        .http
+        .post(router.url("/graphql"))
         .bearer_auth(&token)
         .header("content-type", content_type)
+        .header("apollo-require-preflight", "true")
         .body(body)
         .send()
         .await
@@ -77,7 +61,7 @@ async fn my_files_with_their_owner_are_listed_renamed_and_deleted_through_the_ro
     assert_eq!(node["size"], 24);
     assert_eq!(node["owner"]["email"], "files@example.com");
     let url = node["downloadUrl"].as_str().unwrap();
-    let download = reqwest::get(format!("{}{url}", files.running.address)).await.unwrap();
+    let download = reqwest::get(router.url(url)).await.unwrap();
     assert_eq!(download.status(), 200);
     assert_eq!(download.bytes().await.unwrap().as_ref(), b"hello through the router");
 

@@ -7,4 +7,7 @@ mod helpers;
 mod http;
 mod introspection;
 mod operations;
+mod ratelimit;
+mod resilience;
 mod tasks_e2e;
+mod uploads;

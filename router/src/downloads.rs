@@ -1,0 +1,86 @@
+//! `GET /files/{id}/content`, passed through to the subgraph that serves file
+//! contents, streaming both ways, so `downloadUrl`s work through the one public
+//! origin. Range and conditional requests are the subgraph's to answer: their
+//! headers go there and its status and headers come back.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::pipeline::SharedRouter;
+
+/// Request headers the file server may use.
+const FORWARDED: [HeaderName; 9] = [
+    header::RANGE,
+    header::IF_RANGE,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::AUTHORIZATION,
+    header::ACCEPT,
+    HeaderName::from_static("x-request-id"),
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("tracestate"),
+];
+
+/// Response headers the client needs; hop-by-hop ones stay behind.
+const RETURNED: [HeaderName; 11] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_RANGE,
+    header::ACCEPT_RANGES,
+    header::ETAG,
+    header::LAST_MODIFIED,
+    header::CONTENT_DISPOSITION,
+    header::CACHE_CONTROL,
+    header::VARY,
+    header::X_CONTENT_TYPE_OPTIONS,
+    header::CONTENT_SECURITY_POLICY,
+];
+
+pub async fn content(
+    router: &SharedRouter,
+    subgraph_name: &str,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: &HeaderMap,
+) -> Response {
+    let supergraph = router.supergraph.load_full();
+    let Some(subgraph) = supergraph.subgraphs.get(subgraph_name) else {
+        return kit::http::json_error(StatusCode::NOT_FOUND, "not found");
+    };
+    // Only a UUID reaches the subgraph: nothing can steer the path elsewhere.
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        return kit::http::json_error(StatusCode::NOT_FOUND, "not found");
+    };
+    let mut url = subgraph.endpoint.clone();
+    url.set_path(&format!("/files/{id}/content"));
+    url.set_query(query.as_deref());
+
+    let mut request = router.subgraphs.http().get(url);
+    for name in &FORWARDED {
+        for value in headers.get_all(name) {
+            request = request.header(name, value);
+        }
+    }
+    // Waiting for the headers is bounded like any subgraph call; the body then
+    // streams for as long as it takes.
+    let answer = match tokio::time::timeout(subgraph.timeout, request.send()).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => {
+            tracing::warn!(subgraph = %subgraph.name, error = %e, "file download failed");
+            return kit::http::json_error(StatusCode::BAD_GATEWAY, "the file service is unavailable");
+        }
+        Err(_) => {
+            tracing::warn!(subgraph = %subgraph.name, "file download timed out");
+            return kit::http::json_error(StatusCode::GATEWAY_TIMEOUT, "the file service did not answer in time");
+        }
+    };
+    let mut response = Response::builder().status(answer.status());
+    for name in &RETURNED {
+        for value in answer.headers().get_all(name) {
+            response = response.header(name, value);
+        }
+    }
+    response.body(Body::from_stream(answer.bytes_stream())).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}

@@ -1,0 +1,154 @@
+//! The edge: what is decided about a request from its headers alone, before its
+//! body is read: who the client is, whether its token verifies, and whether it
+//! is within its rate limits. Operation-specific limits (`login`...) are charged
+//! later, once the operation is parsed, through the same [`Admission`].
+
+pub mod client_ip;
+pub mod ratelimit;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::Response;
+use kit::TokenVerifier;
+
+use crate::pipeline::error::RequestError;
+use client_ip::TrustedProxies;
+use ratelimit::{Decision, Policy, RateLimiter};
+
+pub struct Edge {
+    /// Checks bearer tokens; `None` passes them through to subgraphs unchecked.
+    pub verifier: Option<TokenVerifier>,
+    /// `None` when rate limiting is off.
+    pub limiter: Option<Arc<RateLimiter>>,
+    pub proxies: TrustedProxies,
+}
+
+/// Why a request is refused at the edge.
+#[derive(Debug)]
+pub enum Refusal {
+    InvalidToken,
+    RateLimited(Decision),
+}
+
+impl Refusal {
+    pub fn error(&self) -> RequestError {
+        match self {
+            Refusal::InvalidToken => RequestError::InvalidToken,
+            Refusal::RateLimited(d) => RequestError::RateLimited { retry_after: ratelimit::ceil_secs(d.retry_after) },
+        }
+    }
+}
+
+/// A request let in, with what was decided about it.
+pub struct Admission {
+    pub client_ip: IpAddr,
+    pub user_id: Option<uuid::Uuid>,
+    limiter: Option<Arc<RateLimiter>>,
+    /// Every bucket charged so far, for the response headers.
+    decisions: Mutex<Vec<Decision>>,
+}
+
+impl Edge {
+    /// Charges the per-IP bucket, verifies the token, charges the per-user bucket.
+    /// The IP is charged first so that guessing tokens costs like anything else.
+    pub async fn admit(&self, headers: &HeaderMap, peer: IpAddr) -> Result<Admission, (Refusal, Admission)> {
+        let client_ip = self.proxies.client_ip(peer, headers);
+        let mut admission =
+            Admission { client_ip, user_id: None, limiter: self.limiter.clone(), decisions: Mutex::new(Vec::new()) };
+        let ip_key = client_ip::bucket_key(client_ip);
+        if let Err(refusal) = admission.charge(Policy::Ip, &ip_key, 1).await {
+            return Err((refusal, admission));
+        }
+        if let Some(verifier) = &self.verifier {
+            match verifier.viewer_from_headers(headers).await {
+                Ok(Some(viewer)) => {
+                    tracing::Span::current().record("user_id", tracing::field::display(viewer.user_id));
+                    admission.user_id = Some(viewer.user_id);
+                }
+                Ok(None) => {}
+                Err(reason) => {
+                    tracing::debug!(%reason, "refused a bearer token");
+                    return Err((Refusal::InvalidToken, admission));
+                }
+            }
+        }
+        if let Some(user) = admission.user_id
+            && let Err(refusal) = admission.charge(Policy::User, &user.to_string(), 1).await
+        {
+            return Err((refusal, admission));
+        }
+        Ok(admission)
+    }
+}
+
+impl Admission {
+    /// An admission that charges nothing (benchmarks, internal calls).
+    pub fn unlimited(client_ip: IpAddr) -> Self {
+        Self { client_ip, user_id: None, limiter: None, decisions: Mutex::new(Vec::new()) }
+    }
+
+    async fn charge(&self, policy: Policy, key: &str, cost: u32) -> Result<(), Refusal> {
+        let Some(limiter) = &self.limiter else { return Ok(()) };
+        let Some(decision) = limiter.check(policy, key, cost).await else { return Ok(()) };
+        self.decisions.lock().expect("admission lock").push(decision);
+        if decision.allowed {
+            Ok(())
+        } else {
+            metrics::counter!("rate_limited_total", "policy" => policy.as_str()).increment(1);
+            tracing::info!(policy = policy.as_str(), key, "rate limited");
+            Err(Refusal::RateLimited(decision))
+        }
+    }
+
+    /// Charges the operation's sensitive root fields (`login`, `refreshToken`...),
+    /// once per occurrence, aliases and batches included.
+    pub async fn charge_operation(&self, root_fields: &[String]) -> Result<(), RequestError> {
+        let Some(limiter) = &self.limiter else { return Ok(()) };
+        let (mut login, mut refresh) = (0u32, 0u32);
+        for field in root_fields {
+            match limiter.settings().field_policy(field) {
+                Some(Policy::Login) => login += 1,
+                Some(Policy::Refresh) => refresh += 1,
+                _ => {}
+            }
+        }
+        let key = client_ip::bucket_key(self.client_ip);
+        for (policy, cost) in [(Policy::Login, login), (Policy::Refresh, refresh)] {
+            if cost > 0 {
+                self.charge(policy, &key, cost).await.map_err(|r| r.error())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a bucket refused this request.
+    pub fn refused(&self) -> Option<Decision> {
+        self.decisions.lock().expect("admission lock").iter().rev().find(|d| !d.allowed).copied()
+    }
+
+    /// Adds `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused):
+    /// one item per policy, its latest state.
+    pub fn decorate(&self, response: &mut Response) {
+        let decisions = self.decisions.lock().expect("admission lock");
+        let mut latest: Vec<Decision> = Vec::new();
+        for d in decisions.iter() {
+            match latest.iter_mut().find(|l| l.policy == d.policy) {
+                Some(l) => *l = *d,
+                None => latest.push(*d),
+            }
+        }
+        drop(decisions);
+        let headers = response.headers_mut();
+        if let Some((policy, state)) = ratelimit::header_values(&latest)
+            && let (Ok(policy), Ok(state)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&state))
+        {
+            headers.insert(HeaderName::from_static("ratelimit-policy"), policy);
+            headers.insert(HeaderName::from_static("ratelimit"), state);
+        }
+        if let Some(refused) = latest.iter().filter(|d| !d.allowed).map(|d| d.retry_after).max() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(ratelimit::ceil_secs(refused).max(1)));
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! Rate limits: GCRA buckets per policy and key, kept in process (governor, the
+//! engine under tower_governor) or in Redis so that they hold across replicas.
+//!
+//! Redis never takes the API down: an error or a slow answer falls back to the
+//! local buckets, is counted, and Redis is left alone for a cool-down.
+
+use std::fmt::Write as _;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter as Governor};
+use redis::aio::ConnectionManager;
+use tokio_util::sync::CancellationToken;
+
+/// `quota` requests per `window`; a client may spend the whole quota at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub quota: u32,
+    pub window: Duration,
+}
+
+impl Rate {
+    /// `"10/15m"`, `"1200/1m"`, `"5/30s"`.
+    pub fn parse(text: &str) -> Option<Rate> {
+        let (quota, window) = text.trim().split_once('/')?;
+        let quota: u32 = quota.trim().parse().ok().filter(|q| *q > 0)?;
+        let window = humantime::parse_duration(window.trim()).ok()?;
+        (window >= Duration::from_millis(1) && window <= Duration::from_secs(7 * 24 * 3600))
+            .then_some(Rate { quota, window })
+    }
+
+    fn interval(&self) -> Duration {
+        self.window / self.quota
+    }
+}
+
+/// What a limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// Every request, per client IP.
+    Ip,
+    /// Every request with a verified token, per user.
+    User,
+    /// The `login` / `register` root fields, per client IP.
+    Login,
+    /// The `refreshToken` root field, per client IP.
+    Refresh,
+}
+
+impl Policy {
+    pub const ALL: [Policy; 4] = [Policy::Ip, Policy::User, Policy::Login, Policy::Refresh];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Ip => "ip",
+            Policy::User => "user",
+            Policy::Login => "login",
+            Policy::Refresh => "refresh",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where the buckets live.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Local,
+    /// Shared by every replica; local buckets stand in while Redis is unreachable.
+    Redis {
+        url: kit::config::Secret,
+        key_prefix: String,
+        timeout: Duration,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    /// One rate per policy, `None` where that policy is off.
+    pub rates: [Option<Rate>; 4],
+    /// Root fields charged to [`Policy::Login`] / [`Policy::Refresh`], once per occurrence.
+    pub login_fields: Vec<String>,
+    pub refresh_fields: Vec<String>,
+    pub store: Store,
+}
+
+impl RateLimitSettings {
+    pub fn rate(&self, policy: Policy) -> Option<Rate> {
+        self.rates[policy.index()]
+    }
+
+    /// Which policy, if any, charges a root field.
+    pub fn field_policy(&self, field: &str) -> Option<Policy> {
+        if self.login_fields.iter().any(|f| f == field) {
+            Some(Policy::Login)
+        } else if self.refresh_fields.iter().any(|f| f == field) {
+            Some(Policy::Refresh)
+        } else {
+            None
+        }
+    }
+}
+
+/// The verdict of one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub policy: Policy,
+    pub rate: Rate,
+    pub allowed: bool,
+    /// Requests left in the window right now.
+    pub remaining: u32,
+    /// Until the bucket is full again.
+    pub reset: Duration,
+    /// Until this request would be allowed (zero when allowed).
+    pub retry_after: Duration,
+}
+
+type Buckets = Governor<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// Consecutive Redis errors after which Redis is skipped for [`COOL_DOWN`].
+const ERRORS_BEFORE_COOL_DOWN: u32 = 3;
+const COOL_DOWN: Duration = Duration::from_secs(5);
+
+/// GCRA in one atomic round trip; the server's clock, so replicas agree.
+/// Returns {allowed, remaining, reset_ms, retry_ms}.
+const GCRA_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local quota = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local interval = window / quota
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval * cost
+if new_tat - window > now then
+  return {0, math.max(0, math.floor((window - (tat - now)) / interval)), math.ceil(tat - now), math.ceil(new_tat - window - now)}
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+return {1, math.floor((window - (new_tat - now)) / interval), math.ceil(new_tat - now), 0}
+";
+
+pub struct RateLimiter {
+    settings: RateLimitSettings,
+    local: [Option<Buckets>; 4],
+    redis: Option<SharedBuckets>,
+}
+
+struct SharedBuckets {
+    client: redis::Client,
+    connection: tokio::sync::Mutex<Option<ConnectionManager>>,
+    key_prefix: String,
+    timeout: Duration,
+    script: redis::Script,
+    consecutive_errors: AtomicU32,
+    resting_until: Mutex<Option<Instant>>,
+}
+
+impl RateLimiter {
+    pub fn new(settings: RateLimitSettings) -> Self {
+        let local = Policy::ALL.map(|policy| {
+            settings.rate(policy).map(|rate| {
+                let quota = Quota::with_period(rate.interval().max(Duration::from_nanos(1)))
+                    .expect("a positive period")
+                    .allow_burst(NonZeroU32::new(rate.quota).expect("quota above zero"));
+                Governor::keyed(quota).with_middleware::<StateInformationMiddleware>()
+            })
+        });
+        let redis = match &settings.store {
+            Store::Local => None,
+            Store::Redis { url, key_prefix, timeout } => match redis::Client::open(url.expose()) {
+                Ok(client) => Some(SharedBuckets {
+                    client,
+                    connection: tokio::sync::Mutex::new(None),
+                    key_prefix: key_prefix.clone(),
+                    timeout: *timeout,
+                    script: redis::Script::new(GCRA_SCRIPT),
+                    consecutive_errors: AtomicU32::new(0),
+                    resting_until: Mutex::new(None),
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, "RATE_LIMIT_REDIS_URL is unusable; rate limits are per replica");
+                    None
+                }
+            },
+        };
+        Self { settings, local, redis }
+    }
+
+    pub fn settings(&self) -> &RateLimitSettings {
+        &self.settings
+    }
+
+    /// Charges `cost` requests to `key`'s bucket of `policy`; `None` when that policy is off.
+    pub async fn check(&self, policy: Policy, key: &str, cost: u32) -> Option<Decision> {
+        let rate = self.settings.rate(policy)?;
+        let cost = cost.max(1);
+        if let Some(shared) = &self.redis
+            && let Some(decision) = shared.check(policy, rate, key, cost).await
+        {
+            return Some(decision);
+        }
+        let buckets = self.local[policy.index()].as_ref()?;
+        Some(local_check(buckets, policy, rate, key, cost))
+    }
+
+    /// Forgets buckets that are full again, so memory follows the active clients.
+    pub async fn housekeeping(&self, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {
+                    for buckets in self.local.iter().flatten() {
+                        buckets.retain_recent();
+                        buckets.shrink_to_fit();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn local_check(buckets: &Buckets, policy: Policy, rate: Rate, key: &str, cost: u32) -> Decision {
+    let n = NonZeroU32::new(cost).expect("cost above zero");
+    let key = key.to_owned();
+    match buckets.check_key_n(&key, n) {
+        Ok(Ok(state)) => {
+            let remaining = state.remaining_burst_capacity();
+            let reset = rate.interval() * (rate.quota - remaining.min(rate.quota));
+            Decision { policy, rate, allowed: true, remaining, reset, retry_after: Duration::ZERO }
+        }
+        Ok(Err(not_until)) => {
+            let retry_after = not_until.wait_time_from(buckets.clock().now());
+            Decision { policy, rate, allowed: false, remaining: 0, reset: rate.window, retry_after }
+        }
+        // More than the whole quota at once can never pass.
+        Err(_) => Decision { policy, rate, allowed: false, remaining: 0, reset: rate.window, retry_after: rate.window },
+    }
+}
+
+impl SharedBuckets {
+    async fn check(&self, policy: Policy, rate: Rate, key: &str, cost: u32) -> Option<Decision> {
+        if self.resting() {
+            return None;
+        }
+        let bucket = format!("{}:{}:{key}", self.key_prefix, policy.as_str());
+        let window_ms = rate.window.as_millis().max(1) as u64;
+        let attempt = async {
+            let mut conn = self.connection().await?;
+            self.script
+                .key(bucket)
+                .arg(rate.quota)
+                .arg(window_ms)
+                .arg(cost)
+                .invoke_async::<(i64, i64, i64, i64)>(&mut conn)
+                .await
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok((allowed, remaining, reset_ms, retry_ms))) => {
+                self.consecutive_errors.store(0, Ordering::Relaxed);
+                Some(Decision {
+                    policy,
+                    rate,
+                    allowed: allowed == 1,
+                    remaining: remaining.clamp(0, i64::from(rate.quota)) as u32,
+                    reset: Duration::from_millis(reset_ms.max(0) as u64),
+                    retry_after: Duration::from_millis(retry_ms.max(0) as u64),
+                })
+            }
+            Ok(Err(e)) => {
+                self.failed(&e.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("timed out");
+                None
+            }
+        }
+    }
+
+    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        let mut slot = self.connection.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let conn = ConnectionManager::new(self.client.clone()).await?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    fn resting(&self) -> bool {
+        let mut until = self.resting_until.lock().expect("rate limit lock");
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn failed(&self, reason: &str) {
+        metrics::counter!("rate_limit_store_errors_total").increment(1);
+        let errors = self.consecutive_errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if errors < ERRORS_BEFORE_COOL_DOWN {
+            tracing::debug!(%reason, "rate limit store failed; using local buckets");
+            return;
+        }
+        self.consecutive_errors.store(0, Ordering::Relaxed);
+        let mut until = self.resting_until.lock().expect("rate limit lock");
+        if until.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        *until = Some(Instant::now() + COOL_DOWN);
+        tracing::warn!(%reason, cool_down_secs = COOL_DOWN.as_secs(), "Redis keeps failing; rate limits are per replica for a while");
+    }
+}
+
+/// The IETF `RateLimit-Policy` and `RateLimit` header values
+/// (draft-ietf-httpapi-ratelimit-headers), one list item per policy applied.
+pub fn header_values(decisions: &[Decision]) -> Option<(String, String)> {
+    if decisions.is_empty() {
+        return None;
+    }
+    let (mut policies, mut states) = (String::new(), String::new());
+    for (i, d) in decisions.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(policies, "{sep}\"{}\";q={};w={}", d.policy.as_str(), d.rate.quota, ceil_secs(d.rate.window));
+        let _ = write!(states, "{sep}\"{}\";r={};t={}", d.policy.as_str(), d.remaining, ceil_secs(d.reset));
+    }
+    Some((policies, states))
+}
+
+pub fn ceil_secs(duration: Duration) -> u64 {
+    duration.as_millis().div_ceil(1000) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(rate: &str) -> RateLimitSettings {
+        let rate = Rate::parse(rate);
+        RateLimitSettings {
+            rates: [rate, None, rate, None],
+            login_fields: vec!["login".into()],
+            refresh_fields: vec!["refreshToken".into()],
+            store: Store::Local,
+        }
+    }
+
+    #[test]
+    fn rates_parse_count_and_window() {
+        assert_eq!(Rate::parse("10/15m"), Some(Rate { quota: 10, window: Duration::from_secs(900) }));
+        assert_eq!(Rate::parse(" 1200 / 1m "), Some(Rate { quota: 1200, window: Duration::from_secs(60) }));
+        for bad in ["", "10", "0/1m", "-1/1m", "10/", "10/forever", "x/1m", "10/0s"] {
+            assert_eq!(Rate::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_quota_is_spent_then_refused_with_a_retry_time() {
+        let limiter = RateLimiter::new(settings("3/1h"));
+        for left in [2, 1, 0] {
+            let d = limiter.check(Policy::Ip, "1.2.3.4", 1).await.unwrap();
+            assert!(d.allowed);
+            assert_eq!(d.remaining, left);
+        }
+        let refused = limiter.check(Policy::Ip, "1.2.3.4", 1).await.unwrap();
+        assert!(!refused.allowed);
+        assert!(refused.retry_after > Duration::from_secs(1150) && refused.retry_after <= Duration::from_secs(1200));
+        // Another key and another policy have their own buckets.
+        assert!(limiter.check(Policy::Ip, "5.6.7.8", 1).await.unwrap().allowed);
+        assert!(limiter.check(Policy::Login, "1.2.3.4", 1).await.unwrap().allowed);
+        // A policy that is off decides nothing.
+        assert_eq!(limiter.check(Policy::User, "u", 1).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_cost_above_the_quota_never_passes() {
+        let limiter = RateLimiter::new(settings("3/1h"));
+        let d = limiter.check(Policy::Login, "k", 4).await.unwrap();
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after, Duration::from_secs(3600));
+        // ...and costs nothing.
+        assert_eq!(limiter.check(Policy::Login, "k", 3).await.unwrap().remaining, 0);
+    }
+
+    #[test]
+    fn headers_list_every_policy_applied() {
+        let rate = Rate { quota: 10, window: Duration::from_secs(900) };
+        let d = |policy, remaining| Decision {
+            policy,
+            rate,
+            allowed: true,
+            remaining,
+            reset: Duration::from_millis(1500),
+            retry_after: Duration::ZERO,
+        };
+        let (policy, state) = header_values(&[d(Policy::Ip, 9), d(Policy::Login, 3)]).unwrap();
+        assert_eq!(policy, r#""ip";q=10;w=900, "login";q=10;w=900"#);
+        assert_eq!(state, r#""ip";r=9;t=2, "login";r=3;t=2"#);
+        assert_eq!(header_values(&[]), None);
+    }
+}

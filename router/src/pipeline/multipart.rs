@@ -1,0 +1,289 @@
+//! GraphQL multipart requests (file uploads, per the GraphQL multipart request
+//! spec). The router reads only `operations` and `map`; the file parts stay in
+//! the client's body until the fetch that uses the upload variables runs, and
+//! are then streamed, re-encoded as a multipart request of our own, to that
+//! subgraph. Nothing is buffered whole; limits are counted as bytes pass.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use futures::SinkExt;
+use serde_json::{Map, Value};
+
+use super::error::RequestError;
+use super::request::GraphqlRequest;
+
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    pub max_file_bytes: u64,
+    pub max_files: usize,
+    /// Largest `operations` or `map` part.
+    pub max_field_bytes: usize,
+    /// The whole subgraph request, files included.
+    pub timeout: std::time::Duration,
+}
+
+/// Stands in for a file in the variables until the subgraph puts its own there.
+const PLACEHOLDER: &str = "<upload>";
+
+/// The files of one multipart request, not read yet.
+pub struct Uploads {
+    /// Variables (top-level names) that hold files.
+    variables: HashSet<String>,
+    map: Bytes,
+    pending: Mutex<Option<Pending>>,
+    limits: UploadLimits,
+    /// Set when the client's part of the stream went wrong, so the response
+    /// blames the request rather than the subgraph.
+    failure: Arc<Mutex<Option<RequestError>>>,
+}
+
+struct Pending {
+    multipart: multer::Multipart<'static>,
+    keys: Vec<String>,
+}
+
+/// Is this a multipart request, and with which boundary?
+pub fn boundary(content_type: Option<&str>) -> Option<String> {
+    let content_type = content_type?;
+    if !content_type.trim().to_ascii_lowercase().starts_with("multipart/form-data") {
+        return None;
+    }
+    multer::parse_boundary(content_type).ok()
+}
+
+/// Reads `operations` and `map`; the files are left in the body.
+pub async fn begin(
+    body: Body,
+    boundary: String,
+    limits: UploadLimits,
+) -> Result<(GraphqlRequest, Uploads), RequestError> {
+    let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
+    let operations = small_field(&mut multipart, "operations", limits.max_field_bytes).await?;
+    let mut operations: Value = serde_json::from_slice(&operations)
+        .map_err(|e| RequestError::BadRequest(format!("`operations` is not JSON: {e}")))?;
+    if operations.is_array() {
+        return Err(RequestError::BadRequest(
+            "Batched multipart requests are not supported: send one operation".into(),
+        ));
+    }
+    let map_bytes = small_field(&mut multipart, "map", limits.max_field_bytes).await?;
+    let map: HashMap<String, Vec<String>> = serde_json::from_slice(&map_bytes)
+        .map_err(|e| RequestError::BadRequest(format!("`map` must be a JSON object of arrays of paths: {e}")))?;
+    if map.len() > limits.max_files {
+        return Err(RequestError::PayloadTooLarge(format!("At most {} files per request", limits.max_files)));
+    }
+    let mut variables = HashSet::new();
+    for (key, paths) in &map {
+        // Keys become part names in our own request: keep them plain.
+        let plain = !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !plain || paths.is_empty() {
+            return Err(RequestError::BadRequest(format!("`map` key {key:?} is not a plain name with paths")));
+        }
+        for path in paths {
+            variables.insert(place_placeholder(&mut operations, path)?);
+        }
+    }
+    let request: GraphqlRequest = serde_json::from_value(operations)
+        .map_err(|e| RequestError::BadRequest(format!("`operations` is not a GraphQL request: {e}")))?;
+    let mut keys: Vec<String> = map.into_keys().collect();
+    keys.sort();
+    let uploads = Uploads {
+        variables,
+        map: Bytes::from(map_bytes),
+        pending: Mutex::new(Some(Pending { multipart, keys })),
+        limits,
+        failure: Arc::new(Mutex::new(None)),
+    };
+    Ok((request, uploads))
+}
+
+async fn small_field(multipart: &mut multer::Multipart<'_>, name: &str, limit: usize) -> Result<Vec<u8>, RequestError> {
+    let field = multipart.next_field().await.map_err(malformed)?;
+    let Some(mut field) = field else {
+        return Err(RequestError::BadRequest(format!("The `{name}` part is missing")));
+    };
+    if field.name() != Some(name) {
+        return Err(RequestError::BadRequest(format!(
+            "Expected the `{name}` part here (operations, map, then the files)"
+        )));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(RequestError::PayloadTooLarge(format!("The `{name}` part is larger than {limit} bytes")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+fn malformed(e: multer::Error) -> RequestError {
+    RequestError::BadRequest(format!("The multipart body is malformed: {e}"))
+}
+
+/// Puts the placeholder at `path` (`variables.file`, `variables.files.1`);
+/// returns the variable's name.
+fn place_placeholder(operations: &mut Value, path: &str) -> Result<String, RequestError> {
+    let not_found =
+        || RequestError::BadRequest(format!("The path {path:?} in `map` is not a variable in `operations`"));
+    let mut segments = path.split('.');
+    if segments.next() != Some("variables") {
+        return Err(not_found());
+    }
+    let variable = segments.next().ok_or_else(not_found)?.to_owned();
+    let mut target = operations.get_mut("variables").and_then(|v| v.get_mut(&variable)).ok_or_else(not_found)?;
+    for segment in segments {
+        target = match target {
+            Value::Object(map) => map.get_mut(segment),
+            Value::Array(list) => segment.parse::<usize>().ok().and_then(|i| list.get_mut(i)),
+            _ => None,
+        }
+        .ok_or_else(not_found)?;
+    }
+    *target = Value::String(PLACEHOLDER.to_owned());
+    Ok(variable)
+}
+
+impl Uploads {
+    /// Whether a fetch with these variables is the one that carries the files.
+    pub fn used_by(&self, variables: &Map<String, Value>) -> bool {
+        self.variables.iter().any(|v| variables.contains_key(v))
+    }
+
+    /// The multipart body for the subgraph: `operations` (the fetch's own JSON),
+    /// the client's `map` (the variables keep their names), then the files as
+    /// they arrive. `None` once taken: the files can be sent only once.
+    pub fn take_body(&self, operations: Vec<u8>) -> Option<(reqwest::Body, String, std::time::Duration)> {
+        let pending = self.pending.lock().expect("uploads lock").take()?;
+        let boundary = format!("taskgraph-{}", uuid::Uuid::new_v4().simple());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let (tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+        let mut head = Vec::with_capacity(operations.len() + self.map.len() + 256);
+        head.extend_from_slice(part_header(&boundary, "operations", None, None).as_bytes());
+        head.extend_from_slice(&operations);
+        head.extend_from_slice(b"\r\n");
+        head.extend_from_slice(part_header(&boundary, "map", None, None).as_bytes());
+        head.extend_from_slice(&self.map);
+        head.extend_from_slice(b"\r\n");
+        let failure = self.failure.clone();
+        let limits = self.limits;
+        tokio::spawn(async move {
+            let mut tx = tx;
+            if tx.send(Ok(Bytes::from(head))).await.is_err() {
+                return;
+            }
+            if let Err(e) = pump(pending, &boundary, limits, &mut tx).await {
+                let message = e.to_string();
+                *failure.lock().expect("uploads lock") = Some(e);
+                // Cuts the subgraph request short: it must not store a partial file.
+                let _ = tx.send(Err(std::io::Error::other(message))).await;
+            }
+        });
+        Some((reqwest::Body::wrap_stream(rx), content_type, self.limits.timeout))
+    }
+
+    /// Whether the client's side of the stream went wrong.
+    pub fn failed(&self) -> bool {
+        self.failure.lock().expect("uploads lock").is_some()
+    }
+
+    /// What went wrong on the client's side of the stream, if anything.
+    pub fn failure(&self) -> Option<RequestError> {
+        self.failure.lock().expect("uploads lock").take()
+    }
+}
+
+type Sender = futures::channel::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// Copies the file parts, counting, then closes the body.
+async fn pump(pending: Pending, boundary: &str, limits: UploadLimits, tx: &mut Sender) -> Result<(), RequestError> {
+    let Pending { mut multipart, keys } = pending;
+    let mut seen: HashSet<String> = HashSet::new();
+    // The receiver went away (the subgraph call failed or ended): stop quietly.
+    let gone = || RequestError::BadRequest("The upload was not taken".into());
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if !keys.contains(&name) {
+            return Err(RequestError::BadRequest(format!("The part {name:?} is not in `map`")));
+        }
+        if !seen.insert(name.clone()) {
+            return Err(RequestError::BadRequest(format!("The part {name:?} was sent twice")));
+        }
+        let content_type = field.content_type().map(|m| m.to_string());
+        let header = part_header(boundary, &name, Some(field.file_name().unwrap_or("upload")), content_type.as_deref());
+        tx.send(Ok(Bytes::from(header))).await.map_err(|_| gone())?;
+        let mut size: u64 = 0;
+        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+            size += chunk.len() as u64;
+            if size > limits.max_file_bytes {
+                return Err(RequestError::PayloadTooLarge(format!(
+                    "The file {name:?} is larger than {} bytes",
+                    limits.max_file_bytes
+                )));
+            }
+            tx.send(Ok(chunk)).await.map_err(|_| gone())?;
+        }
+        tx.send(Ok(Bytes::from_static(b"\r\n"))).await.map_err(|_| gone())?;
+    }
+    if let Some(missing) = keys.iter().find(|k| !seen.contains(*k)) {
+        return Err(RequestError::BadRequest(format!("No part was sent for the file {missing:?}")));
+    }
+    tx.send(Ok(Bytes::from(format!("--{boundary}--\r\n")))).await.map_err(|_| gone())?;
+    Ok(())
+}
+
+fn part_header(boundary: &str, name: &str, filename: Option<&str>, content_type: Option<&str>) -> String {
+    let mut header = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"");
+    if let Some(filename) = filename {
+        // As browsers do: quotes escaped, line breaks flattened. The subgraph cleans the rest.
+        let filename: String = filename
+            .chars()
+            .map(|c| match c {
+                '"' => "%22".to_owned(),
+                '\r' | '\n' => " ".to_owned(),
+                c => c.to_string(),
+            })
+            .collect();
+        header.push_str(&format!("; filename=\"{filename}\""));
+    }
+    header.push_str("\r\n");
+    if let Some(content_type) = content_type {
+        header.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    header.push_str("\r\n");
+    header
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_go_where_the_map_says_and_name_the_variable() {
+        let mut operations = serde_json::json!({ "query": "q", "variables": { "file": null, "files": [null, null] } });
+        assert_eq!(place_placeholder(&mut operations, "variables.file").unwrap(), "file");
+        assert_eq!(place_placeholder(&mut operations, "variables.files.1").unwrap(), "files");
+        assert_eq!(operations["variables"], serde_json::json!({ "file": "<upload>", "files": [null, "<upload>"] }));
+        for bad in ["variables.nope", "query", "variables.files.7", "0.variables.file", "variables"] {
+            assert!(place_placeholder(&mut operations, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn part_headers_cannot_be_broken_out_of() {
+        let header = part_header("b", "0", Some("a\"b\r\nX-Evil: 1.png"), None);
+        assert_eq!(
+            header,
+            "--b\r\nContent-Disposition: form-data; name=\"0\"; filename=\"a%22b  X-Evil: 1.png\"\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn only_multipart_form_data_has_a_boundary() {
+        assert_eq!(boundary(Some("multipart/form-data; boundary=abc")).as_deref(), Some("abc"));
+        assert_eq!(boundary(Some("application/json")), None);
+        assert_eq!(boundary(None), None);
+    }
+}
