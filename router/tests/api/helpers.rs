@@ -32,6 +32,18 @@ pub struct Subgraph {
     _isolation: kit::testing::Isolation,
 }
 
+impl Subgraph {
+    /// The subgraph's own database.
+    pub fn database_url(&self) -> String {
+        self._isolation.database_url()
+    }
+
+    /// The files subgraph's local store.
+    pub fn storage_dir(&self) -> Option<&std::path::Path> {
+        self._storage.as_ref().map(|s| s.0.as_path())
+    }
+}
+
 pub async fn spawn_auth() -> Subgraph {
     kit::telemetry::init_for_tests();
     let isolation = kit::testing::Isolation::new("router_auth");

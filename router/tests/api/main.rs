@@ -6,6 +6,7 @@ mod files_e2e;
 mod helpers;
 mod http;
 mod introspection;
+mod journey;
 mod operations;
 mod ratelimit;
 mod resilience;
