@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Router load test: a one-fetch query and a three-sequential-fetch query,
-# through the router and (one-fetch) straight at the subgraph, 50 connections.
+# through the router and (one-fetch) straight at the subgraph, 50 connections;
+# and the edge's cost: the one-fetch query with a verified bearer token and rate
+# limits (quotas it cannot reach) against the same router with both off.
 #   bench/router/run.sh [seconds]
 # Needs wrk (apt-get install wrk) and node with `npm ci` done in schema/.
 set -euo pipefail
@@ -9,34 +11,51 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/taskgraph-target}
 duration=${1:-10}
 port=${BENCH_ROUTER_PORT:-4800}
 supergraph=$(mktemp --suffix .graphql)
+issuer=$(mktemp)
 
 cargo build --release --locked -p router --bin router --example bench_subgraphs
 "$CARGO_TARGET_DIR/release/examples/bench_subgraphs" sdl | node schema/compose.mjs --stdin > "$supergraph"
-"$CARGO_TARGET_DIR/release/examples/bench_subgraphs" &
+BENCH_ISSUER_FILE="$issuer" "$CARGO_TARGET_DIR/release/examples/bench_subgraphs" &
 subgraphs=$!
-PORT=$port SUPERGRAPH_PATH="$supergraph" LOG_LEVEL=warn "$CARGO_TARGET_DIR/release/router" &
+until [ -s "$issuer" ]; do sleep 0.1; done
+jwks_url=$(sed -n 1p "$issuer"); export BENCH_TOKEN; BENCH_TOKEN=$(sed -n 2p "$issuer")
+# The edge off: no token verification, no rate limits.
+PORT=$port SUPERGRAPH_PATH="$supergraph" LOG_LEVEL=warn JWKS_URL=none RATE_LIMIT_ENABLED=false \
+  "$CARGO_TARGET_DIR/release/router" &
 router=$!
-cleanup() { kill "$router" "$subgraphs" 2>/dev/null || true; wait 2>/dev/null || true; rm -f "$supergraph"; }
+# The edge on: tokens verified against the issuer's JWKS, per-IP and per-user limits checked.
+PORT=$((port + 10)) SUPERGRAPH_PATH="$supergraph" LOG_LEVEL=warn JWKS_URL="$jwks_url" \
+  RATE_LIMIT_IP=1000000000/1m RATE_LIMIT_USER=1000000000/1m "$CARGO_TARGET_DIR/release/router" &
+edge_router=$!
+cleanup() {
+  kill "$router" "$edge_router" "$subgraphs" 2>/dev/null || true; wait 2>/dev/null || true
+  rm -f "$supergraph" "$issuer"
+}
 trap cleanup EXIT
-until curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null; do sleep 0.2; done
+until curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null \
+  && curl -sf "http://127.0.0.1:$((port + 10))/health/ready" >/dev/null; do sleep 0.2; done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-run() { # label url script
+run() { # label url script [router pid]
   echo "== $1"
-  local r0 s0 out requests
-  r0=$(cpu_ticks "$router"); s0=$(cpu_ticks "$subgraphs")
+  local r0 s0 out requests pid=${4:-$router}
+  r0=$(cpu_ticks "$pid"); s0=$(cpu_ticks "$subgraphs")
   out=$(wrk -t2 -c50 -d"${duration}s" --latency -s "bench/router/$3" "$2")
   echo "$out" | grep -E "^\s+(50|90|99)%|Requests/sec"
   requests=$(echo "$out" | awk '/requests in/ {print $1}')
   # CPU time per request (clock ticks are 10 ms), to compare where the work goes.
-  echo "CPU per request: router $(( ($(cpu_ticks "$router") - r0) * 10000 / requests )) us," \
+  echo "CPU per request: router $(( ($(cpu_ticks "$pid") - r0) * 10000 / requests )) us," \
        "subgraphs $(( ($(cpu_ticks "$subgraphs") - s0) * 10000 / requests )) us"
 }
 # Warm the plan cache and connection pools.
 wrk -t1 -c10 -d2s -s bench/router/three_fetches.lua "http://127.0.0.1:$port/graphql" >/dev/null
+wrk -t1 -c10 -d2s -s bench/router/one_fetch_token.lua "http://127.0.0.1:$((port + 10))/graphql" >/dev/null
 run "one fetch, direct to the products subgraph" "http://127.0.0.1:4801/graphql" one_fetch.lua
 run "one fetch, through the router" "http://127.0.0.1:$port/graphql" one_fetch.lua
 echo "router RSS under load: $(awk '/VmRSS/ {print $2, $3}' /proc/$router/status)"
+run "one fetch, through the router, edge on (bearer token verified, rate limits checked)" \
+  "http://127.0.0.1:$((port + 10))/graphql" one_fetch_token.lua "$edge_router"
+run "one fetch, through the router, edge off (again, for a fair pair)" "http://127.0.0.1:$port/graphql" one_fetch.lua
 run "three sequential fetches, through the router" "http://127.0.0.1:$port/graphql" three_fetches.lua
 echo "router RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$router/status)"
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^router_overhead_seconds_(sum|count)'

@@ -1,7 +1,8 @@
 //! Three static subgraphs for load tests of the router (products, reviews,
 //! accounts), on ports 4801-4803:
 //!
-//!   cargo run --release -p router --example bench_subgraphs            # serve
+//!   cargo run --release -p router --example bench_subgraphs            # serve (and, with
+//!                                   BENCH_ISSUER_FILE set, write a JWKS URL and a token there)
 //!   cargo run --release -p router --example bench_subgraphs -- sdl     # print {"subgraphs":[...]} for compose.mjs --stdin
 
 use async_graphql::{EmptyMutation, EmptySubscription, ID, Object, Schema, SimpleObject};
@@ -145,6 +146,12 @@ async fn main() {
         ]});
         println!("{config}");
         return;
+    }
+    // For the edge benchmark: a JWKS to verify against and a token it verifies.
+    let issuer = kit::testing::TestIssuer::start().await;
+    if let Ok(path) = std::env::var("BENCH_ISSUER_FILE") {
+        let token = issuer.token_with(uuid::Uuid::new_v4(), 24 * 3600, kit::identity::ACCESS_TOKEN_TYPE);
+        std::fs::write(path, format!("{}\n{token}\n", issuer.jwks_url)).expect("issuer file written");
     }
     tokio::join!(serve(products, PRODUCTS), serve(reviews, REVIEWS), serve(accounts, ACCOUNTS));
 }

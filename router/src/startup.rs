@@ -41,7 +41,7 @@ pub struct Application {
     edge: Arc<Edge>,
 }
 
-#[derive(Clone)]
+/// Shared by every request through one `Arc`: cloning it per request is one increment.
 struct AppState {
     router: SharedRouter,
     graphiql: bool,
@@ -106,7 +106,7 @@ impl Application {
             routes = routes.route("/files/{id}/content", get(get_file_content));
         }
         let routes = routes
-            .with_state(state)
+            .with_state(Arc::new(state))
             .layer(axum::middleware::map_response(security_headers))
             .layer(cors(&settings.cors_origins));
         let app = kit::http::platform_router(SERVICE, routes, health, &settings.http);
@@ -168,7 +168,7 @@ impl kit::cli::Service for Application {
 }
 
 async fn post_graphql(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
@@ -266,7 +266,7 @@ async fn post_multipart(
 }
 
 async fn get_graphql(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
@@ -294,7 +294,7 @@ async fn get_graphql(
 }
 
 async fn get_file_content(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     id: Path<String>,

@@ -3,7 +3,6 @@
 use serde_json::json;
 
 use crate::helpers::{repo_path, spawn_auth, spawn_files, spawn_router};
-use crate::uploads::multipart;
 
 #[tokio::test]
 async fn my_files_with_their_owner_are_listed_renamed_and_deleted_through_the_router() {
@@ -27,21 +26,14 @@ async fn my_files_with_their_owner_are_listed_renamed_and_deleted_through_the_ro
         .await;
     let token =
         registered["data"]["register"]["accessToken"].as_str().unwrap_or_else(|| panic!("{registered}")).to_owned();
-    let (content_type, body) = multipart(
-        "mutation($file: Upload!) { uploadFile(file: $file) { id } }",
-        "notes.txt",
-        b"hello through the router",
-    );
     let uploaded: serde_json::Value = router
-        .http
-        .post(router.url("/graphql"))
-        .bearer_auth(&token)
-        .header("content-type", content_type)
-        .header("apollo-require-preflight", "true")
-        .body(body)
-        .send()
+        .upload(
+            &token,
+            "mutation($file: Upload!) { uploadFile(file: $file) { id } }",
+            "notes.txt",
+            b"hello through the router",
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -166,10 +166,44 @@ impl RouterClient {
         request.send().await.expect("request sent")
     }
 
+    /// A GraphQL multipart request with one file (`$file`), with the preflight header.
+    pub async fn upload(&self, token: &str, query: &str, filename: &str, content: &[u8]) -> reqwest::Response {
+        let (content_type, body) = multipart(query, filename, content);
+        self.http
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .header("apollo-require-preflight", "true")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let response = self.post(token, json!({ "query": query, "variables": variables })).await;
         response.json().await.expect("JSON body")
     }
+}
+
+/// A GraphQL multipart request body with one file, in `$file`.
+pub fn multipart(query: &str, filename: &str, content: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----taskgraph-router-test";
+    let operations = json!({ "query": query, "variables": { "file": null } });
+    let mut body = Vec::new();
+    for (name, extra, value) in [
+        ("operations", "", operations.to_string().into_bytes()),
+        ("map", "", json!({ "0": ["variables.file"] }).to_string().into_bytes()),
+        ("0", &*format!("; filename=\"{filename}\"\r\nContent-Type: text/plain"), content.to_vec()),
+    ] {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(&value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// Composes subgraphs (name, SDL, URL) into a supergraph with the project's

@@ -5,7 +5,6 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{repo_path, spawn_auth, spawn_files, spawn_router, spawn_tasks};
-use crate::uploads::multipart;
 
 async fn count(database_url: &str, query: &'static str) -> i64 {
     let pool = sqlx::PgPool::connect(database_url).await.expect("connect to the subgraph's database");
@@ -65,18 +64,9 @@ async fn register_work_upload_read_download_and_leave_without_a_trace() {
         assert!(created["data"]["createTask"]["id"].is_string(), "{created}");
     }
     let content = b"the journey's only file";
-    let (content_type, body) =
-        multipart("mutation($file: Upload!) { uploadFile(file: $file) { id } }", "journey.txt", content);
     let uploaded: Value = router
-        .http
-        .post(router.url("/graphql"))
-        .bearer_auth(&token)
-        .header("content-type", content_type)
-        .header("apollo-require-preflight", "true")
-        .body(body)
-        .send()
+        .upload(&token, "mutation($file: Upload!) { uploadFile(file: $file) { id } }", "journey.txt", content)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -4,29 +4,9 @@
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{RouterClient, Subgraph, repo_path, spawn_auth, spawn_files, spawn_router};
+use crate::helpers::{RouterClient, Subgraph, multipart, repo_path, spawn_auth, spawn_files, spawn_router};
 
 const UPLOAD: &str = "mutation($file: Upload!) { uploadFile(file: $file) { id filename size downloadUrl } }";
-
-/// A GraphQL multipart request body with one file.
-pub fn multipart(query: &str, filename: &str, content: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "----taskgraph-router-test";
-    let operations = json!({ "query": query, "variables": { "file": null } });
-    let mut body = Vec::new();
-    for (name, extra, value) in [
-        ("operations", "", operations.to_string().into_bytes()),
-        ("map", "", json!({ "0": ["variables.file"] }).to_string().into_bytes()),
-        ("0", &*format!("; filename=\"{filename}\"\r\nContent-Type: text/plain"), content.to_vec()),
-    ] {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\n\r\n").as_bytes(),
-        );
-        body.extend_from_slice(&value);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
 
 struct Stack {
     router: RouterClient,
@@ -55,17 +35,7 @@ async fn register(router: &RouterClient, email: &str) -> String {
 }
 
 async fn upload(router: &RouterClient, token: &str, filename: &str, content: &[u8]) -> reqwest::Response {
-    let (content_type, body) = multipart(UPLOAD, filename, content);
-    router
-        .http
-        .post(router.url("/graphql"))
-        .bearer_auth(token)
-        .header("content-type", content_type)
-        .header("apollo-require-preflight", "true")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    router.upload(token, UPLOAD, filename, content).await
 }
 
 async fn file_count(router: &RouterClient, token: &str) -> Value {
