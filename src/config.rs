@@ -20,6 +20,8 @@ const SERVICES: [(&str, &str); 4] =
     [("auth", "AUTH_"), ("tasks", "TASKS_"), ("files", "FILES_"), ("router", "ROUTER_")];
 const DEFAULT_MEMORY_CACHE_BYTES: usize = 64 << 20;
 const SUBGRAPH_HOST: &str = "127.0.0.1";
+/// The router's default, relative to the working directory.
+const DEFAULT_SUPERGRAPH: &str = "schema/supergraph.graphql";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -65,6 +67,13 @@ impl Settings {
         vars.entry("HOST".into()).or_insert_with(|| "127.0.0.1".into());
         vars.entry("LOG_FORMAT".into()).or_insert_with(|| "pretty".into());
         vars.entry("LOG_LEVEL".into()).or_insert_with(|| "warn".into());
+        if !vars.contains_key("SUPERGRAPH_PATH") && !std::path::Path::new(DEFAULT_SUPERGRAPH).exists() {
+            // Started outside the repository root: use the checkout it was built from.
+            vars.insert(
+                "SUPERGRAPH_PATH".into(),
+                concat!(env!("CARGO_MANIFEST_DIR"), "/schema/supergraph.graphql").into(),
+            );
+        }
         if vars.contains_key("USER_DELETED_QUEUE") {
             // Shared, it would make tasks and files compete for one queue's events.
             problems.push(

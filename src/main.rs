@@ -43,7 +43,8 @@ async fn run(settings: Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", monolith.banner());
+    // A blank line sets the addresses apart from the start-up log lines above them.
+    println!("\n{}", monolith.banner());
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
