@@ -243,3 +243,15 @@ async fn the_running_relay_delivers_on_commit() {
     cancel.cancel();
     running.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_dropped_consumer_takes_no_more_events() {
+    let fixture = Fixture::new().await;
+    drop(fixture.consumer("tasks", "user.deleted"));
+    let event_id = Uuid::now_v7();
+
+    let outcome = fixture.bus.deliver(event_id, "user.deleted", &body(event_id, Uuid::new_v4())).await;
+
+    assert!(matches!(outcome, Delivery::RetryAt(_)), "{outcome:?}");
+    assert_eq!(fixture.handled("tasks").await, 0);
+}

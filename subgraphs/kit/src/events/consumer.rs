@@ -126,8 +126,8 @@ impl Consumer {
     pub async fn run(self, cancel: CancellationToken) {
         if self.settings.in_process.is_some() {
             tracing::info!(queue = %self.core.subscription.queue, "consuming from the in-process bus");
+            // The relay hands events over; this only marks the end (on drop, below).
             cancel.cancelled().await;
-            self.stopped.store(true, Ordering::SeqCst);
             return;
         }
         let mut delay = MIN_BACKOFF;
@@ -208,6 +208,14 @@ impl Consumer {
     /// Handles one message body: parse, skip if seen, handle and record in one transaction.
     pub async fn process(&self, body: &[u8]) -> Outcome {
         self.core.process(body).await
+    }
+}
+
+impl Drop for Consumer {
+    /// A consumer that stopped or was never run takes no more in-process events:
+    /// they stay pending in the outbox for one that runs.
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
     }
 }
 
