@@ -284,6 +284,11 @@ pub struct AmqpSettings {
     pub poll_interval: Duration,
     /// Longest pause between reconnection attempts.
     pub max_backoff: Duration,
+    /// Carry events inside this process instead of through RabbitMQ. Never set
+    /// from the environment of a standalone service (its events must reach other
+    /// processes); only a process hosting every producer and consumer (the
+    /// monolith) sets it.
+    pub in_process: Option<crate::events::InProcessBus>,
 }
 
 impl AmqpSettings {
@@ -306,15 +311,28 @@ impl AmqpSettings {
                 Duration::from_secs(3600),
             ),
             max_backoff: env.duration("AMQP_MAX_BACKOFF", "30s", Duration::from_millis(10), Duration::from_secs(3600)),
+            in_process: None,
         }
     }
 }
 
-/// The Redis cache in front of resolver results.
+/// Where cached resolver results live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheBackend {
+    /// Redis at `REDIS_URL`: shared by every replica.
+    Redis,
+    /// Process memory, at most `max_bytes`. Never chosen from the environment of a
+    /// standalone service: replicas would miss each other's invalidations. Only a
+    /// process that serves every read and write (the monolith) sets it.
+    Memory { max_bytes: usize },
+    /// `REDIS_URL=none`: nothing is cached, every read goes to the database.
+    Off,
+}
+
+/// The cache in front of resolver results.
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
-    /// `false` when `REDIS_URL` is `none`: every read goes to the database.
-    pub enabled: bool,
+    pub backend: CacheBackend,
     pub url: Secret,
     /// How long a cached result lives.
     pub ttl: Duration,
@@ -327,12 +345,14 @@ pub struct CacheSettings {
 impl CacheSettings {
     pub fn from_env(env: &mut Env) -> Self {
         let url = env.secret_or("REDIS_URL", "redis://127.0.0.1:6379");
-        let enabled = !matches!(url.expose().trim(), "" | "none");
-        if enabled && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://")) {
+        let backend = if url.expose().trim() == "none" { CacheBackend::Off } else { CacheBackend::Redis };
+        if backend == CacheBackend::Redis
+            && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
+        {
             env.invalid("REDIS_URL", "a redis:// URL, or none", None);
         }
         Self {
-            enabled,
+            backend,
             url,
             ttl: env.duration("CACHE_TTL", "60s", Duration::from_secs(1), Duration::from_secs(24 * 3600)),
             timeout: env.duration("CACHE_TIMEOUT", "100ms", Duration::from_millis(1), Duration::from_secs(10)),

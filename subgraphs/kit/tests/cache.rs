@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use kit::cache::Cache;
-use kit::config::{CacheSettings, Secret};
+use kit::config::{CacheBackend, CacheSettings, Secret};
 
 use kit::testing::redis_url;
 
@@ -19,7 +19,7 @@ impl TestCache {
         let namespace: &'static str =
             Box::leak(format!("test-cache-{}", uuid::Uuid::new_v4().simple()).into_boxed_str());
         let settings = CacheSettings {
-            enabled: true,
+            backend: CacheBackend::Redis,
             url: Secret::new(url),
             ttl: Duration::from_secs(60),
             timeout: Duration::from_millis(200),

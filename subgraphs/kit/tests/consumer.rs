@@ -65,6 +65,7 @@ impl Fixture {
             exchange: self.exchange.clone(),
             poll_interval: Duration::from_millis(100),
             max_backoff: Duration::from_millis(200),
+            in_process: None,
         };
         let subscription = Subscription {
             queue: self.queue.clone(),

@@ -85,6 +85,7 @@ async fn a_redelivered_event_is_a_duplicate_and_a_failed_blob_deletion_is_retrie
         exchange: app.exchange.clone(),
         poll_interval: Duration::from_millis(100),
         max_backoff: Duration::from_millis(200),
+        in_process: None,
     };
     let consumer = cascade::consumer(app.repository.clone(), settings, &app.queue, "files");
     let event = user_deleted(user.id);
@@ -113,6 +114,7 @@ async fn a_malformed_event_is_refused() {
         exchange: app.exchange.clone(),
         poll_interval: Duration::from_millis(100),
         max_backoff: Duration::from_millis(200),
+        in_process: None,
     };
     let consumer = cascade::consumer(app.repository.clone(), settings, &app.queue, "files");
     let no_user = serde_json::to_vec(&Envelope {

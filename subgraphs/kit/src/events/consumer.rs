@@ -8,10 +8,15 @@
 //! backoff and dead-lettered by the broker after `max_attempts` deliveries
 //! (`x-delivery-limit`). The loop reconnects with backoff and never stops on a
 //! bad message.
+//!
+//! With [`AmqpSettings::in_process`] set, the consumer does not touch RabbitMQ:
+//! it subscribes to that in-process bus when built, and the outbox relay of the
+//! same process hands it each event (see [`super::in_process`]).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -70,7 +75,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Processed => "processed",
             Outcome::Duplicate => "duplicate",
@@ -81,15 +86,23 @@ impl Outcome {
 }
 
 pub struct Consumer {
-    pool: PgPool,
     settings: AmqpSettings,
-    subscription: Subscription,
-    handler: Arc<dyn Handler>,
+    core: Arc<Core>,
+    /// Set once `run` has been cancelled: an in-process bus then leaves this
+    /// consumer's events pending instead of handing them to a stopping service.
+    stopped: Arc<AtomicBool>,
     service: &'static str,
 }
 
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+/// What handling one event needs, shared with an in-process bus.
+pub(crate) struct Core {
+    pool: PgPool,
+    pub(crate) subscription: Subscription,
+    handler: Arc<dyn Handler>,
+}
+
+pub(crate) const MIN_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 impl Consumer {
     pub fn new(
@@ -99,17 +112,30 @@ impl Consumer {
         handler: Arc<dyn Handler>,
         service: &'static str,
     ) -> Self {
-        Self { pool, settings, subscription, handler, service }
+        let core = Arc::new(Core { pool, subscription, handler });
+        let stopped = Arc::new(AtomicBool::new(false));
+        // Subscribed when built, not when run: the monolith builds every service
+        // before any relay runs, so no event can find its consumer missing.
+        if let Some(bus) = &settings.in_process {
+            bus.subscribe(core.clone(), stopped.clone());
+        }
+        Self { settings, core, stopped, service }
     }
 
     /// Consumes until `cancel` fires, reconnecting with backoff.
     pub async fn run(self, cancel: CancellationToken) {
+        if self.settings.in_process.is_some() {
+            tracing::info!(queue = %self.core.subscription.queue, "consuming from the in-process bus");
+            // The relay hands events over; this only marks the end (on drop, below).
+            cancel.cancelled().await;
+            return;
+        }
         let mut delay = MIN_BACKOFF;
         while !cancel.is_cancelled() {
             match self.session(&cancel).await {
                 Ok(()) => delay = MIN_BACKOFF,
                 Err(e) => {
-                    tracing::warn!(queue = %self.subscription.queue, error = %format!("{e:#}"), "consumer lost the broker")
+                    tracing::warn!(queue = %self.core.subscription.queue, error = %format!("{e:#}"), "consumer lost the broker")
                 }
             }
             tokio::select! {
@@ -124,17 +150,17 @@ impl Consumer {
         let conn = super::connect(self.settings.url.expose(), &format!("{}-consumer", self.service)).await?;
         let channel = conn.create_channel().await?;
         let result = async {
-            declare(&channel, &self.settings.exchange, &self.subscription).await?;
-            channel.basic_qos(self.subscription.prefetch, BasicQosOptions::default()).await?;
+            declare(&channel, &self.settings.exchange, &self.core.subscription).await?;
+            channel.basic_qos(self.core.subscription.prefetch, BasicQosOptions::default()).await?;
             let mut deliveries = channel
                 .basic_consume(
-                    self.subscription.queue.clone().into(),
+                    self.core.subscription.queue.clone().into(),
                     ShortString::from(""),
                     BasicConsumeOptions::default(),
                     FieldTable::default(),
                 )
                 .await?;
-            tracing::info!(queue = %self.subscription.queue, "consuming");
+            tracing::info!(queue = %self.core.subscription.queue, "consuming");
             loop {
                 let next = tokio::select! {
                     _ = cancel.cancelled() => return Ok(()),
@@ -158,7 +184,7 @@ impl Consumer {
                 delivery.acker.ack(BasicAckOptions::default()).await?;
             }
             Outcome::Malformed => {
-                tracing::error!(queue = %self.subscription.queue, "malformed event; dead-lettered");
+                tracing::error!(queue = %self.core.subscription.queue, "malformed event; dead-lettered");
                 delivery.acker.reject(BasicRejectOptions { requeue: false }).await?;
             }
             Outcome::Failed => {
@@ -172,7 +198,7 @@ impl Consumer {
         }
         metrics::counter!(
             "events_consumed_total",
-            "routing_key" => self.subscription.routing_key.clone(),
+            "routing_key" => self.core.subscription.routing_key.clone(),
             "outcome" => outcome.as_str(),
         )
         .increment(1);
@@ -181,6 +207,20 @@ impl Consumer {
 
     /// Handles one message body: parse, skip if seen, handle and record in one transaction.
     pub async fn process(&self, body: &[u8]) -> Outcome {
+        self.core.process(body).await
+    }
+}
+
+impl Drop for Consumer {
+    /// A consumer that stopped or was never run takes no more in-process events:
+    /// they stay pending in the outbox for one that runs.
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Core {
+    pub(crate) async fn process(&self, body: &[u8]) -> Outcome {
         let Ok(event) = serde_json::from_slice::<Envelope>(body) else {
             return Outcome::Malformed;
         };

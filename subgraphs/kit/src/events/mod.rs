@@ -1,8 +1,11 @@
 //! The event bus: services announce changes through a transactional outbox;
 //! a relay carries them to RabbitMQ (topic exchange, persistent messages,
-//! publisher confirms). Consumers must be idempotent on `eventId`.
+//! publisher confirms), or, in a process that hosts every service, straight to
+//! the consumers of that process ([`InProcessBus`]). Consumers must be
+//! idempotent on `eventId`.
 
 pub mod consumer;
+pub mod in_process;
 pub mod outbox;
 pub mod relay;
 
@@ -13,6 +16,7 @@ use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use in_process::InProcessBus;
 pub use outbox::Outbox;
 pub use relay::{BrokerStatus, Relay};
 

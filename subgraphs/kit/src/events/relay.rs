@@ -5,22 +5,27 @@
 //! same row concurrently; a row is marked only after its publisher confirm, so a
 //! broker outage loses nothing. The one window for a duplicate is a crash between
 //! the confirm and the commit: consumers deduplicate on `eventId`.
+//!
+//! With [`AmqpSettings::in_process`] set, the relay delivers each row to the
+//! consumers of its own process instead, and marks it once they have all
+//! settled it (see [`super::in_process`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel};
 use rand::Rng;
-use sqlx::PgPool;
 use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Outbox;
+use super::in_process::{Delivery, InProcessBus};
 use crate::config::AmqpSettings;
 use crate::health::{Check, CheckFuture};
 
@@ -31,22 +36,30 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const RETENTION: &str = "7 days";
 
 /// Whether the relay currently holds a broker connection (a readiness check).
-#[derive(Clone, Default)]
-pub struct BrokerStatus(Arc<AtomicBool>);
+#[derive(Clone)]
+pub struct BrokerStatus {
+    connected: Arc<AtomicBool>,
+    /// `rabbitmq`, or `event_bus` for the in-process bus.
+    name: &'static str,
+}
 
 impl BrokerStatus {
+    fn new(name: &'static str) -> Self {
+        Self { connected: Arc::default(), name }
+    }
+
     pub fn connected(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.connected.load(Ordering::Relaxed)
     }
 
     fn set(&self, connected: bool) {
-        self.0.store(connected, Ordering::Relaxed);
+        self.connected.store(connected, Ordering::Relaxed);
     }
 }
 
 impl Check for BrokerStatus {
     fn name(&self) -> &'static str {
-        "rabbitmq"
+        self.name
     }
 
     /// Not required: while the broker is away the outbox keeps every event and
@@ -69,6 +82,15 @@ pub struct Relay {
     status: BrokerStatus,
 }
 
+/// What one in-process delivery pass did.
+#[derive(Debug, Clone, Copy)]
+pub struct InProcessPass {
+    /// Rows every subscriber settled, now marked published.
+    pub settled: usize,
+    /// When the earliest row still owed to some subscriber is due again.
+    pub retry_at: Option<Instant>,
+}
+
 #[derive(sqlx::FromRow)]
 struct PendingRow {
     id: i64,
@@ -81,7 +103,8 @@ struct PendingRow {
 
 impl Relay {
     pub fn new(pool: PgPool, outbox: Outbox, settings: AmqpSettings, service: &'static str) -> Self {
-        Self { pool, outbox, settings, service, status: BrokerStatus::default() }
+        let status = BrokerStatus::new(if settings.in_process.is_some() { "event_bus" } else { "rabbitmq" });
+        Self { pool, outbox, settings, service, status }
     }
 
     pub fn status(&self) -> BrokerStatus {
@@ -90,6 +113,12 @@ impl Relay {
 
     /// Runs until `cancel` fires, reconnecting with jittered exponential backoff.
     pub async fn run(self, cancel: CancellationToken) {
+        if let Some(bus) = self.settings.in_process.clone() {
+            self.run_in_process(&bus, &cancel).await;
+            self.status.set(false);
+            tracing::debug!("outbox relay stopped");
+            return;
+        }
         let mut delay = MIN_BACKOFF;
         while !cancel.is_cancelled() {
             let outcome = self.session(&cancel).await;
@@ -173,16 +202,92 @@ impl Relay {
         }
     }
 
-    /// Publishes one batch of pending rows; returns how many were confirmed.
-    pub async fn publish_pending(&self, channel: &Channel) -> anyhow::Result<usize> {
+    /// Delivers pending rows to this process's consumers until `cancel` fires:
+    /// woken by `NOTIFY`, the poll interval, or the earliest retry due.
+    async fn run_in_process(&self, bus: &InProcessBus, cancel: &CancellationToken) {
+        self.status.set(true);
+        tracing::info!("outbox relay delivering to the in-process bus");
+        let mut listener = self.listen().await;
+        self.prune().await;
+        let mut error_delay = MIN_BACKOFF;
+        while !cancel.is_cancelled() {
+            let wait = match self.deliver_pending(bus).await {
+                // A full batch settled: more rows may be waiting.
+                Ok(pass) if pass.settled == BATCH as usize => continue,
+                Ok(pass) => {
+                    error_delay = MIN_BACKOFF;
+                    let until_retry = pass.retry_at.map(|at| at.saturating_duration_since(Instant::now()));
+                    until_retry.map_or(self.settings.poll_interval, |d| d.min(self.settings.poll_interval))
+                }
+                Err(e) => {
+                    let pause = jitter(error_delay);
+                    tracing::warn!(error = %format!("{e:#}"), retry_in_ms = pause.as_millis() as u64, "outbox relay cannot read the outbox");
+                    error_delay = (error_delay * 2).min(self.settings.max_backoff);
+                    pause
+                }
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+                woke = next_notification(&mut listener) => {
+                    if let Err(e) = woke {
+                        tracing::warn!(error = %e, "outbox LISTEN connection lost; polling instead");
+                        listener = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands one batch of pending rows to the in-process bus and marks those every
+    /// subscriber has settled, in the transaction that claimed them.
+    pub async fn deliver_pending(&self, bus: &InProcessBus) -> anyhow::Result<InProcessPass> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<PendingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows = self.claim(&mut tx).await?;
+        let mut settled = Vec::with_capacity(rows.len());
+        let mut retry_at: Option<Instant> = None;
+        for row in &rows {
+            match bus.deliver(row.event_id, &row.routing_key, row.payload.as_bytes()).await {
+                Delivery::Settled => {
+                    settled.push(row.id);
+                    metrics::counter!("events_published_total", "routing_key" => row.routing_key.clone()).increment(1);
+                }
+                Delivery::RetryAt(at) => retry_at = Some(retry_at.map_or(at, |earliest| earliest.min(at))),
+            }
+        }
+        if !settled.is_empty() {
+            self.mark_published(&mut tx, &settled).await?;
+        }
+        tx.commit().await?;
+        Ok(InProcessPass { settled: settled.len(), retry_at })
+    }
+
+    /// Locks up to [`BATCH`] pending rows, oldest first, skipping rows another relay holds.
+    async fn claim(&self, tx: &mut PgConnection) -> Result<Vec<PendingRow>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT id, event_id, event_type, routing_key, payload::text AS payload, created_at
              FROM {} WHERE published_at IS NULL ORDER BY id LIMIT {BATCH} FOR UPDATE SKIP LOCKED",
             self.outbox.table()
         )))
         .fetch_all(&mut *tx)
-        .await?;
+        .await
+    }
+
+    async fn mark_published(&self, tx: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET published_at = now() WHERE id = ANY($1)",
+            self.outbox.table()
+        )))
+        .bind(ids)
+        .execute(&mut *tx)
+        .await
+        .map(|_| ())
+    }
+
+    /// Publishes one batch of pending rows; returns how many were confirmed.
+    pub async fn publish_pending(&self, channel: &Channel) -> anyhow::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let rows = self.claim(&mut tx).await?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -217,13 +322,7 @@ impl Relay {
                 break;
             }
         }
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE {} SET published_at = now() WHERE id = ANY($1)",
-            self.outbox.table()
-        )))
-        .bind(&confirmed)
-        .execute(&mut *tx)
-        .await?;
+        self.mark_published(&mut tx, &confirmed).await?;
         tx.commit().await?;
         if refused {
             anyhow::bail!("the broker refused (nacked) a message");
