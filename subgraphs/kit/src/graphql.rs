@@ -3,12 +3,15 @@
 use std::num::NonZeroUsize;
 use std::sync::{LazyLock, Mutex};
 
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, ObjectType, Request, Schema, SubscriptionType};
 pub use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use lru::LruCache;
+use sha2::{Digest, Sha256};
 
+use crate::cache::Cache;
 use crate::identity::{TokenVerifier, Viewer};
 
 /// Executes a (possibly batched) GraphQL request, adding the [`crate::Viewer`]
@@ -43,7 +46,21 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let request = request.into_inner();
+    execute_inner(schema, verifier, headers, request.into_inner(), per_viewer).await
+}
+
+async fn execute_inner<Q, M, S>(
+    schema: &Schema<Q, M, S>,
+    verifier: &TokenVerifier,
+    headers: &HeaderMap,
+    request: BatchRequest,
+    per_viewer: impl Fn(Request, &Viewer) -> Request,
+) -> GraphQLResponse
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
     let viewer = match verifier.viewer_from_headers(headers).await {
         Ok(viewer) => viewer,
         Err(reason) => {
@@ -63,6 +80,82 @@ where
         BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(prepare).collect()),
     };
     schema.execute_batch(request).await.into()
+}
+
+/// [`execute_with`], answering a viewer's repeated queries from `cache`: whole
+/// responses, keyed by the viewer, the document, the operation name and the
+/// variables, in the viewer's generation, so the viewer's next write makes them
+/// all stale at once (as for any cached read). Only for services whose every
+/// answer depends on the viewer's own rows alone. Mutations, batches, anonymous
+/// requests and responses with errors are never kept.
+pub async fn execute_cached<Q, M, S>(
+    schema: &Schema<Q, M, S>,
+    verifier: &TokenVerifier,
+    headers: &HeaderMap,
+    request: GraphQLBatchRequest,
+    per_viewer: impl Fn(Request, &Viewer) -> Request,
+    cache: &Cache,
+) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let single = match request.into_inner() {
+        BatchRequest::Single(single) => single,
+        batch => return execute_inner(schema, verifier, headers, batch, per_viewer).await.into_response(),
+    };
+    let viewer = verifier.viewer_from_headers(headers).await.ok().flatten();
+    let mut single = with_cached_parse(single);
+    let Some(viewer) = viewer.filter(|_| cache.enabled() && is_query(&mut single)) else {
+        let request = BatchRequest::Single(single);
+        return execute_inner(schema, verifier, headers, request, per_viewer).await.into_response();
+    };
+    let key = response_key(&single);
+    let loaded = cache
+        .get_or_load(&viewer.user_id.to_string(), &key, || async {
+            let response = execute_inner(schema, verifier, headers, BatchRequest::Single(single), per_viewer).await;
+            if !response.0.is_ok() {
+                return Err(Uncached(response));
+            }
+            serde_json::to_string(&response.0).map_err(|_| Uncached(response))
+        })
+        .await;
+    match loaded {
+        Ok(json) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/graphql-response+json"))], json)
+            .into_response(),
+        Err(Uncached(response)) => response.into_response(),
+    }
+}
+
+/// A response that is answered but not cached.
+struct Uncached(GraphQLResponse);
+
+fn is_query(request: &mut Request) -> bool {
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else { return false };
+    let operation = match (&document.operations, operation_name.as_deref()) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    operation.is_some_and(|operation| operation.node.ty == OperationType::Query)
+}
+
+fn response_key(request: &Request) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(request.query.as_bytes());
+    hasher.update([0]);
+    hasher.update(request.operation_name.as_deref().unwrap_or("").as_bytes());
+    hasher.update([0]);
+    hasher.update(serde_json::to_vec(&request.variables).unwrap_or_default());
+    let digest = hasher.finalize();
+    let mut key = String::with_capacity(9 + 64);
+    key.push_str("response:");
+    for byte in digest {
+        key.push_str(&format!("{byte:02x}"));
+    }
+    key
 }
 
 /// Documents parsed before, by their text: clients send the same few queries

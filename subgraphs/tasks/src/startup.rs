@@ -7,11 +7,12 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::post;
 use kit::TokenVerifier;
 use kit::cache::Cache;
 use kit::events::consumer::Consumer;
-use kit::graphql::{GraphQLBatchRequest, GraphQLResponse};
+use kit::graphql::GraphQLBatchRequest;
 use kit::health::{Health, PostgresCheck};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -119,9 +120,17 @@ impl kit::cli::Service for Application {
     }
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLBatchRequest) -> GraphQLResponse {
-    kit::graphql::execute_with(&state.schema, &state.verifier, &headers, request, |request, viewer| {
-        schema::with_loaders(request, viewer, &state.service)
-    })
+/// Every answer here depends only on the viewer's own tasks, so whole responses
+/// to repeated queries are cached with the viewer's generation (see `kit::graphql`).
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLBatchRequest) -> Response {
+    let cache = state.service.cache();
+    kit::graphql::execute_cached(
+        &state.schema,
+        &state.verifier,
+        &headers,
+        request,
+        |request, viewer| schema::with_loaders(request, viewer, &state.service),
+        cache,
+    )
     .await
 }

@@ -31,6 +31,31 @@ async fn a_repeated_read_is_served_from_redis_without_sql() {
 }
 
 #[tokio::test]
+async fn whole_answers_to_repeated_queries_are_kept_but_never_errors_mutations_or_anonymous_ones() {
+    let app = spawn_app().await;
+    let user = app.user();
+    app.create_task(&user, json!({ "title": "a" })).await;
+    assert_eq!(app.cached_responses(&user), 0, "a mutation's answer is never kept");
+
+    let query = "{ tasks(first: 3) { totalCount edges { node { title } } } }";
+    let first = app.graphql(Some(&user.token), query, json!({})).await;
+    assert_eq!(app.cached_responses(&user), 1, "{first}");
+    let before = app.statements();
+    assert_eq!(app.graphql(Some(&user.token), query, json!({})).await, first);
+    assert_eq!(app.statements(), before, "answered from the cache");
+
+    let failed = app.graphql(Some(&user.token), "{ task(id: \"nope\") { id } }", json!({})).await;
+    assert_eq!(failed["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    let anonymous = app.graphql(None, query, json!({})).await;
+    assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert_eq!(app.cached_responses(&user), 1, "answers with errors are not kept");
+
+    app.create_task(&user, json!({ "title": "b" })).await;
+    let after = app.graphql(Some(&user.token), query, json!({})).await;
+    assert_eq!(after["data"]["tasks"]["totalCount"], 2, "a write makes the kept answer stale: {after}");
+}
+
+#[tokio::test]
 async fn every_write_is_visible_to_the_writers_next_read() {
     let app = spawn_app().await;
     let user = app.user();

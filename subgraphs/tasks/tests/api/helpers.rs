@@ -138,6 +138,15 @@ impl TestApp {
         response["data"]["tasks"].clone()
     }
 
+    /// Whole responses kept in Redis for `user`.
+    pub fn cached_responses(&self, user: &User) -> usize {
+        let client = redis::Client::open(kit::testing::redis_url()).expect("redis url");
+        let mut conn = client.get_connection().expect("redis connection");
+        let pattern = format!("{}tasks:{}:g*:response:*", self._isolation.cache_prefix, user.id);
+        let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(&mut conn).expect("KEYS");
+        keys.len()
+    }
+
     pub fn statements(&self) -> u64 {
         self.service.store().statements_executed()
     }
