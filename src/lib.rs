@@ -98,10 +98,8 @@ impl Monolith {
         let api = format!("http://127.0.0.1:{}", ports.router);
         let mut lines = vec![
             format!("GraphiQL: {api}/graphql"),
-            format!("GraphQL:  {api}/graphql (POST application/json)"),
-            format!("auth:     http://127.0.0.1:{}/graphql", ports.auth),
-            format!("tasks:    http://127.0.0.1:{}/graphql", ports.tasks),
-            format!("files:    http://127.0.0.1:{}/graphql (uploads, multipart, for now)", ports.files),
+            format!("GraphQL:  {api}/graphql (POST JSON, or multipart with files)"),
+            format!("subgraphs (loopback): auth :{}, tasks :{}, files :{}", ports.auth, ports.tasks, ports.files),
             format!("health:   {api}/health/ready   metrics: {api}/metrics"),
         ];
         lines.push(match &self.cache {

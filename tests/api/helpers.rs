@@ -122,8 +122,7 @@ impl TestMonolith {
         (id, data["register"]["accessToken"].as_str().expect("a token").to_owned())
     }
 
-    /// Uploads one text file straight to the files subgraph (the router does not
-    /// forward multipart requests yet).
+    /// Uploads one text file through the router (a GraphQL multipart request).
     pub async fn upload(&self, token: &str, filename: &str, content: &[u8]) -> Value {
         let boundary = format!("----taskgraph{}", Uuid::new_v4().simple());
         let operations = json!({
@@ -145,9 +144,10 @@ impl TestMonolith {
         body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         let response = self
             .client
-            .post(format!("http://127.0.0.1:{}/graphql", self.ports.files))
+            .post(format!("http://127.0.0.1:{}/graphql", self.ports.router))
             .bearer_auth(token)
             .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .header("apollo-require-preflight", "true")
             .body(body)
             .send()
             .await
