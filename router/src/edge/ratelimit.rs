@@ -6,15 +6,13 @@
 
 use std::fmt::Write as _;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter as Governor};
-use redis::aio::ConnectionManager;
+use kit::fail_open::FailOpenRedis;
 use tokio_util::sync::CancellationToken;
 
 /// `quota` requests per `window`; a client may spend the whole quota at once.
@@ -124,10 +122,6 @@ pub struct Decision {
 
 type Buckets = Governor<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
-/// Consecutive Redis errors after which Redis is skipped for [`COOL_DOWN`].
-const ERRORS_BEFORE_COOL_DOWN: u32 = 3;
-const COOL_DOWN: Duration = Duration::from_secs(5);
-
 /// GCRA in one atomic round trip; the server's clock, so replicas agree.
 /// Returns {allowed, remaining, reset_ms, retry_ms}.
 const GCRA_SCRIPT: &str = r"
@@ -154,13 +148,9 @@ pub struct RateLimiter {
 }
 
 struct SharedBuckets {
-    client: redis::Client,
-    connection: tokio::sync::Mutex<Option<ConnectionManager>>,
+    redis: FailOpenRedis,
     key_prefix: String,
-    timeout: Duration,
     script: redis::Script,
-    consecutive_errors: AtomicU32,
-    resting_until: Mutex<Option<Instant>>,
 }
 
 impl RateLimiter {
@@ -175,21 +165,17 @@ impl RateLimiter {
         });
         let redis = match &settings.store {
             Store::Local => None,
-            Store::Redis { url, key_prefix, timeout } => match redis::Client::open(url.expose()) {
-                Ok(client) => Some(SharedBuckets {
-                    client,
-                    connection: tokio::sync::Mutex::new(None),
-                    key_prefix: key_prefix.clone(),
-                    timeout: *timeout,
-                    script: redis::Script::new(GCRA_SCRIPT),
-                    consecutive_errors: AtomicU32::new(0),
-                    resting_until: Mutex::new(None),
-                }),
-                Err(e) => {
-                    tracing::error!(error = %e, "RATE_LIMIT_REDIS_URL is unusable; rate limits are per replica");
-                    None
-                }
-            },
+            Store::Redis { url, key_prefix, timeout } => Some(SharedBuckets {
+                redis: FailOpenRedis::new(
+                    Some(url.expose()),
+                    *timeout,
+                    "rate limits",
+                    "rate limits are per replica",
+                    || metrics::counter!("rate_limit_store_errors_total").increment(1),
+                ),
+                key_prefix: key_prefix.clone(),
+                script: redis::Script::new(GCRA_SCRIPT),
+            }),
         };
         Self { settings, local, redis }
     }
@@ -248,80 +234,29 @@ fn local_check(buckets: &Buckets, policy: Policy, rate: Rate, key: &str, cost: u
 
 impl SharedBuckets {
     async fn check(&self, policy: Policy, rate: Rate, key: &str, cost: u32) -> Option<Decision> {
-        if self.resting() {
-            return None;
-        }
         let bucket = format!("{}:{}:{key}", self.key_prefix, policy.as_str());
         let window_ms = rate.window.as_millis().max(1) as u64;
-        let attempt = async {
-            let mut conn = self.connection().await?;
-            self.script
-                .key(bucket)
-                .arg(rate.quota)
-                .arg(window_ms)
-                .arg(cost)
-                .invoke_async::<(i64, i64, i64, i64)>(&mut conn)
-                .await
-        };
-        match tokio::time::timeout(self.timeout, attempt).await {
-            Ok(Ok((allowed, remaining, reset_ms, retry_ms))) => {
-                self.consecutive_errors.store(0, Ordering::Relaxed);
-                Some(Decision {
-                    policy,
-                    rate,
-                    allowed: allowed == 1,
-                    remaining: remaining.clamp(0, i64::from(rate.quota)) as u32,
-                    reset: Duration::from_millis(reset_ms.max(0) as u64),
-                    retry_after: Duration::from_millis(retry_ms.max(0) as u64),
-                })
-            }
-            Ok(Err(e)) => {
-                self.failed(&e.to_string());
-                None
-            }
-            Err(_) => {
-                self.failed("timed out");
-                None
-            }
-        }
-    }
-
-    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let mut slot = self.connection.lock().await;
-        if let Some(conn) = slot.as_ref() {
-            return Ok(conn.clone());
-        }
-        let conn = ConnectionManager::new(self.client.clone()).await?;
-        *slot = Some(conn.clone());
-        Ok(conn)
-    }
-
-    fn resting(&self) -> bool {
-        let mut until = self.resting_until.lock().expect("rate limit lock");
-        match *until {
-            Some(t) if Instant::now() < t => true,
-            Some(_) => {
-                *until = None;
-                false
-            }
-            None => false,
-        }
-    }
-
-    fn failed(&self, reason: &str) {
-        metrics::counter!("rate_limit_store_errors_total").increment(1);
-        let errors = self.consecutive_errors.fetch_add(1, Ordering::Relaxed) + 1;
-        if errors < ERRORS_BEFORE_COOL_DOWN {
-            tracing::debug!(%reason, "rate limit store failed; using local buckets");
-            return;
-        }
-        self.consecutive_errors.store(0, Ordering::Relaxed);
-        let mut until = self.resting_until.lock().expect("rate limit lock");
-        if until.is_some_and(|t| Instant::now() < t) {
-            return;
-        }
-        *until = Some(Instant::now() + COOL_DOWN);
-        tracing::warn!(%reason, cool_down_secs = COOL_DOWN.as_secs(), "Redis keeps failing; rate limits are per replica for a while");
+        let script = &self.script;
+        let (allowed, remaining, reset_ms, retry_ms) = self
+            .redis
+            .run(|mut conn| async move {
+                script
+                    .key(bucket)
+                    .arg(rate.quota)
+                    .arg(window_ms)
+                    .arg(cost)
+                    .invoke_async::<(i64, i64, i64, i64)>(&mut conn)
+                    .await
+            })
+            .await?;
+        Some(Decision {
+            policy,
+            rate,
+            allowed: allowed == 1,
+            remaining: remaining.clamp(0, i64::from(rate.quota)) as u32,
+            reset: Duration::from_millis(reset_ms.max(0) as u64),
+            retry_after: Duration::from_millis(retry_ms.max(0) as u64),
+        })
     }
 }
 

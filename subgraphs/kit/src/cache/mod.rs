@@ -9,23 +9,17 @@
 //! for a cool-down.
 
 use std::future::Future;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::{CacheBackend, CacheSettings};
+use crate::fail_open::FailOpenRedis;
 use crate::health::{Check, CheckFuture};
 
 mod memory;
 pub use memory::MemoryStore;
-
-/// Consecutive errors after which Redis is skipped for [`COOL_DOWN`].
-const ERRORS_BEFORE_COOL_DOWN: u32 = 3;
-const COOL_DOWN: Duration = Duration::from_secs(5);
 
 /// Reads the generation and the entry in one round trip.
 const READ_SCRIPT: &str = r"
@@ -39,23 +33,22 @@ pub struct Cache {
     name: &'static str,
     /// `CACHE_KEY_PREFIX` + name: the start of every key.
     namespace: String,
-    client: Option<redis::Client>,
-    connection: tokio::sync::Mutex<Option<ConnectionManager>>,
+    /// Does nothing unless the backend is Redis.
+    redis: FailOpenRedis,
     /// Set with [`CacheBackend::Memory`]: Redis is then never used.
     memory: Option<MemoryStore>,
     settings: CacheSettings,
     script: redis::Script,
-    consecutive_errors: AtomicU32,
-    resting_until: Mutex<Option<Instant>>,
 }
 
 impl Cache {
     /// Never fails: an unusable URL or an absent Redis only means every read misses.
     pub fn new(name: &'static str, settings: CacheSettings) -> Self {
-        let client = match settings.backend {
-            CacheBackend::Redis => redis::Client::open(settings.url.expose()).ok(),
-            CacheBackend::Memory { .. } | CacheBackend::Off => None,
-        };
+        let url = matches!(settings.backend, CacheBackend::Redis).then(|| settings.url.expose());
+        let redis =
+            FailOpenRedis::new(url, settings.timeout, format!("cache {name}"), "using Postgres only", move || {
+                metrics::counter!("cache_errors_total", "cache" => name).increment(1)
+            });
         let memory = match settings.backend {
             CacheBackend::Memory { max_bytes } => Some(MemoryStore::new(settings.ttl, max_bytes)),
             CacheBackend::Redis | CacheBackend::Off => None,
@@ -63,13 +56,10 @@ impl Cache {
         Self {
             name,
             namespace: format!("{}{name}", settings.key_prefix),
-            client,
-            connection: tokio::sync::Mutex::new(None),
+            redis,
             memory,
             settings,
             script: redis::Script::new(READ_SCRIPT),
-            consecutive_errors: AtomicU32::new(0),
-            resting_until: Mutex::new(None),
         }
     }
 
@@ -168,81 +158,17 @@ impl Cache {
         self.settings.backend
     }
 
-    /// Runs one Redis operation under the timeout and the error cool-down.
+    /// Whether Redis is being left alone after repeated errors.
+    pub fn cooling_down(&self) -> bool {
+        self.redis.cooling_down()
+    }
+
     async fn run<T, F, Fut>(&self, op: F) -> Option<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        if self.client.is_none() || self.resting() {
-            return None;
-        }
-        let attempt = async {
-            let conn = self.connection().await?;
-            op(conn).await
-        };
-        match tokio::time::timeout(self.settings.timeout, attempt).await {
-            Ok(Ok(value)) => {
-                self.consecutive_errors.store(0, Ordering::Relaxed);
-                Some(value)
-            }
-            Ok(Err(e)) => {
-                self.failed(&e.to_string());
-                None
-            }
-            Err(_) => {
-                self.failed("timed out");
-                None
-            }
-        }
-    }
-
-    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let mut slot = self.connection.lock().await;
-        if let Some(conn) = slot.as_ref() {
-            return Ok(conn.clone());
-        }
-        let client = self
-            .client
-            .clone()
-            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "bad REDIS_URL")))?;
-        let conn = ConnectionManager::new(client).await?;
-        *slot = Some(conn.clone());
-        Ok(conn)
-    }
-
-    fn resting(&self) -> bool {
-        let mut until = self.resting_until.lock().expect("cache lock");
-        match *until {
-            Some(t) if Instant::now() < t => true,
-            Some(_) => {
-                *until = None;
-                false
-            }
-            None => false,
-        }
-    }
-
-    fn failed(&self, reason: &str) {
-        metrics::counter!("cache_errors_total", "cache" => self.name).increment(1);
-        let errors = self.consecutive_errors.fetch_add(1, Ordering::Relaxed) + 1;
-        if errors >= ERRORS_BEFORE_COOL_DOWN {
-            self.consecutive_errors.store(0, Ordering::Relaxed);
-            let mut until = self.resting_until.lock().expect("cache lock");
-            // Requests already in flight fail too: one line per cool-down, not one each.
-            if until.is_some_and(|t| Instant::now() < t) {
-                return;
-            }
-            *until = Some(Instant::now() + COOL_DOWN);
-            tracing::warn!(cache = self.name, %reason, cool_down_secs = COOL_DOWN.as_secs(), "Redis keeps failing; using Postgres only for a while");
-        } else {
-            tracing::debug!(cache = self.name, %reason, "cache operation failed; falling back");
-        }
-    }
-
-    /// Whether Redis is being left alone after repeated errors.
-    pub fn cooling_down(&self) -> bool {
-        self.resting()
+        self.redis.run(op).await
     }
 }
 
@@ -272,7 +198,8 @@ impl Check for Cache {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     use super::*;
     use crate::config::Secret;
