@@ -6,7 +6,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{RouterClient, Subgraph, multipart, repo_path, spawn_auth, spawn_files, spawn_router};
 
-const UPLOAD: &str = "mutation($file: Upload!) { uploadFile(file: $file) { id filename size downloadUrl } }";
+/// `owner` comes from the auth subgraph: a fetch of its own after the upload's.
+const UPLOAD: &str =
+    "mutation($file: Upload!) { uploadFile(file: $file) { id filename size downloadUrl owner { email } } }";
 
 struct Stack {
     router: RouterClient,
@@ -54,6 +56,7 @@ async fn an_upload_through_the_router_is_stored_and_downloads_through_it_with_ra
     let file = &uploaded["data"]["uploadFile"];
     assert_eq!(file["filename"], "notes.txt", "{uploaded}");
     assert_eq!(file["size"], content.len());
+    assert_eq!(file["owner"]["email"], "upload@example.com", "the other fetch ran as usual: {uploaded}");
     let url = file["downloadUrl"].as_str().unwrap();
     assert!(url.starts_with("/files/"), "{url}");
 
