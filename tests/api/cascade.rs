@@ -61,27 +61,15 @@ async fn in_process_mode_says_so_and_touches_no_broker() {
     let app = spawn_monolith(Mode::InProcess).await;
     assert_eq!(app.events, EventsMode::InProcess);
     assert!(matches!(app.cache, CacheMode::InProcess { .. }), "{:?}", app.cache);
-    let health: serde_json::Value = app
-        .client
-        .get(format!("http://127.0.0.1:{}/health/ready", app.ports.tasks))
-        .send()
-        .await
-        .expect("health answered")
-        .json()
-        .await
-        .expect("JSON");
+    let ready = |port: u16| {
+        let request = app.client.get(format!("http://127.0.0.1:{port}/health/ready"));
+        async move { request.send().await.expect("health answered").json::<serde_json::Value>().await.expect("JSON") }
+    };
+    let health = ready(app.ports.tasks).await;
     assert_eq!(health["status"], "ready", "{health}");
     assert_eq!(health["checks"]["memory_cache"]["status"], "up", "{health}");
     assert!(health["checks"]["redis"].is_null(), "{health}");
-    let auth_health: serde_json::Value = app
-        .client
-        .get(format!("http://127.0.0.1:{}/health/ready", app.ports.auth))
-        .send()
-        .await
-        .expect("health answered")
-        .json()
-        .await
-        .expect("JSON");
+    let auth_health = ready(app.ports.auth).await;
     assert_eq!(auth_health["checks"]["event_bus"]["status"], "up", "{auth_health}");
     assert!(auth_health["checks"]["rabbitmq"].is_null(), "{auth_health}");
 }
