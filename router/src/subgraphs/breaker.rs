@@ -100,6 +100,32 @@ impl Breakers {
     }
 }
 
+impl Breakers {
+    /// A probe that ended without an outcome (its request was cancelled): the
+    /// next call probes instead, or the circuit would stay half-open for good.
+    pub fn abandon(&self, subgraph: &str) {
+        let mut states = self.states.lock().expect("breaker lock");
+        if states.get(subgraph) == Some(&State::HalfOpen) {
+            set(&mut states, subgraph, State::Open { until: Instant::now() });
+        }
+    }
+}
+
+/// Abandons the probe it holds unless disarmed once the outcome is recorded.
+pub struct ProbeGuard<'a> {
+    pub breakers: &'a Breakers,
+    pub subgraph: &'a str,
+    pub armed: bool,
+}
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.breakers.abandon(self.subgraph);
+        }
+    }
+}
+
 fn set(states: &mut FxHashMap<String, State>, subgraph: &str, state: State) {
     metrics::gauge!("subgraph_circuit_state", "subgraph" => subgraph.to_owned()).set(state.gauge());
     match states.get_mut(subgraph) {
@@ -148,6 +174,20 @@ mod tests {
         assert_eq!(b.permit("a"), Permit::Probe, "reopened, and with no cool-down, probed again");
         b.record("a", Permit::Probe, true);
         assert_eq!(b.permit("a"), Permit::Call);
+    }
+
+    #[test]
+    fn a_cancelled_probe_lets_the_next_call_probe() {
+        let b = breakers(Duration::ZERO);
+        for _ in 0..3 {
+            b.record("a", Permit::Call, false);
+        }
+        {
+            assert_eq!(b.permit("a"), Permit::Probe);
+            let _guard = ProbeGuard { breakers: &b, subgraph: "a", armed: true };
+            // dropped without an outcome, as when the client goes away mid-request
+        }
+        assert_eq!(b.permit("a"), Permit::Probe);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tower::retry::budget::{Budget, TpsBudget};
 
 use crate::supergraph::Subgraph;
-use breaker::{BreakerSettings, Breakers, Permit};
+use breaker::{BreakerSettings, Breakers, Permit, ProbeGuard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubgraphError {
@@ -145,11 +145,14 @@ impl SubgraphClient {
             metrics::counter!("subgraph_requests_refused_total", "subgraph" => subgraph.name.clone()).increment(1);
             return Err(SubgraphError::CircuitOpen);
         }
+        let mut probe =
+            ProbeGuard { breakers: &self.breakers, subgraph: &subgraph.name, armed: permit == Permit::Probe };
         let started = Instant::now();
         let result = self.exchange(request, headers, content_type, timeout).await;
         // A client that breaks its own upload says nothing about the subgraph.
         let healthy = result.is_ok() || blame_client.is_some_and(|blame| blame());
         self.breakers.record(&subgraph.name, permit, healthy);
+        probe.armed = false;
         let outcome = match &result {
             Ok(_) => "success",
             Err(SubgraphError::Timeout) => "timeout",
