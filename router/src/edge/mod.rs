@@ -98,7 +98,9 @@ impl Admission {
             Ok(())
         } else {
             metrics::counter!("rate_limited_total", "policy" => policy.as_str()).increment(1);
-            tracing::info!(policy = policy.as_str(), key, "rate limited");
+            // Debug, not info: a flood of refusals must not become a flood of log lines
+            // (`rate_limited_total` counts them).
+            tracing::debug!(policy = policy.as_str(), key, "rate limited");
             Err(Refusal::RateLimited(decision))
         }
     }
