@@ -209,15 +209,21 @@ async fn post_admitted(
         );
         return respond_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, error);
     }
-    let body = match axum::body::to_bytes(body, state.json_body_limit).await {
-        Ok(body) => body,
-        Err(_) => {
-            let error = RequestError::PayloadTooLarge(format!(
-                "The request body is larger than {} bytes, or was cut off",
-                state.json_body_limit
-            ));
-            return respond_error(StatusCode::PAYLOAD_TOO_LARGE, media, error);
-        }
+    // The HTTP limit makes room for files; a JSON body has the narrower one,
+    // refused on its declared length before a byte of it is read.
+    let too_large = || {
+        let error = RequestError::PayloadTooLarge(format!(
+            "The request body is larger than {} bytes, or was cut off",
+            state.json_body_limit
+        ));
+        respond_error(StatusCode::PAYLOAD_TOO_LARGE, media, error)
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > state.json_body_limit) {
+        return too_large();
+    }
+    let Ok(body) = axum::body::to_bytes(body, state.json_body_limit).await else {
+        return too_large();
     };
     match request::decode_post(&body, state.router.settings.max_batch) {
         Err(e) => respond_error(StatusCode::BAD_REQUEST, media, e),

@@ -224,3 +224,36 @@ async fn cors_answers_listed_origins_only_with_credentials() {
     assert_eq!(simple.headers()["access-control-allow-origin"], "https://app.example.com");
     assert!(simple.headers()["vary"].to_str().unwrap().contains("origin"), "caches must key on the origin");
 }
+
+#[tokio::test]
+async fn a_json_body_over_its_limit_is_refused_whether_declared_or_streamed() {
+    let router = spawn_router(
+        repo_path("schema/supergraph.graphql"),
+        &[("BODY_LIMIT_BYTES", "2048".into()), ("SUBGRAPH_AUTH_URL", "http://127.0.0.1:9/graphql".into())],
+    )
+    .await;
+    let padding = " ".repeat(4096);
+    let big = format!(r#"{{"query":"{{ __typename }}{padding}"}}"#);
+
+    let declared =
+        router.http.post(router.url("/graphql")).header("content-type", "application/json").body(big.clone());
+    let declared = declared.send().await.unwrap();
+    assert_eq!(declared.status(), 413);
+    let body: Value = declared.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "PAYLOAD_TOO_LARGE", "{body}");
+
+    // No Content-Length: counted as it arrives.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.as_bytes().chunks(512).map(|c| Ok(c.to_vec())).collect();
+    let streamed = router
+        .http
+        .post(router.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 413);
+
+    let small = router.graphql(None, "{ __typename }", json!({})).await;
+    assert_eq!(small, json!({ "data": { "__typename": "Query" } }));
+}
