@@ -58,6 +58,12 @@ async fn allow_listed_headers_reach_subgraphs_and_others_do_not() {
     assert!(seen[0].contains_key("traceparent"));
     assert!(!seen[0].contains_key("x-internal-user"), "unlisted headers stay at the router");
     assert!(!seen[0].contains_key("cookie"));
+
+    // Without one, the router makes up a request id and passes that on.
+    let response = router.post(None, json!({ "query": "{ hello }" })).await;
+    let generated = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(Uuid::parse_str(&generated).is_ok(), "{generated}");
+    assert_eq!(subgraph.headers()[1].get("x-request-id"), Some(&generated));
 }
 
 #[tokio::test]
