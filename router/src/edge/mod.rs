@@ -85,11 +85,6 @@ impl Edge {
 }
 
 impl Admission {
-    /// An admission that charges nothing (benchmarks, internal calls).
-    pub fn unlimited(client_ip: IpAddr) -> Self {
-        Self { client_ip, user_id: None, limiter: None, decisions: Mutex::new(Vec::new()) }
-    }
-
     async fn charge(&self, policy: Policy, key: &str, cost: u32) -> Result<(), Refusal> {
         let Some(limiter) = &self.limiter else { return Ok(()) };
         let Some(decision) = limiter.check(policy, key, cost).await else { return Ok(()) };
