@@ -52,6 +52,21 @@ impl Isolation {
         format!("{}/{}", postgres_base(), self.database)
     }
 
+    /// A pool on this isolation's database (created now, dropped with the
+    /// isolation), after running `setup` (the test's own tables).
+    pub async fn pool(&self, service: &str, setup: &[&str]) -> sqlx::PgPool {
+        let settings = crate::config::DatabaseSettings {
+            url: crate::config::Secret::new(self.database_url()),
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(5),
+        };
+        let pool = crate::db::connect(&settings, service).await.expect("test database");
+        for sql in setup {
+            sqlx::query(sqlx::AssertSqlSafe(*sql)).execute(&pool).await.expect("test setup SQL");
+        }
+        pool
+    }
+
     /// A queue name for `base` (e.g. `tasks.user-deleted`), deleted with its
     /// dead-letter queue and exchange afterwards.
     pub fn queue(&self, base: &str) -> String {

@@ -4,18 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kit::config::{AmqpSettings, DatabaseSettings, Secret};
+use kit::config::{AmqpSettings, Secret};
 use kit::events::consumer::{Consumer, Handler, HandlerFuture, Outcome, Subscription};
-use kit::events::{Envelope, connect, delete_exchange};
-use kit::testing::wait_for;
+use kit::events::{Envelope, connect};
+use kit::testing::{Isolation, wait_for};
 use lapin::BasicProperties;
-use lapin::options::{BasicGetOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::options::{BasicGetOptions, BasicPublishOptions};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// Records `data.userId` in `consumer_test.handled`; fails for the nil UUID.
 struct Recorder;
@@ -33,30 +32,28 @@ impl Handler for Recorder {
 
 struct Fixture {
     pool: PgPool,
-    db: String,
     exchange: String,
     queue: String,
+    /// Drops the database, exchange and queues afterwards.
+    _isolation: Isolation,
 }
 
 impl Fixture {
     async fn new() -> Self {
         kit::telemetry::init_for_tests();
-        let db = format!("test_consumer_{}", Uuid::new_v4().simple());
-        let settings = DatabaseSettings {
-            url: Secret::new(format!("{PG}/{db}")),
-            max_connections: 4,
-            acquire_timeout: Duration::from_secs(5),
-        };
-        let pool = kit::db::connect(&settings, "consumer-test").await.unwrap();
-        for sql in [
-            "CREATE SCHEMA consumer_test",
-            "CREATE TABLE consumer_test.processed_events (event_id uuid PRIMARY KEY, processed_at timestamptz NOT NULL DEFAULT now())",
-            "CREATE TABLE consumer_test.handled (user_id uuid NOT NULL)",
-        ] {
-            sqlx::query(sql).execute(&pool).await.unwrap();
-        }
-        let suffix = Uuid::new_v4().simple().to_string();
-        Self { pool, db, exchange: format!("test.events.{suffix}"), queue: format!("test.consumer.{suffix}") }
+        let isolation = Isolation::new("consumer");
+        let pool = isolation
+            .pool(
+                "consumer-test",
+                &[
+                    "CREATE SCHEMA consumer_test",
+                    "CREATE TABLE consumer_test.processed_events (event_id uuid PRIMARY KEY, processed_at timestamptz NOT NULL DEFAULT now())",
+                    "CREATE TABLE consumer_test.handled (user_id uuid NOT NULL)",
+                ],
+            )
+            .await;
+        let (exchange, queue) = (isolation.exchange.clone(), isolation.queue("consumer"));
+        Self { pool, exchange, queue, _isolation: isolation }
     }
 
     fn consumer(&self) -> Consumer {
@@ -79,28 +76,6 @@ impl Fixture {
 
     async fn handled(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM consumer_test.handled").fetch_one(&self.pool).await.unwrap()
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let (db, exchange, queue) = (self.db.clone(), self.exchange.clone(), self.queue.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let _ = kit::db::drop_database(PG, &db).await;
-                let Ok(conn) = connect(AMQP, "cleanup").await else { return };
-                if let Ok(channel) = conn.create_channel().await {
-                    let dead = format!("{queue}.dead");
-                    let _ = channel.queue_delete(queue.into(), QueueDeleteOptions::default()).await;
-                    let _ = channel.queue_delete(dead.clone().into(), QueueDeleteOptions::default()).await;
-                    let _ = channel.exchange_delete(dead.into(), ExchangeDeleteOptions::default()).await;
-                    let _ = delete_exchange(&channel, &exchange).await;
-                }
-                let _ = conn.close(200, "bye".into()).await;
-            })
-        })
-        .join();
     }
 }
 

@@ -4,15 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kit::config::{AmqpSettings, DatabaseSettings, Secret};
+use kit::config::{AmqpSettings, Secret};
 use kit::events::consumer::{Consumer, Handler, HandlerFuture, Subscription};
 use kit::events::in_process::Delivery;
 use kit::events::{Envelope, InProcessBus, Outbox, Relay};
+use kit::testing::Isolation;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
 const OUTBOX: Outbox = Outbox::new("bus_test");
 
 /// Records `data.userId` in `bus_test.handled` under its queue; fails for the nil UUID.
@@ -37,21 +37,19 @@ impl Handler for Recorder {
 
 struct Fixture {
     pool: PgPool,
-    db: String,
     bus: InProcessBus,
+    /// Drops the database afterwards.
+    _isolation: Isolation,
 }
 
 impl Fixture {
     async fn new() -> Self {
         kit::telemetry::init_for_tests();
-        let db = format!("test_bus_{}", Uuid::new_v4().simple());
-        let settings = DatabaseSettings {
-            url: Secret::new(format!("{PG}/{db}")),
-            max_connections: 4,
-            acquire_timeout: Duration::from_secs(5),
-        };
-        let pool = kit::db::connect(&settings, "bus-test").await.unwrap();
-        for sql in [
+        let isolation = Isolation::new("bus");
+        let pool = isolation
+            .pool(
+                "bus-test",
+                &[
             "CREATE SCHEMA bus_test",
             "CREATE TABLE bus_test.processed_tasks (event_id uuid PRIMARY KEY, processed_at timestamptz NOT NULL DEFAULT now())",
             "CREATE TABLE bus_test.processed_files (event_id uuid PRIMARY KEY, processed_at timestamptz NOT NULL DEFAULT now())",
@@ -59,10 +57,10 @@ impl Fixture {
             "CREATE TABLE bus_test.outbox (id bigserial PRIMARY KEY, event_id uuid NOT NULL UNIQUE, event_type text NOT NULL,
                 routing_key text NOT NULL, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
                 published_at timestamptz)",
-        ] {
-            sqlx::query(sql).execute(&pool).await.unwrap();
-        }
-        Self { pool, db, bus: InProcessBus::new() }
+        ],
+            )
+            .await;
+        Self { pool, bus: InProcessBus::new(), _isolation: isolation }
     }
 
     fn settings(&self) -> AmqpSettings {
@@ -113,19 +111,6 @@ impl Fixture {
             .fetch_one(&self.pool)
             .await
             .unwrap()
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let db = self.db.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let _ = kit::db::drop_database(PG, &db).await;
-            })
-        })
-        .join();
     }
 }
 
