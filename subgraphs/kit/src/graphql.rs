@@ -46,40 +46,49 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    execute_inner(schema, verifier, headers, request.into_inner(), per_viewer).await
+    let viewer = viewer_of(verifier, headers).await;
+    execute_batch(schema, request.into_inner(), viewer.as_ref(), &per_viewer).await
 }
 
-async fn execute_inner<Q, M, S>(
+/// The viewer of a valid access token; an unusable token is served as anonymous.
+async fn viewer_of(verifier: &TokenVerifier, headers: &HeaderMap) -> Option<Viewer> {
+    match verifier.viewer_from_headers(headers).await {
+        Ok(viewer) => viewer,
+        Err(reason) => {
+            tracing::debug!(%reason, "request carries an unusable token; serving it as anonymous");
+            None
+        }
+    }
+}
+
+async fn execute_batch<Q, M, S>(
     schema: &Schema<Q, M, S>,
-    verifier: &TokenVerifier,
-    headers: &HeaderMap,
     request: BatchRequest,
-    per_viewer: impl Fn(Request, &Viewer) -> Request,
+    viewer: Option<&Viewer>,
+    per_viewer: &impl Fn(Request, &Viewer) -> Request,
 ) -> GraphQLResponse
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let viewer = match verifier.viewer_from_headers(headers).await {
-        Ok(viewer) => viewer,
-        Err(reason) => {
-            tracing::debug!(%reason, "request carries an unusable token; serving it as anonymous");
-            None
-        }
-    };
-    let prepare = |r: Request| {
-        let r = with_cached_parse(r);
-        match &viewer {
-            None => r,
-            Some(viewer) => per_viewer(r.data(viewer.clone()), viewer),
-        }
-    };
+    let prepare = |r: Request| with_viewer(with_cached_parse(r), viewer, per_viewer);
     let request = match request {
         BatchRequest::Single(r) => BatchRequest::Single(prepare(r)),
         BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(prepare).collect()),
     };
     schema.execute_batch(request).await.into()
+}
+
+fn with_viewer(
+    request: Request,
+    viewer: Option<&Viewer>,
+    per_viewer: &impl Fn(Request, &Viewer) -> Request,
+) -> Request {
+    match viewer {
+        None => request,
+        Some(viewer) => per_viewer(request.data(viewer.clone()), viewer),
+    }
 }
 
 /// [`execute_with`], answering a viewer's repeated queries from `cache`: whole
@@ -101,24 +110,26 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
+    let viewer = viewer_of(verifier, headers).await;
     let single = match request.into_inner() {
         BatchRequest::Single(single) => single,
-        batch => return execute_inner(schema, verifier, headers, batch, per_viewer).await.into_response(),
+        batch => return execute_batch(schema, batch, viewer.as_ref(), &per_viewer).await.into_response(),
     };
-    let viewer = verifier.viewer_from_headers(headers).await.ok().flatten();
+    // Parsed once, here: for the query check, and for execution.
     let mut single = with_cached_parse(single);
-    let Some(viewer) = viewer.filter(|_| cache.enabled() && is_query(&mut single)) else {
-        let request = BatchRequest::Single(single);
-        return execute_inner(schema, verifier, headers, request, per_viewer).await.into_response();
+    let cacheable = viewer.is_some() && cache.enabled() && is_query(&mut single);
+    let Some(viewer) = viewer.as_ref().filter(|_| cacheable) else {
+        let response = schema.execute(with_viewer(single, viewer.as_ref(), &per_viewer)).await;
+        return GraphQLResponse::from(response).into_response();
     };
     let key = response_key(&single);
     let loaded = cache
         .get_or_load(&viewer.user_id.to_string(), &key, || async {
-            let response = execute_inner(schema, verifier, headers, BatchRequest::Single(single), per_viewer).await;
-            if !response.0.is_ok() {
-                return Err(Uncached(response));
+            let response = schema.execute(with_viewer(single, Some(viewer), &per_viewer)).await;
+            if !response.is_ok() {
+                return Err(Uncached(response.into()));
             }
-            serde_json::to_string(&response.0).map_err(|_| Uncached(response))
+            serde_json::to_string(&response).map_err(|_| Uncached(response.into()))
         })
         .await;
     match loaded {
