@@ -123,7 +123,8 @@ impl Application {
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let background = CancellationToken::new();
-        let watcher = tokio::spawn(supergraph::watch(
+        let tasks = tokio_util::task::TaskTracker::new();
+        tasks.spawn(supergraph::watch(
             self.supergraph,
             self.current_sdl,
             self.settings.supergraph.clone(),
@@ -132,12 +133,12 @@ impl Application {
         ));
         if let Some(limiter) = self.edge.limiter.clone() {
             let cancel = background.clone();
-            tokio::spawn(async move { limiter.housekeeping(cancel).await });
+            tasks.spawn(async move { limiter.housekeeping(cancel).await });
         }
-        let served = kit::http::serve(self.listener, self.router, shutdown, self.settings.http.shutdown_grace).await;
-        background.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), watcher).await;
-        served.context("serving HTTP")
+        let grace = self.settings.http.shutdown_grace;
+        kit::http::serve_then_stop_background(self.listener, self.router, shutdown, grace, background, tasks)
+            .await
+            .context("serving HTTP")
     }
 }
 

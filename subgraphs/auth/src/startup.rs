@@ -24,8 +24,6 @@ use crate::schema::{self, AuthSchema};
 use crate::tokens::{AccessTokens, SigningKey};
 use crate::{SERVICE, Settings};
 
-/// Background tasks get this long to stop once the server has drained.
-const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
 pub struct Application {
@@ -97,13 +95,9 @@ impl Application {
         let tasks = TaskTracker::new();
         tasks.spawn(self.relay.run(background.clone()));
         tasks.spawn(prune_refresh_tokens(self.accounts, background.clone()));
-        tasks.close();
-
-        let served = kit::http::serve(self.listener, self.router, shutdown, self.grace).await;
-        background.cancel();
-        if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, tasks.wait()).await.is_err() {
-            tracing::warn!("background tasks did not stop in time");
-        }
+        let served =
+            kit::http::serve_then_stop_background(self.listener, self.router, shutdown, self.grace, background, tasks)
+                .await;
         self.pool.close().await;
         served.context("serving HTTP")
     }

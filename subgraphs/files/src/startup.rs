@@ -28,8 +28,6 @@ use crate::storage::Storage;
 use crate::upload::{self, ReceiveError, UploadPolicy};
 use crate::{SERVICE, Settings, cascade};
 
-/// Background tasks get this long to stop once the server has drained.
-const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Queued blob deletions retried per maintenance round.
 const RETRY_BATCH: i64 = 1_000;
 
@@ -125,13 +123,9 @@ impl Application {
         let tasks = TaskTracker::new();
         tasks.spawn(self.consumer.run(background.clone()));
         tasks.spawn(maintain(self.repository, self.orphan_grace, self.sweep_interval, background.clone()));
-        tasks.close();
-
-        let served = kit::http::serve(self.listener, self.router, shutdown, self.grace).await;
-        background.cancel();
-        if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, tasks.wait()).await.is_err() {
-            tracing::warn!("background tasks did not stop in time");
-        }
+        let served =
+            kit::http::serve_then_stop_background(self.listener, self.router, shutdown, self.grace, background, tasks)
+                .await;
         self.pool.close().await;
         served.context("serving HTTP")
     }

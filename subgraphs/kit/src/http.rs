@@ -171,6 +171,28 @@ pub async fn serve(
     }
 }
 
+/// Longest wait for a service's background tasks once serving has stopped.
+const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`serve`], then winds down the service's background work: cancels
+/// `background` and waits (at most 10 s) for the `tasks` it runs.
+pub async fn serve_then_stop_background(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+    background: CancellationToken,
+    tasks: tokio_util::task::TaskTracker,
+) -> std::io::Result<()> {
+    tasks.close();
+    let served = serve(listener, router, shutdown, grace).await;
+    background.cancel();
+    if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, tasks.wait()).await.is_err() {
+        tracing::warn!("background tasks did not stop in time");
+    }
+    served
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -23,9 +23,6 @@ use crate::service::TaskService;
 use crate::store::TaskStore;
 use crate::{SERVICE, Settings};
 
-/// Background tasks get this long to stop once the server has drained.
-const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
 pub struct Application {
     listener: TcpListener,
     router: Router,
@@ -83,13 +80,9 @@ impl Application {
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(self.consumer.run(background.clone()));
-        tasks.close();
-
-        let served = kit::http::serve(self.listener, self.router, shutdown, self.grace).await;
-        background.cancel();
-        if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, tasks.wait()).await.is_err() {
-            tracing::warn!("background tasks did not stop in time");
-        }
+        let served =
+            kit::http::serve_then_stop_background(self.listener, self.router, shutdown, self.grace, background, tasks)
+                .await;
         self.service.store().pool().close().await;
         served.context("serving HTTP")
     }
