@@ -112,9 +112,9 @@ impl Admission {
                 _ => {}
             }
         }
-        let key = client_ip::bucket_key(self.client_ip);
         for (policy, cost) in [(Policy::Login, login), (Policy::Refresh, refresh)] {
             if cost > 0 {
+                let key = client_ip::bucket_key(self.client_ip);
                 self.charge(policy, &key, cost).await.map_err(|r| r.error())?;
             }
         }
