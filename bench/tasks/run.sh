@@ -26,6 +26,7 @@ until curl -sf "http://127.0.0.1:$auth_port/health/live" >/dev/null; do sleep 0.
 PORT=$warm_port USER_DELETED_QUEUE="bench.tasks.$$" "$bin/tasks" & pids+=($!)
 warm_pid=$!
 PORT=$cold_port USER_DELETED_QUEUE="bench.tasks.$$" REDIS_URL="$no_redis" "$bin/tasks" & pids+=($!)
+cold_pid=$!
 for pair in "$router_warm $warm_port" "$router_cold $cold_port"; do
   set -- $pair
   # Rate limits stay on (their cost is part of the figure) with quotas a load test cannot reach.
@@ -61,10 +62,18 @@ psql -h 127.0.0.1 -U postgres -d "$db" -qc "
          now() - i * interval '1 minute', now() - i * interval '1 minute'
   FROM generate_series(1, 1000) AS i; ANALYZE tasks.tasks;"
 
-run() { # label url [connections]
+redis_pid=$(pgrep -x redis-server | head -1 || true)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run() { # label url [connections [subgraph pid]]
   echo "== $1"
-  local connections=${3:-50}
-  wrk -t"$(( connections < 2 ? 1 : 2 ))" -c"$connections" -d"${duration}s" --latency -s bench/tasks/tasks.lua "$2" | grep -E "^\s+(50|90|99)%|Requests/sec"
+  local connections=${3:-50} pid=${4:-$warm_pid} out requests s0 r0=0
+  s0=$(cpu_ticks "$pid"); [ -n "$redis_pid" ] && r0=$(cpu_ticks "$redis_pid")
+  out=$(wrk -t"$(( connections < 2 ? 1 : 2 ))" -c"$connections" -d"${duration}s" --latency -s bench/tasks/tasks.lua "$2")
+  echo "$out" | grep -E "^\s+(50|90|99)%|Requests/sec"
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  # CPU time per request (clock ticks are 10 ms), to see where the work goes.
+  echo "CPU per request: tasks $(( ($(cpu_ticks "$pid") - s0) * 10000 / requests )) us" \
+       "${redis_pid:+redis $(( ($(cpu_ticks "$redis_pid") - r0) * 10000 / requests )) us}"
 }
 # Warm connection pools, the plan caches and the cache entry.
 for port in $warm_port $cold_port $router_warm $router_cold; do
@@ -73,6 +82,6 @@ done
 run "warm cache, at the subgraph, one connection (latency without queueing)" "http://127.0.0.1:$warm_port/graphql" 1
 run "warm cache, at the subgraph" "http://127.0.0.1:$warm_port/graphql"
 run "warm cache, through the router" "http://127.0.0.1:$router_warm/graphql"
-run "cold (REDIS_URL=none: Postgres every time), at the subgraph" "http://127.0.0.1:$cold_port/graphql"
-run "cold, through the router" "http://127.0.0.1:$router_cold/graphql"
+run "cold (REDIS_URL=none: Postgres every time), at the subgraph" "http://127.0.0.1:$cold_port/graphql" 50 "$cold_pid"
+run "cold, through the router" "http://127.0.0.1:$router_cold/graphql" 50 "$cold_pid"
 echo "tasks RSS after load: $(awk '/VmRSS/ {print $2, $3}' /proc/$warm_pid/status)"

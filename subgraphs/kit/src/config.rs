@@ -340,6 +340,8 @@ pub struct CacheSettings {
     pub timeout: Duration,
     /// Put before every key, so deployments (or tests) can share one Redis.
     pub key_prefix: String,
+    /// Bound of each replica's own copies of entries read from Redis (0: none).
+    pub local_max_bytes: usize,
 }
 
 impl CacheSettings {
@@ -357,6 +359,7 @@ impl CacheSettings {
             ttl: env.duration("CACHE_TTL", "60s", Duration::from_secs(1), Duration::from_secs(24 * 3600)),
             timeout: env.duration("CACHE_TIMEOUT", "100ms", Duration::from_millis(1), Duration::from_secs(10)),
             key_prefix: env.string("CACHE_KEY_PREFIX", ""),
+            local_max_bytes: env.int_in("CACHE_LOCAL_MAX_BYTES", 32 << 20, 0, 1 << 40),
         }
     }
 }

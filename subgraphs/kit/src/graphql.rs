@@ -8,6 +8,7 @@ use async_graphql::{BatchRequest, ObjectType, Request, Schema, SubscriptionType}
 pub use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 
@@ -115,21 +116,21 @@ where
         BatchRequest::Single(single) => single,
         batch => return execute_batch(schema, batch, viewer.as_ref(), &per_viewer).await.into_response(),
     };
-    // Parsed once, here: for the query check, and for execution.
-    let mut single = with_cached_parse(single);
-    let cacheable = viewer.is_some() && cache.enabled() && is_query(&mut single);
+    let cacheable = viewer.is_some() && cache.enabled() && is_query(&single);
     let Some(viewer) = viewer.as_ref().filter(|_| cacheable) else {
-        let response = schema.execute(with_viewer(single, viewer.as_ref(), &per_viewer)).await;
+        let response = schema.execute(with_viewer(with_cached_parse(single), viewer.as_ref(), &per_viewer)).await;
         return GraphQLResponse::from(response).into_response();
     };
     let key = response_key(&single);
     let loaded = cache
-        .get_or_load(&viewer.user_id.to_string(), &key, || async {
-            let response = schema.execute(with_viewer(single, Some(viewer), &per_viewer)).await;
+        .get_or_load_raw(&viewer.user_id.to_string(), &key, || async {
+            // Parsed (or taken from the parse cache) only when not answered from the cache.
+            let request = with_viewer(with_cached_parse(single), Some(viewer), &per_viewer);
+            let response = schema.execute(request).await;
             if !response.is_ok() {
                 return Err(Uncached(response.into()));
             }
-            serde_json::to_string(&response).map_err(|_| Uncached(response.into()))
+            serde_json::to_vec(&response).map(Bytes::from).map_err(|_| Uncached(response.into()))
         })
         .await;
     match loaded {
@@ -142,15 +143,29 @@ where
 /// A response that is answered but not cached.
 struct Uncached(GraphQLResponse);
 
-fn is_query(request: &mut Request) -> bool {
-    let operation_name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else { return false };
-    let operation = match (&document.operations, operation_name.as_deref()) {
-        (DocumentOperations::Single(operation), _) => Some(operation),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
-        (DocumentOperations::Multiple(_), None) => None,
+/// Whether the request's operation is a query, read from the parse cache
+/// without copying the document (a document not parsed before is parsed and
+/// kept). A document that does not parse is no query: execution reports it.
+fn is_query(request: &Request) -> bool {
+    let operation_name = request.operation_name.as_deref();
+    let is_query = |document: &ExecutableDocument| {
+        let operation = match (&document.operations, operation_name) {
+            (DocumentOperations::Single(operation), _) => Some(operation),
+            (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+            (DocumentOperations::Multiple(_), None) => None,
+        };
+        operation.is_some_and(|operation| operation.node.ty == OperationType::Query)
     };
-    operation.is_some_and(|operation| operation.node.ty == OperationType::Query)
+    if request.query.len() > MAX_CACHED_DOCUMENT_LEN {
+        return async_graphql::parser::parse_query(&request.query).is_ok_and(|document| is_query(&document));
+    }
+    if let Some(document) = PARSED.lock().expect("parse cache lock").get(&request.query) {
+        return is_query(document);
+    }
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else { return false };
+    let answer = is_query(&document);
+    PARSED.lock().expect("parse cache lock").put(request.query.clone(), document);
+    answer
 }
 
 fn response_key(request: &Request) -> String {
@@ -161,10 +176,12 @@ fn response_key(request: &Request) -> String {
     hasher.update([0]);
     hasher.update(serde_json::to_vec(&request.variables).unwrap_or_default());
     let digest = hasher.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut key = String::with_capacity(9 + 64);
     key.push_str("response:");
     for byte in digest {
-        key.push_str(&format!("{byte:02x}"));
+        key.push(char::from(HEX[usize::from(byte >> 4)]));
+        key.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     key
 }

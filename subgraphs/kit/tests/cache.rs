@@ -14,18 +14,55 @@ struct TestCache {
     namespace: &'static str,
 }
 
+/// Each replica's local tier in the tests that run both ways: none (one round
+/// trip per read) and the default kind.
+const LOCAL_TIERS: [usize; 2] = [0, 1 << 20];
+
 impl TestCache {
     fn new(url: &str) -> Self {
+        Self::with_local_tier(url, 0)
+    }
+
+    fn with_local_tier(url: &str, local_max_bytes: usize) -> Self {
         let namespace: &'static str =
             Box::leak(format!("test-cache-{}", uuid::Uuid::new_v4().simple()).into_boxed_str());
-        let settings = CacheSettings {
-            backend: CacheBackend::Redis,
-            url: Secret::new(url),
-            ttl: Duration::from_secs(60),
-            timeout: Duration::from_millis(200),
-            key_prefix: String::new(),
-        };
-        Self { cache: Cache::new(namespace, settings), namespace }
+        Self { cache: Cache::new(namespace, settings(url, local_max_bytes)), namespace }
+    }
+
+    /// Another replica over the same Redis keys, with its own local tier.
+    fn replica(&self) -> Cache {
+        Cache::new(self.namespace, settings(&redis_url(), 1 << 20))
+    }
+
+    /// Runs `command` on every key of this test's namespace (as Redis losing them).
+    async fn on_every_key(&self, command: &str) {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{}:*", self.namespace)).query_async(&mut conn).await.unwrap();
+        assert!(!keys.is_empty());
+        let () = redis::cmd(command).arg(keys).query_async(&mut conn).await.unwrap();
+    }
+
+    /// Deletes every cached entry in Redis, keeping the generations.
+    async fn delete_entries_in_redis(&self) {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{}:*:g[0-9]*", self.namespace)).query_async(&mut conn).await.unwrap();
+        assert!(!keys.is_empty());
+        let () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.unwrap();
+    }
+}
+
+fn settings(url: &str, local_max_bytes: usize) -> CacheSettings {
+    CacheSettings {
+        backend: CacheBackend::Redis,
+        url: Secret::new(url),
+        ttl: Duration::from_secs(60),
+        timeout: Duration::from_millis(200),
+        key_prefix: String::new(),
+        local_max_bytes,
     }
 }
 
@@ -51,33 +88,99 @@ async fn load(calls: &AtomicUsize, value: &str) -> Result<Vec<String>, std::conv
 
 #[tokio::test]
 async fn a_second_read_is_a_hit_and_does_not_load() {
-    let test = TestCache::new(&redis_url());
-    let calls = AtomicUsize::new(0);
+    for local in LOCAL_TIERS {
+        let test = TestCache::with_local_tier(&redis_url(), local);
+        let calls = AtomicUsize::new(0);
 
-    let first = test.cache.get_or_load("user-1", "page-1", || load(&calls, "a")).await.unwrap();
-    let second = test.cache.get_or_load("user-1", "page-1", || load(&calls, "b")).await.unwrap();
+        let first = test.cache.get_or_load("user-1", "page-1", || load(&calls, "a")).await.unwrap();
+        let second = test.cache.get_or_load("user-1", "page-1", || load(&calls, "b")).await.unwrap();
 
-    assert_eq!(first, vec!["a"]);
-    assert_eq!(second, vec!["a"], "served from the cache");
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(first, vec!["a"]);
+        assert_eq!(second, vec!["a"], "served from the cache (local tier of {local} bytes)");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }
 
 #[tokio::test]
 async fn invalidating_an_owner_makes_all_its_pages_miss_and_no_one_elses() {
-    let test = TestCache::new(&redis_url());
-    let calls = AtomicUsize::new(0);
-    for (owner, page) in [("alice", "p1"), ("alice", "p2"), ("bob", "p1")] {
-        test.cache.get_or_load(owner, page, || load(&calls, "old")).await.unwrap();
+    for local in LOCAL_TIERS {
+        let test = TestCache::with_local_tier(&redis_url(), local);
+        let calls = AtomicUsize::new(0);
+        for (owner, page) in [("alice", "p1"), ("alice", "p2"), ("bob", "p1")] {
+            test.cache.get_or_load(owner, page, || load(&calls, "old")).await.unwrap();
+        }
+
+        test.cache.invalidate("alice").await;
+
+        let p1 = test.cache.get_or_load("alice", "p1", || load(&calls, "new")).await.unwrap();
+        let p2 = test.cache.get_or_load("alice", "p2", || load(&calls, "new")).await.unwrap();
+        let bob = test.cache.get_or_load("bob", "p1", || load(&calls, "new")).await.unwrap();
+        assert_eq!((p1, p2), (vec!["new".to_owned()], vec!["new".to_owned()]), "read after own write sees the write");
+        assert_eq!(bob, vec!["old"], "other owners keep their entries");
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
     }
+}
 
-    test.cache.invalidate("alice").await;
+#[tokio::test]
+async fn a_replica_serves_repeated_reads_from_its_local_tier() {
+    let test = TestCache::with_local_tier(&redis_url(), 1 << 20);
+    let calls = AtomicUsize::new(0);
+    test.cache.get_or_load("u", "p", || load(&calls, "a")).await.unwrap();
+    assert_eq!(test.cache.local_tier().map(|tier| tier.len()), Some(1));
 
-    let p1 = test.cache.get_or_load("alice", "p1", || load(&calls, "new")).await.unwrap();
-    let p2 = test.cache.get_or_load("alice", "p2", || load(&calls, "new")).await.unwrap();
-    let bob = test.cache.get_or_load("bob", "p1", || load(&calls, "new")).await.unwrap();
-    assert_eq!((p1, p2), (vec!["new".to_owned()], vec!["new".to_owned()]), "read after own write sees the write");
-    assert_eq!(bob, vec!["old"], "other owners keep their entries");
-    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    test.delete_entries_in_redis().await;
+    let again = test.cache.get_or_load("u", "p", || load(&calls, "b")).await.unwrap();
+
+    assert_eq!(again, vec!["a"], "the replica's own copy, under the generation Redis still has");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_write_on_one_replica_is_seen_by_the_next_read_on_another_despite_its_local_copy() {
+    let test = TestCache::with_local_tier(&redis_url(), 1 << 20);
+    let other = test.replica();
+    let calls = AtomicUsize::new(0);
+    let first = other.get_or_load("u", "p", || load(&calls, "before")).await.unwrap();
+    let copied = other.get_or_load("u", "p", || load(&calls, "unused")).await.unwrap();
+    assert_eq!((first, copied), (vec!["before".to_owned()], vec!["before".to_owned()]));
+
+    test.cache.invalidate("u").await;
+    let after = other.get_or_load("u", "p", || load(&calls, "after")).await.unwrap();
+
+    assert_eq!(after, vec!["after"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_redis_that_lost_its_keys_never_revives_a_replica_s_local_copy() {
+    let test = TestCache::with_local_tier(&redis_url(), 1 << 20);
+    let calls = AtomicUsize::new(0);
+    test.cache.get_or_load("u", "p", || load(&calls, "before")).await.unwrap();
+    test.cache.invalidate("u").await;
+    test.cache.get_or_load("u", "p", || load(&calls, "copied")).await.unwrap();
+
+    // As after a restart of a Redis that keeps nothing on disk, or an eviction:
+    // a write in the meantime would be lost with the generation.
+    test.on_every_key("DEL").await;
+    let after = test.cache.get_or_load("u", "p", || load(&calls, "reloaded")).await.unwrap();
+
+    assert_eq!(after, vec!["reloaded"], "a fresh generation, never one the local copy was kept under");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn raw_values_are_kept_as_given_and_empty_ones_are_not_kept() {
+    let test = TestCache::with_local_tier(&redis_url(), 1 << 20);
+    let body = bytes::Bytes::from_static(br#"{"data":{"a":"\"quoted\""}}"#);
+    let first: Result<_, ()> = test.cache.get_or_load_raw("u", "r", || async { Ok(body.clone()) }).await;
+    let fresh = test.replica();
+    let second: Result<_, ()> = fresh.get_or_load_raw("u", "r", || async { Ok(bytes::Bytes::new()) }).await;
+    assert_eq!((first.unwrap(), second.unwrap()), (body.clone(), body), "from Redis, byte for byte");
+
+    let empty: Result<_, ()> = test.cache.get_or_load_raw("u", "e", || async { Ok(bytes::Bytes::new()) }).await;
+    let loaded_again: Result<_, ()> =
+        test.cache.get_or_load_raw("u", "e", || async { Ok(bytes::Bytes::from_static(b"x")) }).await;
+    assert_eq!((empty.unwrap(), loaded_again.unwrap()), (bytes::Bytes::new(), bytes::Bytes::from_static(b"x")));
 }
 
 #[tokio::test]

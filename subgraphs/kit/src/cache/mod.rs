@@ -1,15 +1,22 @@
 //! Cache-aside for resolver results, per owner: in Redis, or in process memory
 //! when one process serves everything (the monolith, see [`CacheBackend`]).
 //!
-//! Keys are `<namespace>:<owner>:g<generation>:<args hash>`. A write bumps the
-//! owner's generation (one atomic INCR), so every cached page of that owner goes
-//! stale at once without a scan, and the owner's next read misses: no stale read
-//! after one's own write. Redis never fails a request: errors and timeouts fall
-//! back to the loader, are counted, and after repeated errors Redis is left alone
-//! for a cool-down.
+//! Keys are `<namespace>:<owner>:g<generation>:<args hash>`. A write gives the
+//! owner a new generation (one atomic SET), so every cached page of that owner
+//! goes stale at once without a scan, and the owner's next read misses: no stale
+//! read after one's own write. Redis never fails a request: errors and timeouts
+//! fall back to the loader, are counted, and after repeated errors Redis is left
+//! alone for a cool-down.
+//!
+//! Each replica also keeps its own copy of the entries it reads ([`LocalTier`],
+//! `CACHE_LOCAL_MAX_BYTES`). The generation still comes from Redis on every
+//! read, so a write on any replica is seen by the next read on every replica;
+//! only the entry itself, which never changes under its key, is held locally.
 
 use std::future::Future;
+use std::time::Duration;
 
+use bytes::Bytes;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,11 +26,33 @@ use crate::fail_open::FailOpenRedis;
 use crate::health::{Check, CheckFuture};
 
 mod memory;
-pub use memory::MemoryStore;
+pub use memory::{LocalTier, MemoryStore};
 
-/// Reads the generation and the entry in one round trip.
+/// An owner's generation, created if the owner has none yet.
+const GENERATION_SCRIPT: &str = r"
+local generation = redis.call('GET', KEYS[1])
+if not generation then
+  generation = ARGV[1]
+  redis.call('SET', KEYS[1], generation)
+end
+return generation
+";
+
+/// An entry and the milliseconds it has left.
+const ENTRY_SCRIPT: &str = r"
+local value = redis.call('GET', KEYS[1])
+if not value then return {false, false} end
+return {value, redis.call('PTTL', KEYS[1])}
+";
+
+/// Without a local tier: the generation (created if need be) and the entry in
+/// one round trip.
 const READ_SCRIPT: &str = r"
-local generation = redis.call('GET', KEYS[1]) or '0'
+local generation = redis.call('GET', KEYS[1])
+if not generation then
+  generation = ARGV[3]
+  redis.call('SET', KEYS[1], generation)
+end
 local value = redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])
 return {generation, value}
 ";
@@ -37,8 +66,20 @@ pub struct Cache {
     redis: FailOpenRedis,
     /// Set with [`CacheBackend::Memory`]: Redis is then never used.
     memory: Option<MemoryStore>,
+    /// With Redis: this replica's copies of entries (`None` when
+    /// `CACHE_LOCAL_MAX_BYTES` is 0).
+    local: Option<LocalTier>,
     settings: CacheSettings,
-    script: redis::Script,
+    generation_script: redis::Script,
+    entry_script: redis::Script,
+    read_script: redis::Script,
+}
+
+/// What a read found: the owner's generation (`None` when Redis could not
+/// tell) and the entry, if any.
+struct Read {
+    generation: Option<String>,
+    value: Option<Bytes>,
 }
 
 impl Cache {
@@ -53,18 +94,27 @@ impl Cache {
             CacheBackend::Memory { max_bytes } => Some(MemoryStore::new(settings.ttl, max_bytes)),
             CacheBackend::Redis | CacheBackend::Off => None,
         };
+        let local = (settings.backend == CacheBackend::Redis && settings.local_max_bytes > 0)
+            .then(|| LocalTier::new(settings.local_max_bytes));
         Self {
             name,
             namespace: format!("{}{name}", settings.key_prefix),
             redis,
             memory,
+            local,
             settings,
-            script: redis::Script::new(READ_SCRIPT),
+            generation_script: redis::Script::new(GENERATION_SCRIPT),
+            entry_script: redis::Script::new(ENTRY_SCRIPT),
+            read_script: redis::Script::new(READ_SCRIPT),
         }
     }
 
     fn generation_key(&self, owner: &str) -> String {
         format!("{}:{owner}:generation", self.namespace)
+    }
+
+    fn entry_key(&self, owner: &str, generation: &str, args: &str) -> String {
+        format!("{}:{owner}:g{generation}:{args}", self.namespace)
     }
 
     /// The cached value for (`owner`, `args`), or `load`'s result, which is then cached.
@@ -74,67 +124,147 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        // An entry that does not decode (written by another version) is a miss.
+        let decode = |json: Bytes| serde_json::from_slice(&json).ok();
+        self.cached(owner, args, decode, || async {
+            let value = load().await?;
+            // A value that cannot be encoded is answered, not cached.
+            let json = serde_json::to_vec(&value).map(Bytes::from).unwrap_or_default();
+            Ok((value, json))
+        })
+        .await
+    }
+
+    /// [`Cache::get_or_load`] for values kept as they are, such as whole
+    /// responses: bytes in, the same bytes out, no encoding. An empty value is
+    /// answered but never cached.
+    pub async fn get_or_load_raw<E, F, Fut>(&self, owner: &str, args: &str, load: F) -> Result<Bytes, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes, E>>,
+    {
+        self.cached(owner, args, Some, || async {
+            let value = load().await?;
+            Ok((value.clone(), value))
+        })
+        .await
+    }
+
+    /// The entry for (`owner`, `args`) as `decode` reads it, or else `load`'s
+    /// value, whose encoding (unless empty) is then cached.
+    async fn cached<V, E, F, Fut>(
+        &self,
+        owner: &str,
+        args: &str,
+        decode: impl Fn(Bytes) -> Option<V>,
+        load: F,
+    ) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(V, Bytes), E>>,
+    {
         if let Some(memory) = &self.memory {
-            return self.get_or_load_in_memory(memory, owner, args, load).await;
+            let (generation, cached) = memory.read(owner, args);
+            if let Some(value) = cached.and_then(&decode) {
+                self.count_hit();
+                return Ok(value);
+            }
+            self.count_miss();
+            let (value, encoded) = load().await?;
+            if !encoded.is_empty() {
+                memory.write(owner, generation, args, encoded);
+            }
+            return Ok(value);
         }
-        let prefix = format!("{}:{owner}:g", self.namespace);
-        let generation_key = self.generation_key(owner);
-        let script = &self.script;
-        let prefix_arg = &prefix;
-        let read: Option<(String, Option<String>)> = self
-            .run(|mut conn| async move {
-                script.key(&generation_key).arg(prefix_arg).arg(args).invoke_async(&mut conn).await
-            })
-            .await;
-        let generation = match read {
-            Some((generation, Some(cached))) => match serde_json::from_str(&cached) {
-                Ok(value) => {
-                    metrics::counter!("cache_hits_total", "cache" => self.name).increment(1);
-                    return Ok(value);
-                }
-                Err(_) => Some(generation),
-            },
-            Some((generation, None)) => Some(generation),
-            None => None,
-        };
-        metrics::counter!("cache_misses_total", "cache" => self.name).increment(1);
-        let value = load().await?;
-        if let (Some(generation), Ok(json)) = (generation, serde_json::to_string(&value)) {
-            let key = format!("{prefix}{generation}:{args}");
-            let ttl = self.settings.ttl.as_secs().max(1);
-            self.run(|mut conn| async move {
-                redis::cmd("SET").arg(&key).arg(json).arg("EX").arg(ttl).query_async::<()>(&mut conn).await
-            })
-            .await;
+        let read = self.read(owner, args).await;
+        if let Some(value) = read.value.and_then(&decode) {
+            self.count_hit();
+            return Ok(value);
+        }
+        self.count_miss();
+        let (value, encoded) = load().await?;
+        if let Some(generation) = read.generation.filter(|_| !encoded.is_empty()) {
+            self.store(self.entry_key(owner, &generation, args), encoded).await;
         }
         Ok(value)
     }
 
-    async fn get_or_load_in_memory<T, E, F, Fut>(
-        &self,
-        memory: &MemoryStore,
-        owner: &str,
-        args: &str,
-        load: F,
-    ) -> Result<T, E>
-    where
-        T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        // Values are kept as JSON, as in Redis: a cached value is a copy, never shared
-        // with a caller that might change it, and its size is known for the bound.
-        let (generation, cached) = memory.read(owner, args);
-        if let Some(value) = cached.and_then(|json| serde_json::from_str(&json).ok()) {
-            metrics::counter!("cache_hits_total", "cache" => self.name).increment(1);
-            return Ok(value);
+    async fn read(&self, owner: &str, args: &str) -> Read {
+        let Some(local) = &self.local else { return self.read_in_one_trip(owner, args).await };
+        let Some(generation) = self.generation(owner).await else { return Read { generation: None, value: None } };
+        let key = self.entry_key(owner, &generation, args);
+        if let Some(value) = local.get(&key) {
+            metrics::counter!("cache_local_hits_total", "cache" => self.name).increment(1);
+            return Read { generation: Some(generation), value: Some(value) };
         }
+        let (script, entry_key) = (&self.entry_script, &key);
+        let entry: Option<(Option<Vec<u8>>, Option<i64>)> =
+            self.run(|mut conn| async move { script.key(entry_key).invoke_async(&mut conn).await }).await;
+        let value = match entry {
+            Some((Some(value), Some(ttl_ms))) => {
+                let value = Bytes::from(value);
+                // The copy lives no longer than the entry in Redis.
+                if let Ok(ttl_ms) = u64::try_from(ttl_ms) {
+                    local.put(key, value.clone(), Duration::from_millis(ttl_ms));
+                }
+                Some(value)
+            }
+            _ => None,
+        };
+        Read { generation: Some(generation), value }
+    }
+
+    async fn read_in_one_trip(&self, owner: &str, args: &str) -> Read {
+        let prefix = format!("{}:{owner}:g", self.namespace);
+        let generation_key = self.generation_key(owner);
+        let script = &self.read_script;
+        let (prefix, fresh) = (&prefix, new_generation());
+        let read: Option<(String, Option<Vec<u8>>)> = self
+            .run(|mut conn| async move {
+                script.key(&generation_key).arg(prefix).arg(args).arg(fresh).invoke_async(&mut conn).await
+            })
+            .await;
+        match read {
+            Some((generation, value)) => Read { generation: Some(generation), value: value.map(Bytes::from) },
+            None => Read { generation: None, value: None },
+        }
+    }
+
+    /// `owner`'s generation. A new owner gets a random one, as does every write
+    /// ([`Cache::invalidate`]): generations are never counted from zero, so a
+    /// Redis that restarts empty cannot hand out one that a replica's local tier
+    /// holds entries for.
+    async fn generation(&self, owner: &str) -> Option<String> {
+        let key = self.generation_key(owner);
+        let key = &key;
+        let current: Option<String> = self
+            .run(|mut conn| async move { redis::cmd("GET").arg(key).query_async::<Option<String>>(&mut conn).await })
+            .await?;
+        if current.is_some() {
+            return current;
+        }
+        let (script, fresh) = (&self.generation_script, new_generation());
+        self.run(|mut conn| async move { script.key(key).arg(fresh).invoke_async(&mut conn).await }).await
+    }
+
+    async fn store(&self, key: String, value: Bytes) {
+        let ttl = self.settings.ttl;
+        if let Some(local) = &self.local {
+            local.put(key.clone(), value.clone(), ttl);
+        }
+        let seconds = ttl.as_secs().max(1);
+        self.run(|mut conn| async move {
+            redis::cmd("SET").arg(&key).arg(value.as_ref()).arg("EX").arg(seconds).query_async::<()>(&mut conn).await
+        })
+        .await;
+    }
+
+    fn count_hit(&self) {
+        metrics::counter!("cache_hits_total", "cache" => self.name).increment(1);
+    }
+
+    fn count_miss(&self) {
         metrics::counter!("cache_misses_total", "cache" => self.name).increment(1);
-        let value = load().await?;
-        if let Ok(json) = serde_json::to_string(&value) {
-            memory.write(owner, generation, args, json);
-        }
-        Ok(value)
     }
 
     /// Makes every cached entry of `owner` stale. Best effort: if Redis is away,
@@ -144,8 +274,9 @@ impl Cache {
             memory.invalidate(owner);
             return;
         }
-        let key = self.generation_key(owner);
-        self.run(|mut conn| async move { redis::cmd("INCR").arg(&key).query_async::<i64>(&mut conn).await }).await;
+        let (key, fresh) = (self.generation_key(owner), new_generation());
+        self.run(|mut conn| async move { redis::cmd("SET").arg(&key).arg(fresh).query_async::<()>(&mut conn).await })
+            .await;
     }
 
     /// Whether anything is cached at all (`REDIS_URL=none` turns caching off in a
@@ -163,6 +294,11 @@ impl Cache {
         self.redis.cooling_down()
     }
 
+    /// This replica's local tier, if it has one (tests and diagnostics).
+    pub fn local_tier(&self) -> Option<&LocalTier> {
+        self.local.as_ref()
+    }
+
     async fn run<T, F, Fut>(&self, op: F) -> Option<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
@@ -170,6 +306,11 @@ impl Cache {
     {
         self.redis.run(op).await
     }
+}
+
+/// A generation no owner has had: 64 random bits.
+fn new_generation() -> String {
+    rand::random::<u64>().to_string()
 }
 
 impl Check for Cache {
@@ -212,6 +353,7 @@ mod tests {
             ttl: Duration::from_secs(60),
             timeout: Duration::from_millis(100),
             key_prefix: String::new(),
+            local_max_bytes: 0,
         };
         Cache::new("test", settings)
     }
