@@ -24,9 +24,13 @@ pub use crate::pipeline::introspection::Kind;
 #[derive(Debug, Clone)]
 pub struct Subgraph {
     pub name: String,
+    /// `name` as a metric label: cloned per request without allocating.
+    pub label: metrics::SharedString,
     pub url: String,
     /// `url`, parsed once rather than on every request.
     pub endpoint: reqwest::Url,
+    /// The same, as the GraphQL fetches' HTTP client takes it.
+    pub uri: axum::http::Uri,
     pub timeout: Duration,
 }
 
@@ -58,7 +62,14 @@ impl Supergraph {
                 let url = settings.url_overrides.get(&key).cloned().unwrap_or_else(|| url.clone());
                 let endpoint = reqwest::Url::parse(&url)
                     .map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
-                let subgraph = Subgraph { name: name.clone(), url, endpoint, timeout: settings.timeout(&key) };
+                if endpoint.scheme() != "http" {
+                    anyhow::bail!("subgraph {name} has URL {url:?}: only http:// subgraphs can be called");
+                }
+                let uri =
+                    url.parse().map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
+                let label = metrics::SharedString::from(std::sync::Arc::<str>::from(name.as_str()));
+                let subgraph =
+                    Subgraph { name: name.clone(), label, url, endpoint, uri, timeout: settings.timeout(&key) };
                 Ok((name.clone(), subgraph))
             })
             .collect::<anyhow::Result<_>>()?;

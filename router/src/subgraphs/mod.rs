@@ -4,10 +4,15 @@
 
 pub mod breaker;
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use rand::Rng;
 use serde_json::Value;
 use tower::retry::budget::{Budget, TpsBudget};
@@ -51,6 +56,10 @@ pub struct RetrySettings {
 }
 
 pub struct SubgraphClient {
+    /// GraphQL fetches: hyper's pooled client with nothing on top, since this
+    /// is the router's hottest path.
+    graphql: Client<HttpConnector, Full<Bytes>>,
+    /// Streamed bodies: uploads and file downloads.
     http: reqwest::Client,
     forward: Vec<HeaderName>,
     breakers: Breakers,
@@ -65,9 +74,12 @@ impl SubgraphClient {
             .tcp_nodelay(true)
             .build()
             .expect("a plain HTTP client always builds");
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let graphql = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector);
         let forward = forward_headers.iter().filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()).collect();
         let budget = TpsBudget::new(Duration::from_secs(10), 10, retry.budget_ratio);
-        Self { http, forward, breakers: Breakers::new(breaker), retry, budget }
+        Self { graphql, http, forward, breakers: Breakers::new(breaker), retry, budget }
     }
 
     /// The pooled client, for calls that are not GraphQL (file downloads).
@@ -99,12 +111,12 @@ impl SubgraphClient {
         self.budget.deposit();
         let mut retries = 0;
         loop {
-            let request = self.http.post(subgraph.endpoint.clone()).body(body.clone());
-            let result = self.attempt(subgraph, request, headers, "application/json", subgraph.timeout, None).await;
+            let exchange = self.exchange_json(subgraph, body.clone(), headers);
+            let result = self.attempt(subgraph, exchange, None).await;
             match result {
                 Err(e) if idempotent && e.retryable() && retries < self.retry.attempts && self.budget.withdraw() => {
                     retries += 1;
-                    metrics::counter!("subgraph_retries_total", "subgraph" => subgraph.name.clone()).increment(1);
+                    metrics::counter!("subgraph_retries_total", "subgraph" => subgraph.label.clone()).increment(1);
                     tokio::time::sleep(self.backoff(retries)).await;
                 }
                 result => return result,
@@ -123,7 +135,8 @@ impl SubgraphClient {
         blame_client: &(dyn Fn() -> bool + Sync),
     ) -> Result<Value, SubgraphError> {
         let request = self.http.post(subgraph.endpoint.clone()).body(body);
-        self.attempt(subgraph, request, headers, content_type, timeout, Some(blame_client)).await
+        let exchange = self.exchange_multipart(request, headers, content_type, timeout);
+        self.attempt(subgraph, exchange, Some(blame_client)).await
     }
 
     fn backoff(&self, retry: u32) -> Duration {
@@ -131,24 +144,22 @@ impl SubgraphClient {
         base.mul_f64(rand::rng().random_range(0.5..1.5))
     }
 
+    /// Runs one exchange with a subgraph under its circuit breaker, and records it.
     async fn attempt(
         &self,
         subgraph: &Subgraph,
-        request: reqwest::RequestBuilder,
-        headers: &HeaderMap,
-        content_type: &str,
-        timeout: Duration,
+        exchange: impl Future<Output = Result<Value, SubgraphError>>,
         blame_client: Option<&(dyn Fn() -> bool + Sync)>,
     ) -> Result<Value, SubgraphError> {
         let permit = self.breakers.permit(&subgraph.name);
         if permit == Permit::Refused {
-            metrics::counter!("subgraph_requests_refused_total", "subgraph" => subgraph.name.clone()).increment(1);
+            metrics::counter!("subgraph_requests_refused_total", "subgraph" => subgraph.label.clone()).increment(1);
             return Err(SubgraphError::CircuitOpen);
         }
         let mut probe =
             ProbeGuard { breakers: &self.breakers, subgraph: &subgraph.name, armed: permit == Permit::Probe };
         let started = Instant::now();
-        let result = self.exchange(request, headers, content_type, timeout).await;
+        let result = exchange.await;
         // A client that breaks its own upload says nothing about the subgraph.
         let healthy = result.is_ok() || blame_client.is_some_and(|blame| blame());
         self.breakers.record(&subgraph.name, permit, healthy);
@@ -158,7 +169,7 @@ impl SubgraphClient {
             Err(SubgraphError::Timeout) => "timeout",
             Err(_) => "error",
         };
-        metrics::histogram!("subgraph_request_duration_seconds", "subgraph" => subgraph.name.clone(), "outcome" => outcome)
+        metrics::histogram!("subgraph_request_duration_seconds", "subgraph" => subgraph.label.clone(), "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
         if let Err(e) = &result {
             tracing::warn!(subgraph = %subgraph.name, error = %e, "subgraph request failed");
@@ -166,7 +177,31 @@ impl SubgraphClient {
         result
     }
 
-    async fn exchange(
+    async fn exchange_json(
+        &self,
+        subgraph: &Subgraph,
+        body: Bytes,
+        headers: &HeaderMap,
+    ) -> Result<Value, SubgraphError> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = subgraph.uri.clone();
+        let outgoing = request.headers_mut();
+        outgoing.clone_from(headers);
+        outgoing.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        outgoing.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
+        let exchange = async {
+            let response = self.graphql.request(request).await.map_err(|_| SubgraphError::Unreachable)?;
+            let status = response.status();
+            let bytes = response.into_body().collect().await.map_err(|_| SubgraphError::Unreachable)?.to_bytes();
+            Ok((status, bytes))
+        };
+        let (status, bytes) =
+            tokio::time::timeout(subgraph.timeout, exchange).await.map_err(|_| SubgraphError::Timeout)??;
+        graphql_response(status, &bytes)
+    }
+
+    async fn exchange_multipart(
         &self,
         request: reqwest::RequestBuilder,
         headers: &HeaderMap,
@@ -176,18 +211,25 @@ impl SubgraphClient {
         let response = request
             .headers(headers.clone())
             .header(header::CONTENT_TYPE, content_type)
-            .header(header::ACCEPT, HeaderValue::from_static("application/graphql-response+json, application/json"))
+            .header(header::ACCEPT, HeaderValue::from_static(ACCEPT))
             .timeout(timeout)
             .send()
             .await
             .map_err(classify)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(classify)?;
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(value) if value.get("data").is_some() || value.get("errors").is_some() => Ok(value),
-            _ if !status.is_success() => Err(SubgraphError::Status(status.as_u16())),
-            _ => Err(SubgraphError::Malformed),
-        }
+        graphql_response(status, &bytes)
+    }
+}
+
+const ACCEPT: &str = "application/graphql-response+json, application/json";
+
+/// A subgraph's answer as a GraphQL response, or why it is none.
+fn graphql_response(status: axum::http::StatusCode, bytes: &[u8]) -> Result<Value, SubgraphError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) if value.get("data").is_some() || value.get("errors").is_some() => Ok(value),
+        _ if !status.is_success() => Err(SubgraphError::Status(status.as_u16())),
+        _ => Err(SubgraphError::Malformed),
     }
 }
 

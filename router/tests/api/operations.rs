@@ -126,6 +126,25 @@ async fn a_changed_supergraph_is_served_and_a_broken_one_refused() {
 }
 
 #[tokio::test]
+async fn a_supergraph_naming_a_subgraph_the_router_cannot_call_is_refused() {
+    let subgraph =
+        spawn_subgraph(Schema::build(Greeting, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let supergraph = SupergraphFile::new(&compose(&[("greeting", subgraph.sdl.clone(), subgraph.url.clone())]));
+    let router = spawn_router(supergraph.path.clone(), &[]).await;
+
+    // Subgraphs are called over plain HTTP (TLS ends at the edge, e.g. nginx or a mesh).
+    let https = subgraph.url.replacen("http://", "https://", 1);
+    std::fs::write(&supergraph.path, compose(&[("greeting", subgraph.sdl.clone(), https)])).unwrap();
+    eventually("the supergraph to be refused", || async {
+        let metrics = router.http.get(router.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        metrics.lines().any(|l| l.starts_with("supergraph_reloads_total{outcome=\"refused\"}"))
+    })
+    .await;
+    let still = router.graphql(None, "{ hello }", json!({})).await;
+    assert_eq!(still["data"]["hello"], "hi", "the old schema and URL stay in service: {still}");
+}
+
+#[tokio::test]
 async fn metrics_count_operations_plan_cache_and_subgraph_calls() {
     let subgraph =
         spawn_subgraph(Schema::build(Farewell, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
