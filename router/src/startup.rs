@@ -105,10 +105,11 @@ impl Application {
         if settings.files_subgraph.is_some() {
             routes = routes.route("/files/{id}/content", get(get_file_content));
         }
-        let routes = routes
-            .with_state(Arc::new(state))
-            .layer(axum::middleware::map_response(security_headers))
-            .layer(cors(&settings.cors_origins));
+        let routes = routes.with_state(Arc::new(state)).layer(
+            tower::ServiceBuilder::new()
+                .layer(cors(&settings.cors_origins))
+                .layer(axum::middleware::map_response(security_headers)),
+        );
         let app = kit::http::platform_router(SERVICE, routes, health, &settings.http);
         let listener = kit::http::bind(&settings.http)
             .await

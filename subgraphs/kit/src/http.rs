@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -111,23 +112,34 @@ pub fn platform_router(service: &'static str, app: Router, health: Health, setti
         .with_state(health)
         .route("/metrics", get(|| async { crate::metrics::render() }));
 
-    let traced = app.layer(middleware::from_fn(record_duration)).layer(
-        TraceLayer::new_for_http().make_span_with(request_span).on_request(()).on_response(
-            |res: &Response, latency: Duration, _span: &Span| {
-                tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "served");
-            },
-        ),
+    // Each `Router::layer` call boxes every route once more, and every request
+    // clones the boxes: layers go on as one stack (outermost first).
+    let traced = app.layer(
+        ServiceBuilder::new()
+            .layer(TraceLayer::new_for_http().make_span_with(request_span).on_request(()).on_response(
+                |res: &Response, latency: Duration, _span: &Span| {
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        latency_ms = latency.as_secs_f64() * 1000.0,
+                        "served"
+                    );
+                },
+            ))
+            .layer(middleware::from_fn(record_duration)),
     );
 
     traced
         .merge(probes)
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not found") })
-        // Outermost last: service name, request id, timeout, body limit.
+        // Apart: it changes the body type, which a route turns back into axum's.
         .layer(RequestBodyLimitLayer::new(settings.body_limit))
-        .layer(middleware::map_response(payload_too_large_as_graphql))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
-        .layer(middleware::from_fn(assign_request_id))
-        .layer(axum::Extension(ServiceName(service)))
+        .layer(
+            ServiceBuilder::new()
+                .layer(axum::Extension(ServiceName(service)))
+                .layer(middleware::from_fn(assign_request_id))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+                .layer(middleware::map_response(payload_too_large_as_graphql)),
+        )
 }
 
 /// The body limit layer answers a declared length over the limit in plain text;
