@@ -4,11 +4,18 @@
 # and the edge's cost: the one-fetch query with a verified bearer token and rate
 # limits (quotas it cannot reach) against the same router with both off.
 #   bench/router/run.sh [seconds]
+# Every process (subgraphs and routers) runs one worker thread unless
+# TOKIO_WORKER_THREADS says otherwise: on this 2-core machine wrk, the subgraphs
+# and the router share the cores, and each process gets about one, as a
+# container with a CPU limit of 1 would. TOKIO_WORKER_THREADS=2 measures the
+# processes each spreading over both cores instead.
 # Needs wrk (apt-get install wrk) and node with `npm ci` done in schema/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/taskgraph-target}
 duration=${1:-10}
+export TOKIO_WORKER_THREADS=${TOKIO_WORKER_THREADS:-1}
+echo "worker threads per process: $TOKIO_WORKER_THREADS"
 port=${BENCH_ROUTER_PORT:-4800}
 supergraph=$(mktemp --suffix .graphql)
 issuer=$(mktemp)
@@ -43,6 +50,7 @@ run() { # label url script [router pid]
   out=$(wrk -t2 -c50 -d"${duration}s" --latency -s "bench/router/$3" "$2")
   echo "$out" | grep -E "^\s+(50|90|99)%|Requests/sec"
   requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print int($2)}')
   # CPU time per request (clock ticks are 10 ms), to compare where the work goes.
   echo "CPU per request: router $(( ($(cpu_ticks "$pid") - r0) * 10000 / requests )) us," \
        "subgraphs $(( ($(cpu_ticks "$subgraphs") - s0) * 10000 / requests )) us"
@@ -50,8 +58,15 @@ run() { # label url script [router pid]
 # Warm the plan cache and connection pools.
 wrk -t1 -c10 -d2s -s bench/router/three_fetches.lua "http://127.0.0.1:$port/graphql" >/dev/null
 wrk -t1 -c10 -d2s -s bench/router/one_fetch_token.lua "http://127.0.0.1:$((port + 10))/graphql" >/dev/null
-run "one fetch, direct to the products subgraph" "http://127.0.0.1:4801/graphql" one_fetch.lua
-run "one fetch, through the router" "http://127.0.0.1:$port/graphql" one_fetch.lua
+# Direct and through the router twice, interleaved: runs on a shared machine drift.
+direct=0 routed=0
+for _ in 1 2; do
+  run "one fetch, direct to the products subgraph" "http://127.0.0.1:4801/graphql" one_fetch.lua
+  direct=$((direct + rps))
+  run "one fetch, through the router" "http://127.0.0.1:$port/graphql" one_fetch.lua
+  routed=$((routed + rps))
+done
+echo "through the router / direct: $((routed * 100 / direct))%"
 echo "router RSS under load: $(awk '/VmRSS/ {print $2, $3}' /proc/$router/status)"
 run "one fetch, through the router, edge on (bearer token verified, rate limits checked)" \
   "http://127.0.0.1:$((port + 10))/graphql" one_fetch_token.lua "$edge_router"
