@@ -58,7 +58,17 @@ run() { # label url script [router pid]
 # Warm the plan cache and connection pools.
 wrk -t1 -c10 -d2s -s bench/router/three_fetches.lua "http://127.0.0.1:$port/graphql" >/dev/null
 wrk -t1 -c10 -d2s -s bench/router/one_fetch_token.lua "http://127.0.0.1:$((port + 10))/graphql" >/dev/null
+# The router's own time per operation from its microsecond histogram: the
+# bucket bound below which a quantile of the operations since `snapshot` fell.
+overhead_buckets() { curl -s "http://127.0.0.1:$port/metrics" | grep '^router_overhead_seconds_bucket'; }
+overhead_quantile() { # quantile snapshot
+  overhead_buckets | paste -d' ' - <(echo "$2") | awk -v q="$1" '
+    { match($1, /le="[^"]+"/); le = substr($1, RSTART + 4, RLENGTH - 5); n[NR] = $2 - $4; b[NR] = le }
+    END { total = n[NR]; for (i = 1; i <= NR; i++) if (n[i] >= q * total) {
+            printf "%s", (b[i] == "+Inf" ? "over 0.1 s" : "<= " b[i] * 1000 " ms"); exit } }'
+}
 # Direct and through the router twice, interleaved: runs on a shared machine drift.
+snapshot=$(overhead_buckets)
 direct=0 routed=0
 for _ in 1 2; do
   run "one fetch, direct to the products subgraph" "http://127.0.0.1:4801/graphql" one_fetch.lua
@@ -67,6 +77,8 @@ for _ in 1 2; do
   routed=$((routed + rps))
 done
 echo "through the router / direct: $((routed * 100 / direct))%"
+echo "router's own time per operation (router_overhead_seconds): p50 $(overhead_quantile 0.5 "$snapshot")," \
+     "p99 $(overhead_quantile 0.99 "$snapshot")"
 echo "router RSS under load: $(awk '/VmRSS/ {print $2, $3}' /proc/$router/status)"
 run "one fetch, through the router, edge on (bearer token verified, rate limits checked)" \
   "http://127.0.0.1:$((port + 10))/graphql" one_fetch_token.lua "$edge_router"

@@ -26,6 +26,8 @@ pub struct Subgraph {
     pub name: String,
     /// `name` as a metric label: cloned per request without allocating.
     pub label: metrics::SharedString,
+    /// Its request metrics, registered at its first request.
+    pub metrics: Arc<crate::subgraphs::SubgraphMetrics>,
     pub url: String,
     /// `url`, parsed once rather than on every request.
     pub endpoint: reqwest::Url,
@@ -68,8 +70,15 @@ impl Supergraph {
                 let uri =
                     url.parse().map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
                 let label = metrics::SharedString::from(std::sync::Arc::<str>::from(name.as_str()));
-                let subgraph =
-                    Subgraph { name: name.clone(), label, url, endpoint, uri, timeout: settings.timeout(&key) };
+                let subgraph = Subgraph {
+                    name: name.clone(),
+                    label,
+                    metrics: Arc::default(),
+                    url,
+                    endpoint,
+                    uri,
+                    timeout: settings.timeout(&key),
+                };
                 Ok((name.clone(), subgraph))
             })
             .collect::<anyhow::Result<_>>()?;

@@ -11,6 +11,7 @@ pub mod prepare;
 pub mod project;
 pub mod request;
 pub mod response;
+mod telemetry;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -102,10 +103,7 @@ impl Router {
         let elapsed = started.elapsed().as_secs_f64();
         let operation_type = prepared.map(|p| p.operation_type.as_str()).unwrap_or("unknown");
         let outcome = response.outcome();
-        metrics::counter!("graphql_operations_total", "operation_type" => operation_type, "outcome" => outcome)
-            .increment(1);
-        metrics::histogram!("graphql_operation_duration_seconds", "operation_type" => operation_type).record(elapsed);
-        metrics::histogram!("router_overhead_seconds").record((elapsed - waited).max(0.0));
+        telemetry::get().operation(prepared.map(|p| p.operation_type), outcome, elapsed, (elapsed - waited).max(0.0));
         tracing::info!(
             operation_name = prepared.and_then(|p| p.operation_name.as_deref()).unwrap_or(""),
             operation_type,

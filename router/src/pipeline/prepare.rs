@@ -73,10 +73,10 @@ impl PlanCache {
         settings.limits.check_length(query)?;
         let key = cache_key(query, request.operation_name.as_deref(), supergraph.version);
         if let Some(hit) = self.entries.lock().expect("cache lock").get(&key).cloned() {
-            metrics::counter!("query_plan_cache_total", "result" => "hit").increment(1);
+            super::telemetry::get().plan_cache(true);
             return Ok(hit);
         }
-        metrics::counter!("query_plan_cache_total", "result" => "miss").increment(1);
+        super::telemetry::get().plan_cache(false);
         let prepared = Arc::new(prepare(supergraph, query, request.operation_name.as_deref(), settings)?);
         self.entries.lock().expect("cache lock").put(key, prepared.clone());
         Ok(prepared)

@@ -5,6 +5,7 @@
 pub mod breaker;
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -13,6 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use metrics::{Histogram, SharedString};
 use rand::Rng;
 use serde_json::Value;
 use tower::retry::budget::{Budget, TpsBudget};
@@ -165,12 +167,11 @@ impl SubgraphClient {
         self.breakers.record(&subgraph.name, permit, healthy);
         probe.armed = false;
         let outcome = match &result {
-            Ok(_) => "success",
-            Err(SubgraphError::Timeout) => "timeout",
-            Err(_) => "error",
+            Ok(_) => Outcome::Success,
+            Err(SubgraphError::Timeout) => Outcome::Timeout,
+            Err(_) => Outcome::Error,
         };
-        metrics::histogram!("subgraph_request_duration_seconds", "subgraph" => subgraph.label.clone(), "outcome" => outcome)
-            .record(started.elapsed().as_secs_f64());
+        subgraph.metrics.duration(&subgraph.label, outcome).record(started.elapsed().as_secs_f64());
         if let Err(e) = &result {
             tracing::warn!(subgraph = %subgraph.name, error = %e, "subgraph request failed");
         }
@@ -219,6 +220,31 @@ impl SubgraphClient {
         let status = response.status();
         let bytes = response.bytes().await.map_err(classify)?;
         graphql_response(status, &bytes)
+    }
+}
+
+/// A subgraph's request durations by outcome, as handles registered at its
+/// first request rather than looked up (hashing every label) per request.
+#[derive(Debug, Default)]
+pub struct SubgraphMetrics {
+    durations: OnceLock<[Histogram; 3]>,
+}
+
+#[derive(Clone, Copy)]
+enum Outcome {
+    Success = 0,
+    Timeout = 1,
+    Error = 2,
+}
+
+impl SubgraphMetrics {
+    fn duration(&self, subgraph: &SharedString, outcome: Outcome) -> &Histogram {
+        let durations = self.durations.get_or_init(|| {
+            ["success", "timeout", "error"].map(|outcome| {
+                metrics::histogram!("subgraph_request_duration_seconds", "subgraph" => subgraph.clone(), "outcome" => outcome)
+            })
+        });
+        &durations[outcome as usize]
     }
 }
 

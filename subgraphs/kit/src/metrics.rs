@@ -11,6 +11,14 @@ pub const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0
 
 pub const HTTP_REQUEST_DURATION: &str = "http_request_duration_seconds";
 
+/// Buckets from 5 µs to 100 ms, for work measured in microseconds.
+pub const FINE_LATENCY_BUCKETS: &[f64] =
+    &[0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
+
+/// The router's own time per operation (excluding waits on subgraphs): tens of
+/// microseconds, invisible in millisecond buckets.
+pub const ROUTER_OVERHEAD: &str = "router_overhead_seconds";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the global recorder on first use and returns its handle.
@@ -18,6 +26,9 @@ pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("bucket list is not empty")
+            // A full match wins over the suffix.
+            .set_buckets_for_metric(Matcher::Full(ROUTER_OVERHEAD.into()), FINE_LATENCY_BUCKETS)
             .expect("bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
