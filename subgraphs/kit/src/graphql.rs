@@ -177,8 +177,10 @@ fn response_key(request: &Request) -> String {
     hasher.update(serde_json::to_vec(&request.variables).unwrap_or_default());
     let digest = hasher.finalize();
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut key = String::with_capacity(9 + 64);
-    key.push_str("response:");
+    // `raw-response`: kept as the bytes answered. Before, as a JSON string
+    // under `response:`, which this version must not read as a body.
+    let mut key = String::with_capacity(13 + 64);
+    key.push_str("raw-response:");
     for byte in digest {
         key.push(char::from(HEX[usize::from(byte >> 4)]));
         key.push(char::from(HEX[usize::from(byte & 0xf)]));

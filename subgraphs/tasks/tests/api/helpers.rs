@@ -142,7 +142,7 @@ impl TestApp {
     pub fn cached_responses(&self, user: &User) -> usize {
         let client = redis::Client::open(kit::testing::redis_url()).expect("redis url");
         let mut conn = client.get_connection().expect("redis connection");
-        let pattern = format!("{}tasks:{}:g*:response:*", self._isolation.cache_prefix, user.id);
+        let pattern = format!("{}tasks:{}:g*:raw-response:*", self._isolation.cache_prefix, user.id);
         let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(&mut conn).expect("KEYS");
         keys.len()
     }
