@@ -28,15 +28,24 @@ use crate::health::{Check, CheckFuture};
 mod memory;
 pub use memory::{LocalTier, MemoryStore};
 
+/// Lua that sets `generation` to the owner's (key 1), giving the owner
+/// `ARGV[$fresh]` if it has none yet: the one place that rule is written.
+macro_rules! generation_lua {
+    ($fresh:literal) => {
+        concat!(
+            "local generation = redis.call('GET', KEYS[1])\n",
+            "if not generation then\n",
+            "  generation = ARGV[",
+            $fresh,
+            "]\n",
+            "  redis.call('SET', KEYS[1], generation)\n",
+            "end\n"
+        )
+    };
+}
+
 /// An owner's generation, created if the owner has none yet.
-const GENERATION_SCRIPT: &str = r"
-local generation = redis.call('GET', KEYS[1])
-if not generation then
-  generation = ARGV[1]
-  redis.call('SET', KEYS[1], generation)
-end
-return generation
-";
+const GENERATION_SCRIPT: &str = concat!(generation_lua!(1), "return generation\n");
 
 /// An entry and the milliseconds it has left.
 const ENTRY_SCRIPT: &str = r"
@@ -47,15 +56,11 @@ return {value, redis.call('PTTL', KEYS[1])}
 
 /// Without a local tier: the generation (created if need be) and the entry in
 /// one round trip.
-const READ_SCRIPT: &str = r"
-local generation = redis.call('GET', KEYS[1])
-if not generation then
-  generation = ARGV[3]
-  redis.call('SET', KEYS[1], generation)
-end
-local value = redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])
-return {generation, value}
-";
+const READ_SCRIPT: &str = concat!(
+    generation_lua!(3),
+    "local value = redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])\n",
+    "return {generation, value}\n"
+);
 
 pub struct Cache {
     /// Metric label, e.g. `tasks`.
