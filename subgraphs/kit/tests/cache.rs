@@ -34,26 +34,22 @@ impl TestCache {
         Cache::new(self.namespace, settings(&redis_url(), 1 << 20))
     }
 
-    /// Runs `command` on every key of this test's namespace (as Redis losing them).
-    async fn on_every_key(&self, command: &str) {
+    /// Deletes this test's keys matching `pattern` (after the namespace) from
+    /// Redis, as a restart or an eviction would.
+    async fn delete_in_redis(&self, pattern: &str) {
         let client = redis::Client::open(redis_url()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         let keys: Vec<String> =
-            redis::cmd("KEYS").arg(format!("{}:*", self.namespace)).query_async(&mut conn).await.unwrap();
-        assert!(!keys.is_empty());
-        let () = redis::cmd(command).arg(keys).query_async(&mut conn).await.unwrap();
-    }
-
-    /// Deletes every cached entry in Redis, keeping the generations.
-    async fn delete_entries_in_redis(&self) {
-        let client = redis::Client::open(redis_url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let keys: Vec<String> =
-            redis::cmd("KEYS").arg(format!("{}:*:g[0-9]*", self.namespace)).query_async(&mut conn).await.unwrap();
+            redis::cmd("KEYS").arg(format!("{}:{pattern}", self.namespace)).query_async(&mut conn).await.unwrap();
         assert!(!keys.is_empty());
         let () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.unwrap();
     }
 }
+
+/// Every key: generations and entries.
+const ALL_KEYS: &str = "*";
+/// Entries only, keeping the generations.
+const ENTRY_KEYS: &str = "*:g[0-9]*";
 
 fn settings(url: &str, local_max_bytes: usize) -> CacheSettings {
     CacheSettings {
@@ -128,7 +124,7 @@ async fn a_replica_serves_repeated_reads_from_its_local_tier() {
     test.cache.get_or_load("u", "p", || load(&calls, "a")).await.unwrap();
     assert_eq!(test.cache.local_tier().map(|tier| tier.len()), Some(1));
 
-    test.delete_entries_in_redis().await;
+    test.delete_in_redis(ENTRY_KEYS).await;
     let again = test.cache.get_or_load("u", "p", || load(&calls, "b")).await.unwrap();
 
     assert_eq!(again, vec!["a"], "the replica's own copy, under the generation Redis still has");
@@ -161,7 +157,7 @@ async fn a_redis_that_lost_its_keys_never_revives_a_replica_s_local_copy() {
 
     // As after a restart of a Redis that keeps nothing on disk, or an eviction:
     // a write in the meantime would be lost with the generation.
-    test.on_every_key("DEL").await;
+    test.delete_in_redis(ALL_KEYS).await;
     let after = test.cache.get_or_load("u", "p", || load(&calls, "reloaded")).await.unwrap();
 
     assert_eq!(after, vec!["reloaded"], "a fresh generation, never one the local copy was kept under");
