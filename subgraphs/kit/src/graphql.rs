@@ -112,11 +112,11 @@ where
     S: SubscriptionType + 'static,
 {
     let viewer = viewer_of(verifier, headers).await;
-    let single = match request.into_inner() {
+    let mut single = match request.into_inner() {
         BatchRequest::Single(single) => single,
         batch => return execute_batch(schema, batch, viewer.as_ref(), &per_viewer).await.into_response(),
     };
-    let cacheable = viewer.is_some() && cache.enabled() && is_query(&single);
+    let cacheable = viewer.is_some() && cache.enabled() && is_query(&mut single);
     let Some(viewer) = viewer.as_ref().filter(|_| cacheable) else {
         let response = schema.execute(with_viewer(with_cached_parse(single), viewer.as_ref(), &per_viewer)).await;
         return GraphQLResponse::from(response).into_response();
@@ -146,8 +146,9 @@ struct Uncached(GraphQLResponse);
 /// Whether the request's operation is a query, read from the parse cache
 /// without copying the document (a document not parsed before is parsed and
 /// kept). A document that does not parse is no query: execution reports it.
-fn is_query(request: &Request) -> bool {
-    let operation_name = request.operation_name.as_deref();
+fn is_query(request: &mut Request) -> bool {
+    let operation_name = request.operation_name.clone();
+    let operation_name = operation_name.as_deref();
     let is_query = |document: &ExecutableDocument| {
         let operation = match (&document.operations, operation_name) {
             (DocumentOperations::Single(operation), _) => Some(operation),
@@ -157,7 +158,8 @@ fn is_query(request: &Request) -> bool {
         operation.is_some_and(|operation| operation.node.ty == OperationType::Query)
     };
     if request.query.len() > MAX_CACHED_DOCUMENT_LEN {
-        return async_graphql::parser::parse_query(&request.query).is_ok_and(|document| is_query(&document));
+        // Not kept in the parse cache: parsed into the request, for execution to reuse.
+        return request.parsed_query().is_ok_and(is_query);
     }
     if let Some(document) = PARSED.lock().expect("parse cache lock").get(&request.query) {
         return is_query(document);
