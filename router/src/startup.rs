@@ -15,7 +15,6 @@ use axum::routing::get;
 use futures::future::join_all;
 use kit::TokenVerifier;
 use kit::health::{Check, CheckFuture, Health};
-use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -238,9 +237,16 @@ async fn post_admitted(
             let responses = join_all(runs).await;
             // Refused as a whole only when every operation in it was.
             let all_limited = responses.iter().all(|r| r.request_error && r.code() == Some("RATE_LIMITED"));
-            let body = Value::Array(responses.into_iter().map(GraphqlResponse::into_json).collect());
+            let mut body = vec![b'['];
+            for (i, response) in responses.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                response.write_json(&mut body);
+            }
+            body.push(b']');
             let status = if all_limited { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::OK };
-            json_response(status, media, &body)
+            json_response(status, media, body)
         }
     }
 }
@@ -376,7 +382,7 @@ fn respond(media: MediaType, response: GraphqlResponse) -> Response {
     } else {
         StatusCode::OK
     };
-    let mut http = json_response(status, media, &response.into_json());
+    let mut http = json_response(status, media, response.to_json_bytes());
     if method_not_allowed {
         http.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
@@ -384,12 +390,11 @@ fn respond(media: MediaType, response: GraphqlResponse) -> Response {
 }
 
 fn respond_error(status: StatusCode, media: MediaType, error: RequestError) -> Response {
-    json_response(status, media, &GraphqlResponse::request_error(error).into_json())
+    json_response(status, media, GraphqlResponse::request_error(error).to_json_bytes())
 }
 
-fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media.content_type()))], bytes).into_response()
+fn json_response(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media.content_type()))], body).into_response()
 }
 
 /// Ready once a supergraph is loaded and every subgraph answers `{ __typename }`.

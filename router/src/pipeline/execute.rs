@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use axum::http::HeaderMap;
 use futures::future::{BoxFuture, FutureExt, join_all};
 use hive_router_query_planner::ast::selection_item::SelectionItem;
@@ -18,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::error::graphql_error;
 use super::multipart::Uploads;
-use crate::subgraphs::{SubgraphClient, SubgraphError};
+use crate::subgraphs::{Decode, SubgraphClient, SubgraphError, checked_answer, parsed_answer};
 use crate::supergraph::{SchemaIndex, Supergraph};
 
 pub struct Execution<'a> {
@@ -153,21 +154,32 @@ impl<'a> Execution<'a> {
     /// A fetch at the root of the operation: its data merges into the root.
     async fn root_fetch(&self, fetch: &FetchNode) {
         let variables = self.used_variables(fetch.variable_usages.iter().flatten());
-        let Some(mut answer) = self
-            .call(&fetch.service_name, &fetch.operation.document_str, variables, || {
-                root_response_keys(fetch).into_iter().map(|k| vec![Value::String(k)]).collect()
-            })
-            .await
+        let affected = || root_response_keys(fetch).into_iter().map(|k| vec![Value::String(k)]).collect();
+        let Some(mut answer) = self.call(&fetch.service_name, &fetch.operation.document_str, variables, affected).await
         else {
             return;
         };
         if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
-            let mut all = self.errors.lock().expect("errors lock");
-            all.extend(errors.iter().map(|e| subgraph_error(e, &fetch.service_name)));
+            self.subgraph_errors(errors, &fetch.service_name);
         }
         if let Some(data) = answer.get_mut("data").filter(|d| d.is_object()) {
             deep_merge(&mut self.data.lock().expect("data lock"), data.take());
         }
+    }
+
+    /// A plan that is one root fetch: its answer's bytes, checked but not
+    /// parsed, for projection to read in place (nothing is merged).
+    pub async fn only_fetch(&self, fetch: &FetchNode) -> Option<Bytes> {
+        let variables = self.used_variables(fetch.variable_usages.iter().flatten());
+        let affected = || root_response_keys(fetch).into_iter().map(|k| vec![Value::String(k)]).collect();
+        let operation = &fetch.operation.document_str;
+        self.call_decoded(&fetch.service_name, operation, variables, affected, checked_answer).await
+    }
+
+    /// A subgraph's errors as the client sees them.
+    pub fn subgraph_errors(&self, errors: &[Value], service: &str) {
+        let mut all = self.errors.lock().expect("errors lock");
+        all.extend(errors.iter().map(|e| subgraph_error(e, service)));
     }
 
     /// An `_entities` fetch for the objects at `path`: one request, with
@@ -268,6 +280,18 @@ impl<'a> Execution<'a> {
         variables: Map<String, Value>,
         affected: impl FnOnce() -> Vec<Vec<Value>>,
     ) -> Option<Value> {
+        self.call_decoded(service, operation, variables, affected, parsed_answer).await
+    }
+
+    /// As [`call`](Self::call), the answer read by `decode`.
+    async fn call_decoded<T>(
+        &self,
+        service: &str,
+        operation: &str,
+        variables: Map<String, Value>,
+        affected: impl FnOnce() -> Vec<Vec<Value>>,
+        decode: Decode<T>,
+    ) -> Option<T> {
         let Some(subgraph) = self.supergraph.subgraphs.get(service) else {
             self.push_error(graphql_error("The plan names an unknown subgraph", None, Some("INTERNAL")));
             return None;
@@ -285,11 +309,14 @@ impl<'a> Execution<'a> {
                 Some((stream, content_type, timeout)) => {
                     let blame_client = || uploads.failed();
                     let headers = self.headers;
-                    self.client.send_multipart(subgraph, stream, &content_type, headers, timeout, &blame_client).await
+                    let client = self.client;
+                    client
+                        .send_multipart(subgraph, stream, &content_type, headers, timeout, &blame_client, decode)
+                        .await
                 }
                 None => Err(SubgraphError::UploadTaken),
             },
-            None => self.client.send(subgraph, body, self.headers, !self.mutation).await,
+            None => self.client.send_decoded(subgraph, body.into(), self.headers, !self.mutation, decode).await,
         };
         self.end_wait();
         match result {

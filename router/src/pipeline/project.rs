@@ -1,7 +1,13 @@
 //! Projection: the merged subgraph data reshaped to exactly what the client
 //! asked, in its field order, with its aliases, `__typename`s and fragments
 //! resolved against runtime types, and nulls propagated per the spec.
+//!
+//! It writes the response's JSON as it goes rather than building a tree to
+//! serialise afterwards: that tree (a map per object, a key string per field)
+//! cost the router more than reading the subgraphs' answers. A non-null field
+//! that turns out null cuts the output back to its nearest nullable ancestor.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -13,6 +19,7 @@ use graphql_tools::static_graphql::query::{
 use graphql_tools::static_graphql::schema::Type;
 use serde_json::{Map, Value};
 
+use super::answer::Node;
 use super::error::graphql_error;
 use super::prepare::{OperationType, Prepared, selection_set};
 use crate::supergraph::SchemaIndex;
@@ -55,31 +62,111 @@ struct Projector<'a> {
     memo: FxHashMap<(usize, usize, &'a str), Rc<Grouped<'a>>>,
 }
 
-/// Builds the response `data` from the merged `source`.
-pub fn project(
+/// What projection reads: the merged `serde_json::Value` of a plan with
+/// several fetches, or a single fetch's answer read in place.
+pub trait Source: Sized {
+    /// An object's fields.
+    type Fields: ?Sized;
+    fn is_null(&self) -> bool;
+    fn items(&self) -> Option<&[Self]>;
+    fn fields(&self) -> Option<&Self::Fields>;
+    fn field<'s>(fields: &'s Self::Fields, key: &str) -> Option<&'s Self>;
+    fn as_str(&self) -> Option<&str>;
+    fn write_json(&self, out: &mut Vec<u8>);
+}
+
+impl Source for Value {
+    type Fields = Map<String, Value>;
+
+    fn is_null(&self) -> bool {
+        Value::is_null(self)
+    }
+
+    fn items(&self) -> Option<&[Self]> {
+        self.as_array().map(Vec::as_slice)
+    }
+
+    fn fields(&self) -> Option<&Self::Fields> {
+        self.as_object()
+    }
+
+    fn field<'s>(fields: &'s Self::Fields, key: &str) -> Option<&'s Self> {
+        fields.get(key)
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        Value::as_str(self)
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) {
+        // Writing a `Value` into memory cannot fail: its keys are strings.
+        let _ = serde_json::to_writer(&mut *out, self);
+    }
+}
+
+impl<'a> Source for Node<'a> {
+    type Fields = [(Cow<'a, str>, Node<'a>)];
+
+    fn is_null(&self) -> bool {
+        matches!(self, Node::Null)
+    }
+
+    fn items(&self) -> Option<&[Self]> {
+        match self {
+            Node::List(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    fn fields(&self) -> Option<&Self::Fields> {
+        match self {
+            Node::Object(fields) => Some(fields),
+            _ => None,
+        }
+    }
+
+    fn field<'s>(fields: &'s Self::Fields, key: &str) -> Option<&'s Self> {
+        Node::field(fields, key)
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) {
+        Node::write_json(self, out)
+    }
+}
+
+/// Writes the response's `data` (an object, or `null`), shaped from `source`.
+pub fn project<S: Source>(
     schema: &SchemaIndex,
     prepared: &Prepared,
-    source: &Value,
+    source: &S,
     variables: &Map<String, Value>,
     errors: &mut Vec<Value>,
-) -> Value {
+) -> Vec<u8> {
     let root_type = match prepared.operation_type {
         OperationType::Mutation => schema.mutation_type.as_deref().unwrap_or("Mutation"),
         OperationType::Subscription => schema.subscription_type.as_deref().unwrap_or("Subscription"),
         OperationType::Query => schema.query_type.as_str(),
     };
-    let empty = Map::new();
-    let source = source.as_object().unwrap_or(&empty);
+    let source = source.fields();
     let mut projector =
         Projector { schema, fragments: &prepared.fragments, variables, errors, memo: FxHashMap::default() };
     let mut path = Vec::new();
     let mut fields = Vec::new();
     projector.collect_into(root_type, selection_set(&prepared.operation), &mut fields);
     projector.resolve(root_type, &mut fields, true);
-    match projector.object(root_type, &fields, source, &mut path) {
-        Ok(data) => Value::Object(data),
-        Err(Bubble) => Value::Null,
+    let mut out = Vec::with_capacity(256);
+    if projector.object::<S>(root_type, &fields, source, &mut path, &mut out).is_err() {
+        out.clear();
+        out.extend_from_slice(b"null");
     }
+    out
 }
 
 impl<'a> Projector<'a> {
@@ -145,108 +232,138 @@ impl<'a> Projector<'a> {
         }
     }
 
-    fn object(
+    /// `source`: `None` when the subgraphs gave no object (every field is then missing).
+    fn object<S: Source>(
         &mut self,
         object_type: &'a str,
         entries: &Grouped<'a>,
-        source: &Map<String, Value>,
+        source: Option<&S::Fields>,
         path: &mut Vec<Step<'a>>,
-    ) -> Result<Map<String, Value>, Bubble> {
-        let mut out = Map::with_capacity(entries.len());
-        for entry in entries {
-            let value = match entry.kind {
-                EntryKind::Typename => Value::String(object_type.to_owned()),
-                EntryKind::Introspection => source.get(entry.key).cloned().unwrap_or(Value::Null),
-                EntryKind::Unknown => Value::Null,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Bubble> {
+        out.push(b'{');
+        for (i, entry) in entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_name(out, entry.key);
+            out.push(b':');
+            let value = || source.and_then(|fields| S::field(fields, entry.key));
+            match entry.kind {
+                EntryKind::Typename => write_name(out, object_type),
+                EntryKind::Introspection => match value() {
+                    Some(value) => value.write_json(out),
+                    None => out.extend_from_slice(b"null"),
+                },
+                EntryKind::Unknown => out.extend_from_slice(b"null"),
                 EntryKind::Field(field_type) => {
                     path.push(Step::Key(entry.key));
-                    let value = self.complete(field_type, source.get(entry.key), &entry.fields, path);
+                    let written = self.complete(field_type, value(), &entry.fields, path, out);
                     path.pop();
-                    value?
+                    written?;
                 }
-            };
-            out.insert(entry.key.to_owned(), value);
+            }
         }
-        Ok(out)
+        out.push(b'}');
+        Ok(())
     }
 
-    fn complete(
+    /// Writes the completed value: `Ok(true)` when that is `null`.
+    fn complete<S: Source>(
         &mut self,
         field_type: &'a Type,
-        value: Option<&Value>,
+        value: Option<&S>,
         fields: &[&'a Field],
         path: &mut Vec<Step<'a>>,
-    ) -> Result<Value, Bubble> {
-        match field_type {
-            Type::NonNullType(inner) => {
-                let completed = self.complete(inner, value, fields, path)?;
-                if completed.is_null() {
+        out: &mut Vec<u8>,
+    ) -> Result<bool, Bubble> {
+        match (field_type, value.filter(|v| !v.is_null())) {
+            (Type::NonNullType(inner), _) => {
+                if self.complete(inner, value, fields, path, out)? {
                     self.null_error(path);
                     return Err(Bubble);
                 }
-                Ok(completed)
+                Ok(false)
             }
-            _ if value.is_none_or(Value::is_null) => Ok(Value::Null),
-            Type::ListType(inner) => {
-                let Some(items) = value.and_then(Value::as_array) else { return Ok(Value::Null) };
-                let mut out = Vec::with_capacity(items.len());
+            (_, None) => {
+                out.extend_from_slice(b"null");
+                Ok(true)
+            }
+            (Type::ListType(inner), Some(value)) => {
+                let Some(items) = value.items() else {
+                    out.extend_from_slice(b"null");
+                    return Ok(true);
+                };
+                let start = out.len();
+                out.push(b'[');
                 for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
                     path.push(Step::Index(index));
-                    let completed = self.complete(inner, Some(item), fields, path);
+                    let completed = self.complete(inner, Some(item), fields, path, out);
                     path.pop();
-                    match completed {
-                        Ok(v) => out.push(v),
-                        Err(Bubble) => return Ok(Value::Null),
+                    if completed.is_err() {
+                        return Ok(null_from(out, start));
                     }
                 }
-                Ok(Value::Array(out))
+                out.push(b']');
+                Ok(false)
             }
-            Type::NamedType(name) => self.named(name, value.unwrap_or(&Value::Null), fields, path),
+            (Type::NamedType(name), Some(value)) => self.named(name, value, fields, path, out),
         }
     }
 
-    fn named(
+    /// Writes a non-null value of the named type: `Ok(true)` when it wrote `null`.
+    fn named<S: Source>(
         &mut self,
         name: &'a str,
-        value: &Value,
+        value: &S,
         fields: &[&'a Field],
         path: &mut Vec<Step<'a>>,
-    ) -> Result<Value, Bubble> {
-        let Some(object) = value.as_object() else {
+        out: &mut Vec<u8>,
+    ) -> Result<bool, Bubble> {
+        let Some(object) = value.fields() else {
             // Scalars and enums pass through as the subgraph serialised them.
-            return Ok(value.clone());
+            value.write_json(out);
+            return Ok(false);
         };
         if fields.iter().all(|f| f.selection_set.items.is_empty()) {
-            return Ok(value.clone());
+            value.write_json(out);
+            return Ok(false);
         }
         let runtime_type = if self.schema.is_abstract(name) {
-            match self.runtime_type(object, fields) {
+            match self.runtime_type::<S>(object, fields) {
                 Some(t) => t,
-                None => return Ok(Value::Null),
+                None => {
+                    out.extend_from_slice(b"null");
+                    return Ok(true);
+                }
             }
         } else {
             name
         };
         let grouped = self.collect(runtime_type, fields);
-        match self.object(runtime_type, &grouped, object, path) {
-            Ok(map) => Ok(Value::Object(map)),
-            Err(Bubble) => Ok(Value::Null),
+        let start = out.len();
+        match self.object::<S>(runtime_type, &grouped, Some(object), path, out) {
+            Ok(()) => Ok(false),
+            Err(Bubble) => Ok(null_from(out, start)),
         }
     }
 
     /// The runtime type of an abstract-typed object: its `__typename`, or, when
     /// the client only asked for an aliased `__typename` (the planner then adds
     /// no plain one), the value under that alias. Only types of the schema count.
-    fn runtime_type(&self, object: &Map<String, Value>, fields: &[&'a Field]) -> Option<&'a str> {
+    fn runtime_type<S: Source>(&self, object: &S::Fields, fields: &[&'a Field]) -> Option<&'a str> {
         let schema: &'a SchemaIndex = self.schema;
-        if let Some(t) = object.get("__typename").and_then(Value::as_str) {
+        if let Some(t) = S::field(object, "__typename").and_then(S::as_str) {
             return schema.type_name(t);
         }
         let mut aliases = Vec::new();
         for field in fields {
             self.typename_aliases(&field.selection_set, &mut aliases, 0);
         }
-        aliases.iter().find_map(|alias| object.get(*alias).and_then(Value::as_str).and_then(|t| schema.type_name(t)))
+        aliases.iter().find_map(|alias| S::field(object, alias).and_then(S::as_str).and_then(|t| schema.type_name(t)))
     }
 
     fn typename_aliases(&self, set: &'a SelectionSet, found: &mut Vec<&'a str>, depth: usize) {
@@ -284,6 +401,21 @@ impl<'a> Projector<'a> {
             self.errors.push(graphql_error("Cannot return null for non-nullable field", Some(path), Some("INTERNAL")));
         }
     }
+}
+
+/// Cuts `out` back to where a value began and writes `null` there instead.
+fn null_from(out: &mut Vec<u8>, start: usize) -> bool {
+    out.truncate(start);
+    out.extend_from_slice(b"null");
+    true
+}
+
+/// A response key or type name: a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`, as
+/// the parser and the schema admit them), so it needs no escaping.
+fn write_name(out: &mut Vec<u8>, name: &str) {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
 }
 
 /// Evaluates `@skip(if:)` and `@include(if:)`.

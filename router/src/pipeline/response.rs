@@ -1,12 +1,13 @@
 //! The GraphQL response of one operation.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::error::RequestError;
 
 pub struct GraphqlResponse {
-    /// `None` for request errors: the response then has no `data` key at all.
-    pub data: Option<Value>,
+    /// `data` as JSON, written by projection; `None` for request errors: the
+    /// response then has no `data` key at all.
+    pub data: Option<Vec<u8>>,
     pub errors: Vec<Value>,
     pub request_error: bool,
 }
@@ -19,7 +20,7 @@ impl GraphqlResponse {
         Self { data: None, errors: vec![error.to_json()], request_error: true }
     }
 
-    pub fn executed(data: Value, errors: Vec<Value>) -> Self {
+    pub fn executed(data: Vec<u8>, errors: Vec<Value>) -> Self {
         Self { data: Some(data), errors, request_error: false }
     }
 
@@ -36,14 +37,27 @@ impl GraphqlResponse {
         }
     }
 
-    pub fn into_json(self) -> Value {
-        let mut body = Map::new();
+    /// The response as JSON: `{"errors":[…],"data":…}`, errors first when there are any.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
         if !self.errors.is_empty() {
-            body.insert("errors".into(), Value::Array(self.errors));
+            out.extend_from_slice(b"\"errors\":");
+            // Writing JSON values into memory cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &self.errors);
         }
-        if let Some(data) = self.data {
-            body.insert("data".into(), data);
+        if let Some(data) = &self.data {
+            if !self.errors.is_empty() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"data\":");
+            out.extend_from_slice(data);
         }
-        Value::Object(body)
+        out.push(b'}');
+    }
+
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.data.as_ref().map_or(0, Vec::len) + 16);
+        self.write_json(&mut out);
+        out
     }
 }

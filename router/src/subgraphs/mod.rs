@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -109,11 +109,22 @@ impl SubgraphClient {
         headers: &HeaderMap,
         idempotent: bool,
     ) -> Result<Value, SubgraphError> {
-        let body = body.into();
+        self.send_decoded(subgraph, body.into(), headers, idempotent, parsed_answer).await
+    }
+
+    /// As [`send`](Self::send), the answer as `decode` reads it (see [`Decode`]).
+    pub async fn send_decoded<T>(
+        &self,
+        subgraph: &Subgraph,
+        body: Bytes,
+        headers: &HeaderMap,
+        idempotent: bool,
+        decode: Decode<T>,
+    ) -> Result<T, SubgraphError> {
         self.budget.deposit();
         let mut retries = 0;
         loop {
-            let exchange = self.exchange_json(subgraph, body.clone(), headers);
+            let exchange = self.exchange_json(subgraph, body.clone(), headers, decode);
             let result = self.attempt(subgraph, exchange, None).await;
             match result {
                 Err(e) if idempotent && e.retryable() && retries < self.retry.attempts && self.budget.withdraw() => {
@@ -127,7 +138,8 @@ impl SubgraphClient {
     }
 
     /// Posts a GraphQL multipart request (file uploads), streaming its body; never retried.
-    pub async fn send_multipart(
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_multipart<T>(
         &self,
         subgraph: &Subgraph,
         body: reqwest::Body,
@@ -135,9 +147,10 @@ impl SubgraphClient {
         headers: &HeaderMap,
         timeout: Duration,
         blame_client: &(dyn Fn() -> bool + Sync),
-    ) -> Result<Value, SubgraphError> {
+        decode: Decode<T>,
+    ) -> Result<T, SubgraphError> {
         let request = self.http.post(subgraph.endpoint.clone()).body(body);
-        let exchange = self.exchange_multipart(request, headers, content_type, timeout);
+        let exchange = self.exchange_multipart(request, headers, content_type, timeout, decode);
         self.attempt(subgraph, exchange, Some(blame_client)).await
     }
 
@@ -147,12 +160,12 @@ impl SubgraphClient {
     }
 
     /// Runs one exchange with a subgraph under its circuit breaker, and records it.
-    async fn attempt(
+    async fn attempt<T>(
         &self,
         subgraph: &Subgraph,
-        exchange: impl Future<Output = Result<Value, SubgraphError>>,
+        exchange: impl Future<Output = Result<T, SubgraphError>>,
         blame_client: Option<&(dyn Fn() -> bool + Sync)>,
-    ) -> Result<Value, SubgraphError> {
+    ) -> Result<T, SubgraphError> {
         let permit = self.breakers.permit(&subgraph.name);
         if permit == Permit::Refused {
             metrics::counter!("subgraph_requests_refused_total", "subgraph" => subgraph.label.clone()).increment(1);
@@ -178,12 +191,13 @@ impl SubgraphClient {
         result
     }
 
-    async fn exchange_json(
+    async fn exchange_json<T>(
         &self,
         subgraph: &Subgraph,
         body: Bytes,
         headers: &HeaderMap,
-    ) -> Result<Value, SubgraphError> {
+        decode: Decode<T>,
+    ) -> Result<T, SubgraphError> {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = subgraph.uri.clone();
@@ -199,16 +213,17 @@ impl SubgraphClient {
         };
         let (status, bytes) =
             tokio::time::timeout(subgraph.timeout, exchange).await.map_err(|_| SubgraphError::Timeout)??;
-        graphql_response(status, &bytes)
+        decode(status, bytes)
     }
 
-    async fn exchange_multipart(
+    async fn exchange_multipart<T>(
         &self,
         request: reqwest::RequestBuilder,
         headers: &HeaderMap,
         content_type: &str,
         timeout: Duration,
-    ) -> Result<Value, SubgraphError> {
+        decode: Decode<T>,
+    ) -> Result<T, SubgraphError> {
         let response = request
             .headers(headers.clone())
             .header(header::CONTENT_TYPE, content_type)
@@ -219,7 +234,7 @@ impl SubgraphClient {
             .map_err(classify)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(classify)?;
-        graphql_response(status, &bytes)
+        decode(status, bytes)
     }
 }
 
@@ -250,13 +265,47 @@ impl SubgraphMetrics {
 
 const ACCEPT: &str = "application/graphql-response+json, application/json";
 
-/// A subgraph's answer as a GraphQL response, or why it is none.
-fn graphql_response(status: axum::http::StatusCode, bytes: &[u8]) -> Result<Value, SubgraphError> {
-    match serde_json::from_slice::<Value>(bytes) {
+/// Reads a subgraph's answer (HTTP status and body) as a GraphQL response, or
+/// says why it is none. It runs within the exchange, so that an answer that is
+/// not GraphQL counts against the subgraph's circuit breaker.
+pub type Decode<T> = fn(StatusCode, Bytes) -> Result<T, SubgraphError>;
+
+/// The answer parsed into a JSON tree.
+pub fn parsed_answer(status: StatusCode, bytes: Bytes) -> Result<Value, SubgraphError> {
+    match serde_json::from_slice::<Value>(&bytes) {
         Ok(value) if value.get("data").is_some() || value.get("errors").is_some() => Ok(value),
-        _ if !status.is_success() => Err(SubgraphError::Status(status.as_u16())),
-        _ => Err(SubgraphError::Malformed),
+        _ => Err(not_graphql(status)),
     }
+}
+
+/// The answer's bytes, checked to be a GraphQL response but not parsed into a
+/// tree: for a caller that reads them in place.
+pub fn checked_answer(status: StatusCode, bytes: Bytes) -> Result<Bytes, SubgraphError> {
+    /// Whether the key was there at all, whatever its value (`null` included).
+    #[derive(Default)]
+    struct Present(bool);
+    impl<'de> serde::Deserialize<'de> for Present {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            serde::de::IgnoredAny::deserialize(d).map(|_| Present(true))
+        }
+    }
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        data: Present,
+        #[serde(default)]
+        errors: Present,
+    }
+    // A struct also reads from a JSON array; a GraphQL response is an object.
+    let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    match serde_json::from_slice::<Envelope>(&bytes) {
+        Ok(envelope) if is_object && (envelope.data.0 || envelope.errors.0) => Ok(bytes),
+        _ => Err(not_graphql(status)),
+    }
+}
+
+fn not_graphql(status: StatusCode) -> SubgraphError {
+    if status.is_success() { SubgraphError::Malformed } else { SubgraphError::Status(status.as_u16()) }
 }
 
 fn classify(error: reqwest::Error) -> SubgraphError {
