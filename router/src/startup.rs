@@ -104,10 +104,11 @@ impl Application {
         if settings.files_subgraph.is_some() {
             routes = routes.route("/files/{id}/content", get(get_file_content));
         }
+        // tower's response mapper, not axum's: it does not clone the route per request.
         let routes = routes.with_state(Arc::new(state)).layer(
             tower::ServiceBuilder::new()
                 .layer(cors(&settings.cors_origins))
-                .layer(axum::middleware::map_response(security_headers)),
+                .layer(tower::util::MapResponseLayer::new(security_headers as fn(Response) -> Response)),
         );
         let app = kit::http::platform_router(SERVICE, routes, health, &settings.http);
         let listener = kit::http::bind(&settings.http)
@@ -342,12 +343,13 @@ fn refuse(media: MediaType, refusal: Refusal, admission: &Admission) -> Response
 /// Only listed origins get CORS headers, credentials included; any other origin
 /// gets none, so a browser keeps its pages from reading our responses.
 fn cors(origins: &[String]) -> CorsLayer {
-    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    // A predicate over a shared list: the layer is cloned per request, and a list would be copied.
+    let allowed: Arc<[HeaderValue]> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     let mut headers = vec![header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT];
     headers.extend(PREFLIGHT_HEADERS.iter().map(|h| HeaderName::from_static(h)));
     headers.extend(["x-request-id", "traceparent", "tracestate"].map(HeaderName::from_static));
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(allowed))
+        .allow_origin(AllowOrigin::predicate(move |origin, _| allowed.contains(origin)))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers(headers)
@@ -360,7 +362,7 @@ fn has_preflight_header(headers: &HeaderMap) -> bool {
 }
 
 /// On every GraphQL response: no MIME sniffing, no framing, no referrer leaks.
-async fn security_headers(mut response: Response) -> Response {
+fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

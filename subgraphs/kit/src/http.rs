@@ -1,22 +1,23 @@
 //! The HTTP wiring every service shares: request ids, request logs, latency
 //! metrics, timeouts, health and metrics routes, and graceful shutdown.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
-use tracing::Span;
+use tower::Service;
+use tower_http::limit::RequestBodyLimit;
+use tracing::{Instrument, Span};
 
 use crate::config::HttpSettings;
 use crate::health::{self, Health};
@@ -43,44 +44,8 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(id.hyphenated().encode_lower(&mut text)).expect("a uuid is a valid header")
 }
 
-async fn assign_request_id(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(&REQUEST_ID_HEADER)
-        .filter(|v| is_acceptable_request_id(v.as_bytes()))
-        .cloned()
-        .unwrap_or_else(new_request_id);
-    req.headers_mut().insert(REQUEST_ID_HEADER.clone(), id.clone());
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(req).await;
-    response.headers_mut().insert(REQUEST_ID_HEADER.clone(), id);
-    response
-}
-
 fn is_acceptable_request_id(bytes: &[u8]) -> bool {
     !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(b))
-}
-
-/// Records `http_request_duration_seconds{service,method,route,status_code}`.
-/// `route` is the matched template (`/files/{id}/content`), never the raw path.
-async fn record_duration(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let Some(route) = route else {
-        return next.run(req).await;
-    };
-    let service = req.extensions().get::<ServiceName>().map(|s| s.0).unwrap_or("unknown");
-    let method = req.method().as_str().to_owned();
-    let started = Instant::now();
-    let response = next.run(req).await;
-    metrics::histogram!(
-        crate::metrics::HTTP_REQUEST_DURATION,
-        "service" => service,
-        "method" => method,
-        "route" => route,
-        "status_code" => response.status().as_str().to_owned(),
-    )
-    .record(started.elapsed().as_secs_f64());
-    response
 }
 
 #[derive(Clone, Copy)]
@@ -111,40 +76,121 @@ pub fn platform_router(service: &'static str, app: Router, health: Health, setti
         .route("/health/ready", get(health::ready))
         .with_state(health)
         .route("/metrics", get(|| async { crate::metrics::render() }));
-
-    // Each `Router::layer` call boxes every route once more, and every request
-    // clones the boxes: layers go on as one stack (outermost first).
-    let traced = app.layer(
-        ServiceBuilder::new()
-            .layer(TraceLayer::new_for_http().make_span_with(request_span).on_request(()).on_response(
-                |res: &Response, latency: Duration, _span: &Span| {
-                    tracing::info!(
-                        status = res.status().as_u16(),
-                        latency_ms = latency.as_secs_f64() * 1000.0,
-                        "served"
-                    );
-                },
-            ))
-            .layer(middleware::from_fn(record_duration)),
-    );
-
-    traced
+    let routes = app
+        .layer(tower::layer::layer_fn(|inner| Observed { inner }))
         .merge(probes)
-        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not found") })
-        // Apart: it changes the body type, which a route turns back into axum's.
-        .layer(RequestBodyLimitLayer::new(settings.body_limit))
-        .layer(
-            ServiceBuilder::new()
-                .layer(axum::Extension(ServiceName(service)))
-                .layer(middleware::from_fn(assign_request_id))
-                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
-                .layer(middleware::map_response(payload_too_large_as_graphql)),
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not found") });
+    // Around everything, as one service rather than layers on every route:
+    // a route clones its whole stack of boxed layers on every request.
+    let platform = Platform {
+        inner: RequestBodyLimit::new(routes, settings.body_limit),
+        service,
+        timeout: settings.request_timeout,
+    };
+    Router::new().fallback_service(platform)
+}
+
+/// The work done for every request: its id, the service's name for the
+/// metrics, the body limit, the timeout, and a GraphQL error for a body over
+/// the limit.
+#[derive(Clone)]
+struct Platform {
+    inner: RequestBodyLimit<Router>,
+    service: &'static str,
+    timeout: Duration,
+}
+
+impl Service<Request> for Platform {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<Request>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let id = req
+            .headers()
+            .get(&REQUEST_ID_HEADER)
+            .filter(|v| is_acceptable_request_id(v.as_bytes()))
+            .cloned()
+            .unwrap_or_else(new_request_id);
+        req.headers_mut().insert(REQUEST_ID_HEADER.clone(), id.clone());
+        req.extensions_mut().insert(RequestId(id.clone()));
+        req.extensions_mut().insert(ServiceName(self.service));
+        let response = self.inner.call(req);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let mut response = match tokio::time::timeout(timeout, response).await {
+                Ok(Ok(response)) => payload_too_large_as_graphql(response.map(Body::new)),
+                Ok(Err(never)) => match never {},
+                Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+            };
+            response.headers_mut().insert(REQUEST_ID_HEADER.clone(), id);
+            Ok(response)
+        })
+    }
+}
+
+/// Traces and times a service's own routes: a span per request (id, method,
+/// route), a log line per response, and
+/// `http_request_duration_seconds{service,method,route,status_code}` where
+/// `route` is the matched template (`/files/{id}/content`), never the raw path.
+#[derive(Clone)]
+struct Observed<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Observed<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let span = request_span(&req);
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let service = req.extensions().get::<ServiceName>().map(|s| s.0).unwrap_or("unknown");
+        let method = req.method().clone();
+        let started = Instant::now();
+        let response = span.in_scope(|| self.inner.call(req));
+        Box::pin(
+            async move {
+                let Ok(response) = response.await;
+                let latency = started.elapsed();
+                let status = response.status();
+                tracing::info!(status = status.as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "served");
+                if status.is_server_error() {
+                    tracing::error!(status = status.as_u16(), "response failed");
+                }
+                if let Some(route) = route {
+                    metrics::histogram!(
+                        crate::metrics::HTTP_REQUEST_DURATION,
+                        "service" => service,
+                        "method" => method.as_str().to_owned(),
+                        "route" => route.as_str().to_owned(),
+                        "status_code" => status.as_str().to_owned(),
+                    )
+                    .record(latency.as_secs_f64());
+                }
+                Ok(response)
+            }
+            .instrument(span),
         )
+    }
 }
 
 /// The body limit layer answers a declared length over the limit in plain text;
 /// clients of a GraphQL API expect a GraphQL error with a code.
-async fn payload_too_large_as_graphql(response: Response) -> Response {
+fn payload_too_large_as_graphql(response: Response) -> Response {
     let is_json = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
