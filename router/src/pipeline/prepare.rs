@@ -2,7 +2,7 @@
 //! supergraph version): repeated operations skip straight to execution.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
@@ -53,13 +53,35 @@ pub struct Prepared {
 
 const INTROSPECTION_FIELDS: [&str; 2] = ["__schema", "__type"];
 
+/// Prepared operations by a hash of their text, operation name and supergraph
+/// version. A hit is used only when all three equal the request's: a hash
+/// alone would let one query be answered with another's plan (and a crafted
+/// collision make a victim's query run an attacker's operation). The hash keys
+/// are random per process, so collisions cannot be aimed at an entry either.
 pub struct PlanCache {
-    entries: Mutex<LruCache<u64, Arc<Prepared>>>,
+    entries: Mutex<LruCache<u64, Cached>>,
+    hasher: std::hash::RandomState,
+}
+
+struct Cached {
+    query: Box<str>,
+    operation_name: Option<Box<str>>,
+    version: u64,
+    prepared: Arc<Prepared>,
+}
+
+impl Cached {
+    fn is_for(&self, query: &str, operation_name: Option<&str>, version: u64) -> bool {
+        self.version == version && *self.query == *query && self.operation_name.as_deref() == operation_name
+    }
 }
 
 impl PlanCache {
     pub fn new(size: usize) -> Self {
-        Self { entries: Mutex::new(LruCache::new(NonZeroUsize::new(size.max(1)).expect("at least one"))) }
+        Self {
+            entries: Mutex::new(LruCache::new(NonZeroUsize::new(size.max(1)).expect("at least one"))),
+            hasher: std::hash::RandomState::new(),
+        }
     }
 
     pub fn prepare(
@@ -71,24 +93,38 @@ impl PlanCache {
         let query = request.query.as_deref().filter(|q| !q.trim().is_empty());
         let query = query.ok_or_else(|| RequestError::BadRequest("The request has no query".into()))?;
         settings.limits.check_length(query)?;
-        let key = cache_key(query, request.operation_name.as_deref(), supergraph.version);
-        if let Some(hit) = self.entries.lock().expect("cache lock").get(&key).cloned() {
+        let operation_name = request.operation_name.as_deref();
+        let version = supergraph.version;
+        let key = self.hasher.hash_one((query, operation_name, version));
+        let hit = self
+            .entries
+            .lock()
+            .expect("cache lock")
+            .get(&key)
+            .and_then(|cached| cached.is_for(query, operation_name, version).then(|| cached.prepared.clone()));
+        if let Some(hit) = hit {
             super::telemetry::get().plan_cache(true);
             return Ok(hit);
         }
         super::telemetry::get().plan_cache(false);
-        let prepared = Arc::new(prepare(supergraph, query, request.operation_name.as_deref(), settings)?);
-        self.entries.lock().expect("cache lock").put(key, prepared.clone());
+        let prepared = Arc::new(prepare(supergraph, query, operation_name, settings)?);
+        let cached = Cached {
+            query: query.into(),
+            operation_name: operation_name.map(Into::into),
+            version,
+            prepared: prepared.clone(),
+        };
+        self.entries.lock().expect("cache lock").put(key, cached);
         Ok(prepared)
     }
-}
 
-fn cache_key(query: &str, operation_name: Option<&str>, version: u64) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    query.hash(&mut hasher);
-    operation_name.hash(&mut hasher);
-    version.hash(&mut hasher);
-    hasher.finish()
+    /// Files `prepared` under the key `query` would have, whatever its own text: a collision, for tests.
+    #[cfg(test)]
+    fn plant(&self, query: &str, version: u64, impostor: &str, prepared: Arc<Prepared>) {
+        let key = self.hasher.hash_one((query, None::<&str>, version));
+        let cached = Cached { query: impostor.into(), operation_name: None, version, prepared };
+        self.entries.lock().expect("cache lock").put(key, cached);
+    }
 }
 
 /// Parse → select operation → validate → plan.
@@ -366,5 +402,37 @@ fn collect_root_introspection<'a>(
             }
             Selection::FragmentSpread(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{GraphqlSettings, SubgraphSettings};
+
+    fn fixture() -> (Supergraph, GraphqlSettings) {
+        let sdl = include_str!("../../benches/fixtures/supergraph.graphql");
+        let env = &mut kit::Env::from_pairs(Vec::<(String, String)>::new());
+        let subgraphs: SubgraphSettings = crate::Settings::from_env(env).subgraphs;
+        let settings = crate::Settings::from_env(env).graphql;
+        (Supergraph::from_sdl(sdl, &subgraphs, 1).expect("fixture builds"), settings)
+    }
+
+    fn request(query: &str) -> GraphqlRequest {
+        GraphqlRequest { query: Some(query.into()), ..Default::default() }
+    }
+
+    #[test]
+    fn a_cached_plan_is_used_only_for_the_very_text_it_was_made_from() {
+        let (supergraph, settings) = fixture();
+        let cache = PlanCache::new(10);
+        let victim = "{ topProducts { upc } }";
+        let other = cache.prepare(&supergraph, &request("{ topProducts { name } }"), &settings).expect("plans");
+        // As if the other query's text had hashed to the victim's key.
+        cache.plant(victim, supergraph.version, "{ topProducts { name } }", other.clone());
+        let prepared = cache.prepare(&supergraph, &request(victim), &settings).expect("plans");
+        assert!(!Arc::ptr_eq(&prepared, &other), "another query's plan was used");
+        let again = cache.prepare(&supergraph, &request(victim), &settings).expect("plans");
+        assert!(Arc::ptr_eq(&prepared, &again), "the victim's own plan is now cached");
     }
 }
