@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
 use axum::http::HeaderMap;
 use futures::future::{BoxFuture, FutureExt, join_all};
 use hive_router_query_planner::ast::selection_item::SelectionItem;
@@ -17,9 +16,10 @@ use hive_router_query_planner::planner::plan_nodes::{
 };
 use serde_json::{Map, Value};
 
+use super::answer::{Answer, read_answer};
 use super::error::graphql_error;
 use super::multipart::Uploads;
-use crate::subgraphs::{Decode, SubgraphClient, SubgraphError, checked_answer, parsed_answer};
+use crate::subgraphs::{Decode, SubgraphClient, SubgraphError, parsed_answer};
 use crate::supergraph::{SchemaIndex, Supergraph};
 
 pub struct Execution<'a> {
@@ -167,13 +167,12 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// A plan that is one root fetch: its answer's bytes, checked but not
-    /// parsed, for projection to read in place (nothing is merged).
-    pub async fn only_fetch(&self, fetch: &FetchNode) -> Option<Bytes> {
+    /// A plan that is one root fetch: its answer, read for projection alone (nothing is merged).
+    pub async fn only_fetch(&self, fetch: &FetchNode) -> Option<Answer> {
         let variables = self.used_variables(fetch.variable_usages.iter().flatten());
         let affected = || root_response_keys(fetch).into_iter().map(|k| vec![Value::String(k)]).collect();
         let operation = &fetch.operation.document_str;
-        self.call_decoded(&fetch.service_name, operation, variables, affected, checked_answer).await
+        self.call_decoded(&fetch.service_name, operation, variables, affected, read_answer).await
     }
 
     /// A subgraph's errors as the client sees them.

@@ -17,7 +17,6 @@ mod telemetry;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
 use axum::http::HeaderMap;
 use hive_router_query_planner::planner::plan_nodes::{FetchNode, PlanNode};
 use serde_json::{Map, Value};
@@ -77,7 +76,7 @@ impl Router {
         let mutation = prepared.operation_type == OperationType::Mutation;
         let run = execute::Execution::new(&supergraph, &self.subgraphs, &variables, &forwarded, mutation, uploads);
         // The commonest plan, one root fetch, has nothing to merge: its answer
-        // is read in place and projected straight from it.
+        // is read into a light tree and projected straight from it.
         let only_fetch = match prepared.plan.as_ref().and_then(|plan| plan.node.as_ref()) {
             Some(PlanNode::Fetch(fetch)) if !prepared.has_introspection && uploads.is_none() => Some(fetch),
             _ => None,
@@ -132,28 +131,16 @@ impl Router {
     }
 }
 
-/// The response of a one-fetch plan, projected from the subgraph's answer as read in place.
+/// The response of a one-fetch plan, projected straight from the subgraph's answer.
 fn project_answer(
     supergraph: &crate::supergraph::Supergraph,
     prepared: &prepare::Prepared,
     variables: &Map<String, Value>,
     run: execute::Execution<'_>,
     fetch: &FetchNode,
-    answer: Option<Bytes>,
+    answer: Option<answer::Answer>,
 ) -> (Vec<u8>, Vec<Value>) {
-    // The bytes were checked to be a JSON object when they arrived.
-    let parsed = match answer.as_deref().map(serde_json::from_slice::<answer::Answer>).transpose() {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            tracing::error!(subgraph = %fetch.service_name, error = %e, "a checked subgraph answer did not parse");
-            run.subgraph_errors(
-                &[error::graphql_error("A subgraph answered unreadable JSON", None, None)],
-                &fetch.service_name,
-            );
-            None
-        }
-    };
-    let (data, subgraph_errors) = match parsed {
+    let (data, subgraph_errors) = match answer {
         Some(answer::Answer { data, errors }) => (data.unwrap_or(answer::Node::Null), errors),
         None => (answer::Node::Null, None),
     };

@@ -7,7 +7,6 @@
 //! cost the router more than reading the subgraphs' answers. A non-null field
 //! that turns out null cuts the output back to its nearest nullable ancestor.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -63,7 +62,7 @@ struct Projector<'a> {
 }
 
 /// What projection reads: the merged `serde_json::Value` of a plan with
-/// several fetches, or a single fetch's answer read in place.
+/// several fetches, or a single fetch's answer as a light tree.
 pub trait Source: Sized {
     /// An object's fields.
     type Fields: ?Sized;
@@ -104,8 +103,8 @@ impl Source for Value {
     }
 }
 
-impl<'a> Source for Node<'a> {
-    type Fields = [(Cow<'a, str>, Node<'a>)];
+impl Source for Node {
+    type Fields = [(Box<str>, Node)];
 
     fn is_null(&self) -> bool {
         matches!(self, Node::Null)

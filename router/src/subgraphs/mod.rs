@@ -278,33 +278,8 @@ pub fn parsed_answer(status: StatusCode, bytes: Bytes) -> Result<Value, Subgraph
     }
 }
 
-/// The answer's bytes, checked to be a GraphQL response but not parsed into a
-/// tree: for a caller that reads them in place.
-pub fn checked_answer(status: StatusCode, bytes: Bytes) -> Result<Bytes, SubgraphError> {
-    /// Whether the key was there at all, whatever its value (`null` included).
-    #[derive(Default)]
-    struct Present(bool);
-    impl<'de> serde::Deserialize<'de> for Present {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            serde::de::IgnoredAny::deserialize(d).map(|_| Present(true))
-        }
-    }
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        #[serde(default)]
-        data: Present,
-        #[serde(default)]
-        errors: Present,
-    }
-    // A struct also reads from a JSON array; a GraphQL response is an object.
-    let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    match serde_json::from_slice::<Envelope>(&bytes) {
-        Ok(envelope) if is_object && (envelope.data.0 || envelope.errors.0) => Ok(bytes),
-        _ => Err(not_graphql(status)),
-    }
-}
-
-fn not_graphql(status: StatusCode) -> SubgraphError {
+/// Why an answer that is not a GraphQL response is none.
+pub fn not_graphql(status: StatusCode) -> SubgraphError {
     if status.is_success() { SubgraphError::Malformed } else { SubgraphError::Status(status.as_u16()) }
 }
 
