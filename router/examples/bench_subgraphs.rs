@@ -132,8 +132,12 @@ async fn serve<Q: async_graphql::ObjectType + 'static>(schema: Schema<Q, EmptyMu
     axum::serve(listener, app).await.expect("serve");
 }
 
-#[tokio::main]
-async fn main() {
+/// On the runtime the services run on (`kit::cli::runtime`), for a like-for-like comparison.
+fn main() {
+    kit::cli::runtime().expect("a runtime").block_on(run());
+}
+
+async fn run() {
     let products = Schema::build(ProductsQuery, EmptyMutation, EmptySubscription).enable_federation().finish();
     let reviews = Schema::build(ReviewsQuery, EmptyMutation, EmptySubscription).enable_federation().finish();
     let accounts = Schema::build(AccountsQuery, EmptyMutation, EmptySubscription).enable_federation().finish();

@@ -57,7 +57,7 @@ pub fn main<S: Service>() -> ExitCode {
         }
     };
     crate::telemetry::init(S::telemetry(&settings));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{}: cannot start the async runtime: {e}", S::NAME);
@@ -90,4 +90,18 @@ pub fn main<S: Service>() -> ExitCode {
             }
         }
     })
+}
+
+/// The async runtime a service runs on: Tokio's multi-threaded scheduler, with
+/// `TOKIO_WORKER_THREADS` workers (default: one per CPU); with exactly one
+/// asked for, the single-threaded scheduler, which skips the work-stealing
+/// machinery that has nobody to steal from.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let one_thread = std::env::var("TOKIO_WORKER_THREADS").is_ok_and(|n| n.trim() == "1");
+    let mut builder = if one_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build()
 }
