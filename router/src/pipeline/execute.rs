@@ -153,10 +153,7 @@ impl<'a> Execution<'a> {
 
     /// A fetch at the root of the operation: its data merges into the root.
     async fn root_fetch(&self, fetch: &FetchNode) {
-        let variables = self.used_variables(fetch.variable_usages.iter().flatten());
-        let affected = || root_response_keys(fetch).into_iter().map(|k| vec![Value::String(k)]).collect();
-        let Some(mut answer) = self.call(&fetch.service_name, &fetch.operation.document_str, variables, affected).await
-        else {
+        let Some(mut answer) = self.root_call(fetch, parsed_answer).await else {
             return;
         };
         if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
@@ -169,10 +166,15 @@ impl<'a> Execution<'a> {
 
     /// A plan that is one root fetch: its answer, read for projection alone (nothing is merged).
     pub async fn only_fetch(&self, fetch: &FetchNode) -> Option<Answer> {
+        self.root_call(fetch, read_answer).await
+    }
+
+    /// Sends a root fetch; a failure is reported at each of its root fields.
+    async fn root_call<T>(&self, fetch: &FetchNode, decode: Decode<T>) -> Option<T> {
         let variables = self.used_variables(fetch.variable_usages.iter().flatten());
         let affected = || root_response_keys(fetch).into_iter().map(|k| vec![Value::String(k)]).collect();
         let operation = &fetch.operation.document_str;
-        self.call_decoded(&fetch.service_name, operation, variables, affected, read_answer).await
+        self.call_decoded(&fetch.service_name, operation, variables, affected, decode).await
     }
 
     /// A subgraph's errors as the client sees them.
@@ -307,8 +309,7 @@ impl<'a> Execution<'a> {
             Some(uploads) => match uploads.take_body(body) {
                 Some((stream, content_type, timeout)) => {
                     let blame_client = || uploads.failed();
-                    let headers = self.headers;
-                    let client = self.client;
+                    let (client, headers) = (self.client, self.headers);
                     client
                         .send_multipart(subgraph, stream, &content_type, headers, timeout, &blame_client, decode)
                         .await
