@@ -31,8 +31,8 @@ pub struct Subgraph {
     pub url: String,
     /// `url`, parsed once rather than on every request.
     pub endpoint: reqwest::Url,
-    /// The same, as the GraphQL fetches' HTTP client takes it.
-    pub uri: axum::http::Uri,
+    /// Keep-alive connections for its GraphQL fetches.
+    pub pool: Arc<crate::subgraphs::http1::Pool>,
     pub timeout: Duration,
 }
 
@@ -67,8 +67,10 @@ impl Supergraph {
                 if endpoint.scheme() != "http" {
                     anyhow::bail!("subgraph {name} has URL {url:?}: only http:// subgraphs can be called");
                 }
-                let uri =
+                let uri: axum::http::Uri =
                     url.parse().map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
+                let pool = crate::subgraphs::http1::Pool::new(&uri, crate::subgraphs::ACCEPT)
+                    .map_err(|e| anyhow::anyhow!("subgraph {name} has URL {url:?}: {e}"))?;
                 let label = metrics::SharedString::from(std::sync::Arc::<str>::from(name.as_str()));
                 let subgraph = Subgraph {
                     name: name.clone(),
@@ -76,7 +78,7 @@ impl Supergraph {
                     metrics: Arc::default(),
                     url,
                     endpoint,
-                    uri,
+                    pool: Arc::new(pool),
                     timeout: settings.timeout(&key),
                 };
                 Ok((name.clone(), subgraph))

@@ -3,17 +3,14 @@
 //! and only the allow-listed client headers passed on.
 
 pub mod breaker;
+pub mod http1;
 
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use metrics::{Histogram, SharedString};
 use rand::Rng;
 use serde_json::Value;
@@ -58,10 +55,8 @@ pub struct RetrySettings {
 }
 
 pub struct SubgraphClient {
-    /// GraphQL fetches: hyper's pooled client with nothing on top, since this
-    /// is the router's hottest path.
-    graphql: Client<HttpConnector, Full<Bytes>>,
-    /// Streamed bodies: uploads and file downloads.
+    /// Streamed bodies: uploads and file downloads. (GraphQL fetches go through
+    /// each subgraph's own [`http1::Pool`].)
     http: reqwest::Client,
     forward: Vec<HeaderName>,
     breakers: Breakers,
@@ -76,12 +71,19 @@ impl SubgraphClient {
             .tcp_nodelay(true)
             .build()
             .expect("a plain HTTP client always builds");
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let graphql = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector);
-        let forward = forward_headers.iter().filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()).collect();
+        let forward = forward_headers
+            .iter()
+            .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+            .filter(|name| {
+                let ok = http1::forwardable(name);
+                if !ok {
+                    tracing::warn!(header = %name, "FORWARD_HEADERS: a framing or hop-by-hop header is never forwarded");
+                }
+                ok
+            })
+            .collect();
         let budget = TpsBudget::new(Duration::from_secs(10), 10, retry.budget_ratio);
-        Self { graphql, http, forward, breakers: Breakers::new(breaker), retry, budget }
+        Self { http, forward, breakers: Breakers::new(breaker), retry, budget }
     }
 
     /// The pooled client, for calls that are not GraphQL (file downloads).
@@ -124,7 +126,7 @@ impl SubgraphClient {
         self.budget.deposit();
         let mut retries = 0;
         loop {
-            let exchange = self.exchange_json(subgraph, body.clone(), headers, decode);
+            let exchange = self.exchange_json(subgraph, body.clone(), headers, idempotent, decode);
             let result = self.attempt(subgraph, exchange, None).await;
             match result {
                 Err(e) if idempotent && e.retryable() && retries < self.retry.attempts && self.budget.withdraw() => {
@@ -196,24 +198,15 @@ impl SubgraphClient {
         subgraph: &Subgraph,
         body: Bytes,
         headers: &HeaderMap,
+        idempotent: bool,
         decode: Decode<T>,
     ) -> Result<T, SubgraphError> {
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = subgraph.uri.clone();
-        let outgoing = request.headers_mut();
-        outgoing.clone_from(headers);
-        outgoing.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        outgoing.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
-        let exchange = async {
-            let response = self.graphql.request(request).await.map_err(|_| SubgraphError::Unreachable)?;
-            let status = response.status();
-            let bytes = response.into_body().collect().await.map_err(|_| SubgraphError::Unreachable)?.to_bytes();
-            Ok((status, bytes))
-        };
-        let (status, bytes) =
-            tokio::time::timeout(subgraph.timeout, exchange).await.map_err(|_| SubgraphError::Timeout)??;
-        decode(status, bytes)
+        let exchange = subgraph.pool.post(headers, &body, idempotent);
+        let response = tokio::time::timeout(subgraph.timeout, exchange)
+            .await
+            .map_err(|_| SubgraphError::Timeout)?
+            .map_err(|_| SubgraphError::Unreachable)?;
+        decode(response.status, response.body)
     }
 
     async fn exchange_multipart<T>(
@@ -263,7 +256,7 @@ impl SubgraphMetrics {
     }
 }
 
-const ACCEPT: &str = "application/graphql-response+json, application/json";
+pub const ACCEPT: &str = "application/graphql-response+json, application/json";
 
 /// Reads a subgraph's answer (HTTP status and body) as a GraphQL response, or
 /// says why it is none. It runs within the exchange, so that an answer that is
