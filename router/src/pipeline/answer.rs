@@ -202,6 +202,14 @@ mod tests {
             Some("answered something that is not a GraphQL response")
         );
         assert_eq!(refused(200, r#"{"data":{}"#).as_deref(), Some("answered something that is not a GraphQL response"));
+        assert_eq!(
+            refused(200, r#"{"data":{},"data":null}"#).as_deref(),
+            Some("answered something that is not a GraphQL response")
+        );
+        assert_eq!(
+            refused(200, r#"{"data":{}} {}"#).as_deref(),
+            Some("answered something that is not a GraphQL response")
+        );
         assert_eq!(refused(502, "Bad Gateway").as_deref(), Some("answered HTTP 502 without a GraphQL response"));
         assert_eq!(refused(500, r#"{"errors":[]}"#), None);
     }

@@ -13,7 +13,7 @@
 //! Framing and hop-by-hop headers are never forwarded (see [`forwardable`]).
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -169,9 +169,8 @@ impl Pool {
             request.extend_from_slice(value.as_bytes());
             request.extend_from_slice(b"\r\n");
         }
-        request.extend_from_slice(b"content-length: ");
-        request.extend_from_slice(body.len().to_string().as_bytes());
-        request.extend_from_slice(b"\r\n\r\n");
+        // Writing into memory cannot fail.
+        let _ = write!(request, "content-length: {}\r\n\r\n", body.len());
         request.extend_from_slice(body);
         request
     }

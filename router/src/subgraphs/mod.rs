@@ -205,7 +205,11 @@ impl SubgraphClient {
         let response = tokio::time::timeout(subgraph.timeout, exchange)
             .await
             .map_err(|_| SubgraphError::Timeout)?
-            .map_err(|_| SubgraphError::Unreachable)?;
+            .map_err(|e| {
+                // The client-facing error says only "unreachable"; this says why.
+                tracing::debug!(subgraph = %subgraph.name, error = %e, "subgraph exchange failed");
+                SubgraphError::Unreachable
+            })?;
         decode(response.status, response.body)
     }
 
