@@ -75,6 +75,8 @@ pub struct SubgraphSettings {
     /// `SUBGRAPH_<NAME>_TIMEOUT`: per-subgraph request timeout.
     pub timeout_overrides: HashMap<String, Duration>,
     pub default_timeout: Duration,
+    /// Largest subgraph response body read (`SUBGRAPH_MAX_RESPONSE_BYTES`).
+    pub max_response_bytes: usize,
     /// Client headers passed on to subgraphs (lower case).
     pub forward_headers: Vec<String>,
     pub breaker: BreakerSettings,
@@ -268,6 +270,7 @@ impl SubgraphSettings {
                 Duration::from_millis(1),
                 Duration::from_secs(600),
             ),
+            max_response_bytes: env.int_in("SUBGRAPH_MAX_RESPONSE_BYTES", 64 << 20, 1024, 1 << 32),
             forward_headers,
             breaker: BreakerSettings {
                 failures: match env.int_in("CIRCUIT_BREAKER_FAILURES", 5u32, 0, 1_000_000) {

@@ -44,6 +44,8 @@ pub enum Http1Error {
     Closed,
     #[error("not an HTTP/1.1 response: {0}")]
     Malformed(&'static str),
+    #[error("the response body is over the {0} bytes allowed")]
+    TooLarge(usize),
 }
 
 /// A complete answer: status and the whole (de-chunked) body.
@@ -61,6 +63,8 @@ pub struct Pool {
     port: u16,
     /// `POST <path> HTTP/1.1`, `host`, content type and accept, ready to copy.
     head: Vec<u8>,
+    /// Largest response body read (`SUBGRAPH_MAX_RESPONSE_BYTES`).
+    max_body: usize,
     idle: Mutex<VecDeque<Idle>>,
 }
 
@@ -120,8 +124,8 @@ pub fn forwardable(name: &HeaderName) -> bool {
 }
 
 impl Pool {
-    /// A pool for an `http://` URL.
-    pub fn new(uri: &Uri, accept: &str) -> anyhow::Result<Self> {
+    /// A pool for an `http://` URL, reading response bodies up to `max_body` bytes.
+    pub fn new(uri: &Uri, accept: &str, max_body: usize) -> anyhow::Result<Self> {
         anyhow::ensure!(uri.scheme_str() == Some("http"), "only http:// URLs are supported");
         let authority = uri.authority().ok_or_else(|| anyhow::anyhow!("the URL has no host"))?;
         let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
@@ -131,7 +135,7 @@ impl Pool {
             "POST {target} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\naccept: {accept}\r\n"
         )
         .into_bytes();
-        Ok(Self { host, port, head, idle: Mutex::new(VecDeque::new()) })
+        Ok(Self { host, port, head, max_body, idle: Mutex::new(VecDeque::new()) })
     }
 
     /// Posts `body` with the allow-listed `headers` (already checked with
@@ -141,7 +145,7 @@ impl Pool {
     pub async fn post(&self, headers: &HeaderMap, body: &[u8], replay: bool) -> Result<Response, Http1Error> {
         let request = self.encode(headers, body);
         if let Some(mut connection) = self.checkout() {
-            match connection.exchange(&request).await {
+            match connection.exchange(&request, self.max_body).await {
                 Ok((response, reusable)) => {
                     if reusable {
                         self.checkin(connection);
@@ -153,7 +157,7 @@ impl Pool {
             }
         }
         let mut connection = self.connect().await?;
-        let (response, reusable) = connection.exchange(&request).await.map_err(|f| f.error)?;
+        let (response, reusable) = connection.exchange(&request, self.max_body).await.map_err(|f| f.error)?;
         if reusable {
             self.checkin(connection);
         }
@@ -289,15 +293,16 @@ impl Connection {
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// Writes the request and reads its whole response; the flag says whether
-    /// the connection may carry another request.
-    async fn exchange(&mut self, request: &[u8]) -> Result<(Response, bool), Failure> {
+    /// Writes the request and reads its whole response (a body of at most
+    /// `max_body` bytes); the flag says whether the connection may carry another.
+    async fn exchange(&mut self, request: &[u8], max_body: usize) -> Result<(Response, bool), Failure> {
         self.buffer.clear();
         if let Err(error) = self.stream.write_all(request).await {
             return Err(Failure { error: Http1Error::Io(error), nothing_read: true });
         }
         let (status, framing, keep_alive) = self.read_head().await?;
         let (body, reusable) = match framing {
+            Framing::Length(length) if length > max_body => return Err(Http1Error::TooLarge(max_body).into()),
             Framing::Length(length) => {
                 while self.buffer.len() < length {
                     self.fill().await?;
@@ -306,11 +311,18 @@ impl Connection {
                 (self.buffer.split_to(length).freeze(), keep_alive && self.buffer.is_empty())
             }
             Framing::Chunked => {
-                let body = self.read_chunked().await?;
+                let body = self.read_chunked(max_body).await?;
                 (body, keep_alive && self.buffer.is_empty())
             }
             Framing::UntilClose => {
-                while self.read_more().await? > 0 {}
+                loop {
+                    if self.buffer.len() > max_body {
+                        return Err(Http1Error::TooLarge(max_body).into());
+                    }
+                    if self.read_more().await? == 0 {
+                        break;
+                    }
+                }
                 (self.buffer.split().freeze(), false)
             }
         };
@@ -342,7 +354,7 @@ impl Connection {
     }
 
     /// Decodes a chunked body, trailers read and dropped.
-    async fn read_chunked(&mut self) -> Result<Bytes, Failure> {
+    async fn read_chunked(&mut self, max_body: usize) -> Result<Bytes, Failure> {
         let mut body = BytesMut::new();
         loop {
             let (line, size) = match httparse::parse_chunk_size(&self.buffer) {
@@ -364,6 +376,9 @@ impl Connection {
                 .ok()
                 .and_then(|size| line.checked_add(size)?.checked_add(2))
                 .ok_or(Http1Error::Malformed("chunk too large"))?;
+            if body.len() + (end - line - 2) > max_body {
+                return Err(Http1Error::TooLarge(max_body).into());
+            }
             while self.buffer.len() < end {
                 self.fill().await?;
             }
@@ -424,7 +439,10 @@ mod tests {
         Close,
     }
 
+    const LIMIT: usize = 1 << 20;
+
     struct Server {
+        uri: Uri,
         pool: Pool,
         accepted: Arc<AtomicUsize>,
         requests: Arc<Mutex<Vec<String>>>,
@@ -470,7 +488,8 @@ mod tests {
                 });
             }
         });
-        Server { pool: Pool::new(&uri, "application/json").unwrap(), accepted, requests, closed }
+        let pool = Pool::new(&uri, "application/json", LIMIT).unwrap();
+        Server { uri, pool, accepted, requests, closed }
     }
 
     /// One request: its head up to the blank line, then `content-length` bytes.
@@ -630,21 +649,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_however_it_is_framed() {
+        let answers: [&'static [u8]; 3] = [
+            b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n{\"data\":{}}",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n6\r\n{\"data\r\n5\r\n\":{}}\r\n0\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\n\r\n{\"data\":{}}",
+        ];
+        for answer in answers {
+            let server = server(vec![vec![Step::Answer(vec![answer]), Step::Close]]).await;
+            let pool = Pool::new(&server.uri, "application/json", 10).unwrap();
+            let error = post(&pool, false).await.unwrap_err();
+            assert!(matches!(error, Http1Error::TooLarge(10)), "{:?} gave {error:?}", String::from_utf8_lossy(answer));
+            assert_eq!(pool.idle_count(), 0);
+        }
+        // Exactly at the limit is fine.
+        let server = server(vec![vec![Step::Answer(vec![OK])]]).await;
+        let pool = Pool::new(&server.uri, "application/json", 11).unwrap();
+        assert_eq!(&post(&pool, false).await.unwrap().body[..], b"{\"data\":{}}");
+    }
+
+    #[tokio::test]
     async fn nothing_listening_is_a_connect_error() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let uri: Uri = format!("http://{}/", listener.local_addr().unwrap()).parse().unwrap();
         drop(listener);
-        let pool = Pool::new(&uri, "application/json").unwrap();
+        let pool = Pool::new(&uri, "application/json", LIMIT).unwrap();
         assert!(matches!(post(&pool, true).await, Err(Http1Error::Connect(_))));
     }
 
     #[test]
     fn only_http_urls_make_pools_and_ipv6_hosts_lose_their_brackets() {
-        assert!(Pool::new(&"https://a/graphql".parse().unwrap(), "x").is_err());
-        let pool = Pool::new(&"http://[::1]:4001".parse().unwrap(), "x").unwrap();
+        assert!(Pool::new(&"https://a/graphql".parse().unwrap(), "x", LIMIT).is_err());
+        let pool = Pool::new(&"http://[::1]:4001".parse().unwrap(), "x", LIMIT).unwrap();
         assert_eq!((pool.host.as_str(), pool.port), ("::1", 4001));
         assert!(String::from_utf8(pool.head.clone()).unwrap().starts_with("POST / HTTP/1.1\r\nhost: [::1]:4001\r\n"));
-        let pool = Pool::new(&"http://auth/graphql".parse().unwrap(), "x").unwrap();
+        let pool = Pool::new(&"http://auth/graphql".parse().unwrap(), "x", LIMIT).unwrap();
         assert_eq!((pool.host.as_str(), pool.port), ("auth", 80));
     }
 

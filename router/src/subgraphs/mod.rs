@@ -29,6 +29,8 @@ pub enum SubgraphError {
     Status(u16),
     #[error("answered something that is not a GraphQL response")]
     Malformed,
+    #[error("answered more than SUBGRAPH_MAX_RESPONSE_BYTES")]
+    TooLarge,
     #[error("circuit open after repeated failures")]
     CircuitOpen,
     /// A second fetch wanted the files of a multipart request.
@@ -205,10 +207,13 @@ impl SubgraphClient {
         let response = tokio::time::timeout(subgraph.timeout, exchange)
             .await
             .map_err(|_| SubgraphError::Timeout)?
-            .map_err(|e| {
-                // The client-facing error says only "unreachable"; this says why.
-                tracing::debug!(subgraph = %subgraph.name, error = %e, "subgraph exchange failed");
-                SubgraphError::Unreachable
+            .map_err(|e| match e {
+                http1::Http1Error::TooLarge(_) => SubgraphError::TooLarge,
+                e => {
+                    // The client-facing error says only "unreachable"; this says why.
+                    tracing::debug!(subgraph = %subgraph.name, error = %e, "subgraph exchange failed");
+                    SubgraphError::Unreachable
+                }
             })?;
         decode(response.status, response.body)
     }
