@@ -97,6 +97,18 @@ impl Supergraph {
     }
 }
 
+impl Supergraph {
+    /// Takes over `previous`'s keep-alive connections for every subgraph whose
+    /// URL is unchanged, so that a reload does not reconnect them all at once.
+    pub fn keep_connections_of(&mut self, previous: &Supergraph) {
+        for (name, subgraph) in &mut self.subgraphs {
+            if let Some(old) = previous.subgraphs.get(name).filter(|old| old.url == subgraph.url) {
+                subgraph.pool = old.pool.clone();
+            }
+        }
+    }
+}
+
 /// What projection needs to know of the API schema.
 #[derive(Default)]
 pub struct SchemaIndex {
@@ -240,7 +252,8 @@ pub async fn watch(
             tokio::task::spawn_blocking(move || Supergraph::from_sdl(&sdl, &subgraphs, version)).await
         };
         match built {
-            Ok(Ok(supergraph)) => {
+            Ok(Ok(mut supergraph)) => {
+                supergraph.keep_connections_of(&shared.load());
                 shared.store(Arc::new(supergraph));
                 tracing::info!(path = %settings.path.display(), version, "supergraph reloaded");
                 metrics::counter!("supergraph_reloads_total", "outcome" => "success").increment(1);
@@ -252,5 +265,27 @@ pub async fn watch(
             Err(e) => tracing::error!(error = %e, "supergraph build panicked; keeping the one in service"),
         }
         current_sdl = sdl;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(overrides: &[(&str, &str)], version: u64) -> Supergraph {
+        let sdl = include_str!("../benches/fixtures/supergraph.graphql");
+        let env = &mut kit::Env::from_pairs(overrides.iter().copied());
+        let settings = crate::Settings::from_env(env).subgraphs;
+        Supergraph::from_sdl(sdl, &settings, version).expect("fixture builds")
+    }
+
+    #[test]
+    fn a_reload_keeps_the_connections_of_subgraphs_whose_url_is_unchanged() {
+        let before = build(&[], 1);
+        let mut after = build(&[("SUBGRAPH_REVIEWS_URL", "http://127.0.0.1:1/graphql")], 2);
+        after.keep_connections_of(&before);
+        let same = |name: &str| Arc::ptr_eq(&before.subgraphs[name].pool, &after.subgraphs[name].pool);
+        assert!(same("products") && same("accounts"));
+        assert!(!same("reviews"), "a moved subgraph gets new connections");
     }
 }
