@@ -79,6 +79,8 @@ struct Connection {
     stream: TcpStream,
     /// Bytes read and not yet consumed.
     buffer: BytesMut,
+    /// Bytes read in the current exchange.
+    read: usize,
 }
 
 /// A failed exchange, and whether the server can have seen the request at all.
@@ -204,7 +206,7 @@ impl Pool {
     async fn connect(&self) -> Result<Connection, Http1Error> {
         let stream = TcpStream::connect((self.host.as_str(), self.port)).await.map_err(Http1Error::Connect)?;
         stream.set_nodelay(true).map_err(Http1Error::Connect)?;
-        Ok(Connection { stream, buffer: BytesMut::with_capacity(READ_SIZE) })
+        Ok(Connection { stream, buffer: BytesMut::with_capacity(READ_SIZE), read: 0 })
     }
 
     #[cfg(test)]
@@ -297,6 +299,7 @@ impl Connection {
     /// `max_body` bytes); the flag says whether the connection may carry another.
     async fn exchange(&mut self, request: &[u8], max_body: usize) -> Result<(Response, bool), Failure> {
         self.buffer.clear();
+        self.read = 0;
         if let Err(error) = self.stream.write_all(request).await {
             return Err(Failure { error: Http1Error::Io(error), nothing_read: true });
         }
@@ -326,6 +329,10 @@ impl Connection {
                 (self.buffer.split().freeze(), false)
             }
         };
+        if self.read > 4 * READ_SIZE {
+            // The buffer grew with a large answer: an idle connection keeps a small one.
+            self.buffer = BytesMut::with_capacity(READ_SIZE);
+        }
         Ok((Response { status, body }, reusable))
     }
 
@@ -414,7 +421,9 @@ impl Connection {
 
     async fn read_more(&mut self) -> io::Result<usize> {
         self.buffer.reserve(READ_SIZE);
-        self.stream.read_buf(&mut self.buffer).await
+        let n = self.stream.read_buf(&mut self.buffer).await?;
+        self.read += n;
+        Ok(n)
     }
 }
 
@@ -552,6 +561,19 @@ mod tests {
         assert_eq!(&first.body[..], b"{\"data\":{}}");
         post(&server.pool, false).await.unwrap();
         assert_eq!(server.accepted.load(Ordering::SeqCst), 1, "the connection outlives a chunked answer");
+    }
+
+    #[tokio::test]
+    async fn a_large_answer_is_read_whole_and_leaves_its_connection_a_small_buffer() {
+        let body: &'static [u8] = format!("{{\"data\":{{\"a\":\"{}\"}}}}", "x".repeat(200_000)).leak().as_bytes();
+        let head: &'static [u8] =
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).leak().as_bytes();
+        let server = server(vec![vec![Step::Answer(vec![head, body]), Step::Answer(vec![OK])]]).await;
+        let response = post(&server.pool, false).await.unwrap();
+        assert_eq!(&response.body[..], body);
+        let kept = server.pool.idle.lock().unwrap().back().map(|idle| idle.connection.buffer.capacity());
+        assert_eq!(kept, Some(READ_SIZE));
+        assert_eq!(&post(&server.pool, false).await.unwrap().body[..], b"{\"data\":{}}");
     }
 
     #[tokio::test]
