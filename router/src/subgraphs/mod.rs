@@ -128,7 +128,7 @@ impl SubgraphClient {
         self.budget.deposit();
         let mut retries = 0;
         loop {
-            let exchange = self.exchange_json(subgraph, body.clone(), headers, idempotent, decode);
+            let exchange = exchange_json(subgraph, &body, headers, idempotent, decode);
             let result = self.attempt(subgraph, exchange, None).await;
             match result {
                 Err(e) if idempotent && e.retryable() && retries < self.retry.attempts && self.budget.withdraw() => {
@@ -195,29 +195,6 @@ impl SubgraphClient {
         result
     }
 
-    async fn exchange_json<T>(
-        &self,
-        subgraph: &Subgraph,
-        body: Bytes,
-        headers: &HeaderMap,
-        idempotent: bool,
-        decode: Decode<T>,
-    ) -> Result<T, SubgraphError> {
-        let exchange = subgraph.pool.post(headers, &body, idempotent);
-        let response = tokio::time::timeout(subgraph.timeout, exchange)
-            .await
-            .map_err(|_| SubgraphError::Timeout)?
-            .map_err(|e| match e {
-                http1::Http1Error::TooLarge(_) => SubgraphError::TooLarge,
-                e => {
-                    // The client-facing error says only "unreachable"; this says why.
-                    tracing::debug!(subgraph = %subgraph.name, error = %e, "subgraph exchange failed");
-                    SubgraphError::Unreachable
-                }
-            })?;
-        decode(response.status, response.body)
-    }
-
     async fn exchange_multipart<T>(
         &self,
         request: reqwest::RequestBuilder,
@@ -238,6 +215,29 @@ impl SubgraphClient {
         let bytes = response.bytes().await.map_err(classify)?;
         decode(status, bytes)
     }
+}
+
+/// One GraphQL POST over the subgraph's pooled connections, within its timeout.
+async fn exchange_json<T>(
+    subgraph: &Subgraph,
+    body: &[u8],
+    headers: &HeaderMap,
+    idempotent: bool,
+    decode: Decode<T>,
+) -> Result<T, SubgraphError> {
+    let exchange = subgraph.pool.post(headers, body, idempotent);
+    let response = tokio::time::timeout(subgraph.timeout, exchange)
+        .await
+        .map_err(|_| SubgraphError::Timeout)?
+        .map_err(|e| match e {
+            http1::Http1Error::TooLarge(_) => SubgraphError::TooLarge,
+            e => {
+                // The client-facing error says only "unreachable"; this says why.
+                tracing::debug!(subgraph = %subgraph.name, error = %e, "subgraph exchange failed");
+                SubgraphError::Unreachable
+            }
+        })?;
+    decode(response.status, response.body)
 }
 
 /// A subgraph's request durations by outcome, as handles registered at its
