@@ -31,7 +31,6 @@ fn fixture() -> (Supergraph, GraphqlSettings) {
         csrf_prevention: true,
         plan_cache_size: 100,
         limits: Default::default(),
-        max_batch: 32,
     };
     (Supergraph::from_sdl(sdl, &subgraphs, 1).expect("fixture builds"), settings)
 }

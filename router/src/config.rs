@@ -97,9 +97,8 @@ pub struct GraphqlSettings {
     pub csrf_prevention: bool,
     /// Prepared operations (parsed, validated, planned) kept in the LRU cache.
     pub plan_cache_size: usize,
+    /// Document limits (kit's, the same for every subgraph), the batch size among them.
     pub limits: OperationLimits,
-    /// Most operations in one batched request.
-    pub max_batch: usize,
 }
 
 impl Settings {
@@ -140,8 +139,7 @@ impl Settings {
                 csrf_prevention: env.bool("CSRF_PREVENTION", true),
                 graphiql: env.bool("GRAPHIQL", true),
                 plan_cache_size: env.int_in("PLAN_CACHE_SIZE", 1000, 1, 1_000_000),
-                limits: limits_from_env(env),
-                max_batch: env.int_in("MAX_BATCH", 32, 1, 1000),
+                limits: OperationLimits::from_env(env),
             },
             rate_limits: rate_limits_from_env(env),
             trusted_proxies: trusted_proxies_from_env(env),
@@ -225,18 +223,6 @@ fn cors_origins_from_env(env: &mut Env) -> Vec<String> {
         }
     }
     origins
-}
-
-fn limits_from_env(env: &mut Env) -> OperationLimits {
-    let d = OperationLimits::default();
-    OperationLimits {
-        max_length: env.int_in("MAX_QUERY_LENGTH", d.max_length, 64, 16 * 1024 * 1024),
-        max_depth: env.int_in("MAX_QUERY_DEPTH", d.max_depth, 1, 1000),
-        max_aliases: env.int_in("MAX_ALIASES", d.max_aliases, 0, 100_000),
-        max_root_fields: env.int_in("MAX_ROOT_FIELDS", d.max_root_fields, 1, 100_000),
-        max_directives_per_field: env.int_in("MAX_DIRECTIVES_PER_FIELD", d.max_directives_per_field, 0, 1000),
-        max_cost: env.int_in("MAX_QUERY_COST", d.max_cost, 1, u64::MAX / 4),
-    }
 }
 
 impl SubgraphSettings {

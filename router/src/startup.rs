@@ -227,7 +227,7 @@ async fn post_admitted(
     let Ok(body) = axum::body::to_bytes(body, state.json_body_limit).await else {
         return too_large();
     };
-    match request::decode_post(&body, state.router.settings.max_batch) {
+    match request::decode_post(&body, state.router.settings.limits.max_batch) {
         Err(e) => respond_error(StatusCode::BAD_REQUEST, media, e),
         Ok(Incoming::Single(req)) => {
             let response = state.router.run(req, headers, Transport::Post, admission, None).await;

@@ -8,33 +8,8 @@ use graphql_tools::static_graphql::query::{FragmentDefinition, Selection, Select
 
 use super::error::RequestError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OperationLimits {
-    /// Bytes of the query text.
-    pub max_length: usize,
-    /// Nesting of fields (a root field is depth 1).
-    pub max_depth: usize,
-    pub max_aliases: usize,
-    pub max_root_fields: usize,
-    pub max_directives_per_field: usize,
-    /// Estimated cost: every field costs 1, times the page sizes (`first`/`last`)
-    /// of the list fields above it.
-    pub max_cost: u64,
-}
-
-impl Default for OperationLimits {
-    /// Let GraphiQL's introspection query and the front end through; stop abuse.
-    fn default() -> Self {
-        Self {
-            max_length: 32 * 1024,
-            max_depth: 20,
-            max_aliases: 30,
-            max_root_fields: 20,
-            max_directives_per_field: 4,
-            max_cost: 10_000,
-        }
-    }
-}
+/// The limits themselves are kit's, shared with the subgraphs.
+pub use kit::config::QueryLimits as OperationLimits;
 
 /// A `first`/`last` given by a variable counts as the largest page allowed.
 const VARIABLE_PAGE_SIZE: u64 = 100;
@@ -51,41 +26,41 @@ pub struct Measure {
     pub cost: u64,
 }
 
-impl OperationLimits {
-    pub fn check_length(&self, query: &str) -> Result<(), RequestError> {
-        if query.len() > self.max_length {
-            return Err(exceeded("query length", query.len() as u64, self.max_length as u64, "MAX_QUERY_LENGTH"));
-        }
-        Ok(())
+/// Refuses a query text over `MAX_QUERY_LENGTH`, before it is parsed.
+pub fn check_length(limits: &OperationLimits, query: &str) -> Result<(), RequestError> {
+    if query.len() > limits.max_length {
+        return Err(exceeded("query length", query.len() as u64, limits.max_length as u64, "MAX_QUERY_LENGTH"));
     }
+    Ok(())
+}
 
-    pub fn check(
-        &self,
-        root: &SelectionSet,
-        fragments: &HashMap<String, FragmentDefinition>,
-    ) -> Result<Measure, RequestError> {
-        let mut measure = Measure::default();
-        walk(root, fragments, 1, 1, 0, &mut measure)?;
-        measure.root_fields = count_fields(root, fragments, 0);
-        let checks = [
-            ("query depth", measure.depth as u64, self.max_depth as u64, "MAX_QUERY_DEPTH"),
-            ("aliases", measure.aliases as u64, self.max_aliases as u64, "MAX_ALIASES"),
-            ("root fields", measure.root_fields as u64, self.max_root_fields as u64, "MAX_ROOT_FIELDS"),
-            (
-                "directives on one field",
-                measure.max_directives as u64,
-                self.max_directives_per_field as u64,
-                "MAX_DIRECTIVES_PER_FIELD",
-            ),
-            ("estimated cost", measure.cost, self.max_cost, "MAX_QUERY_COST"),
-        ];
-        for (what, value, limit, setting) in checks {
-            if value > limit {
-                return Err(exceeded(what, value, limit, setting));
-            }
+/// Measures the operation and refuses it over any limit.
+pub fn check(
+    limits: &OperationLimits,
+    root: &SelectionSet,
+    fragments: &HashMap<String, FragmentDefinition>,
+) -> Result<Measure, RequestError> {
+    let mut measure = Measure::default();
+    walk(root, fragments, 1, 1, 0, &mut measure)?;
+    measure.root_fields = count_fields(root, fragments, 0);
+    let checks = [
+        ("query depth", measure.depth as u64, limits.max_depth as u64, "MAX_QUERY_DEPTH"),
+        ("aliases", measure.aliases as u64, limits.max_aliases, "MAX_ALIASES"),
+        ("root fields", measure.root_fields as u64, limits.max_root_fields, "MAX_ROOT_FIELDS"),
+        (
+            "directives on one field",
+            measure.max_directives as u64,
+            limits.max_directives_per_field as u64,
+            "MAX_DIRECTIVES_PER_FIELD",
+        ),
+        ("estimated cost", measure.cost, limits.max_cost, "MAX_QUERY_COST"),
+    ];
+    for (what, value, limit, setting) in checks {
+        if value > limit {
+            return Err(exceeded(what, value, limit, setting));
         }
-        Ok(measure)
     }
+    Ok(measure)
 }
 
 fn exceeded(what: &str, value: u64, limit: u64, setting: &str) -> RequestError {
@@ -181,7 +156,7 @@ mod tests {
                 _ => None,
             })
             .unwrap();
-        OperationLimits::default().check(&root, &fragments)
+        check(&OperationLimits::default(), &root, &fragments)
     }
 
     #[test]
@@ -215,7 +190,7 @@ mod tests {
     #[test]
     fn long_queries_are_refused_before_parsing() {
         let limits = OperationLimits::default();
-        assert!(limits.check_length(&"a".repeat(32 * 1024)).is_ok());
-        assert!(limits.check_length(&"a".repeat(32 * 1024 + 1)).is_err());
+        assert!(check_length(&limits, &"a".repeat(32 * 1024)).is_ok());
+        assert!(check_length(&limits, &"a".repeat(32 * 1024 + 1)).is_err());
     }
 }

@@ -92,7 +92,7 @@ impl PlanCache {
     ) -> Result<Arc<Prepared>, RequestError> {
         let query = request.query.as_deref().filter(|q| !q.trim().is_empty());
         let query = query.ok_or_else(|| RequestError::BadRequest("The request has no query".into()))?;
-        settings.limits.check_length(query)?;
+        super::limits::check_length(&settings.limits, query)?;
         let operation_name = request.operation_name.as_deref();
         let version = supergraph.version;
         let key = self.hasher.hash_one((query, operation_name, version));
@@ -145,7 +145,7 @@ pub fn prepare(
             _ => None,
         })
         .collect();
-    settings.limits.check(selection_set(&operation), &fragments)?;
+    super::limits::check(&settings.limits, selection_set(&operation), &fragments)?;
     let errors =
         graphql_tools::validation::validate::validate(&supergraph.api_schema, &document, &supergraph.validation);
     if let Some(first) = errors.first() {

@@ -247,6 +247,67 @@ impl HttpSettings {
     }
 }
 
+/// Limits on one GraphQL document, the same for the router and every subgraph
+/// (same variables, same defaults, same measure), so a document the router
+/// lets through is never refused half-way by a subgraph, and a subgraph called
+/// directly refuses what the router would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// `MAX_QUERY_LENGTH`: bytes of query text, checked before parsing.
+    pub max_length: usize,
+    /// `MAX_QUERY_TOKENS`: lexical tokens of the text, counted before parsing.
+    pub max_tokens: usize,
+    /// `MAX_QUERY_DEPTH`: nesting of fields (a root field is depth 1).
+    pub max_depth: usize,
+    /// `MAX_QUERY_FIELDS`: fields of the operation counted through every
+    /// fragment spread and every duplicate (what execution would visit).
+    pub max_fields: u64,
+    /// `MAX_ALIASES`: aliased fields, counted like `max_fields`.
+    pub max_aliases: u64,
+    /// `MAX_ROOT_FIELDS`: fields of the root selection, through fragments.
+    pub max_root_fields: u64,
+    /// `MAX_DIRECTIVES_PER_FIELD`: directives on one field, fragment or spread.
+    pub max_directives_per_field: usize,
+    /// `MAX_QUERY_COST`: each field 1, times the page sizes of the list fields above it.
+    pub max_cost: u64,
+    /// `MAX_BATCH`: operations in one batched request.
+    pub max_batch: usize,
+}
+
+impl Default for QueryLimits {
+    /// Let GraphiQL's introspection query and the front end through; stop abuse.
+    fn default() -> Self {
+        Self {
+            max_length: 32 * 1024,
+            max_tokens: 10_000,
+            max_depth: 16,
+            max_fields: 1_000,
+            max_aliases: 30,
+            max_root_fields: 20,
+            max_directives_per_field: 4,
+            max_cost: 10_000,
+            max_batch: 32,
+        }
+    }
+}
+
+impl QueryLimits {
+    pub fn from_env(env: &mut Env) -> Self {
+        let d = Self::default();
+        Self {
+            max_length: env.int_in("MAX_QUERY_LENGTH", d.max_length, 64, 16 * 1024 * 1024),
+            max_tokens: env.int_in("MAX_QUERY_TOKENS", d.max_tokens, 16, 10_000_000),
+            max_depth: env.int_in("MAX_QUERY_DEPTH", d.max_depth, 1, 1000),
+            max_fields: env.int_in("MAX_QUERY_FIELDS", d.max_fields, 1, 10_000_000),
+            max_aliases: env.int_in("MAX_ALIASES", d.max_aliases, 0, 100_000),
+            max_root_fields: env.int_in("MAX_ROOT_FIELDS", d.max_root_fields, 1, 100_000),
+            max_directives_per_field: env.int_in("MAX_DIRECTIVES_PER_FIELD", d.max_directives_per_field, 0, 1000),
+            max_cost: env.int_in("MAX_QUERY_COST", d.max_cost, 1, u64::MAX / 4),
+            max_batch: env.int_in("MAX_BATCH", d.max_batch, 1, 1000),
+        }
+    }
+}
+
 /// The service's Postgres database.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
