@@ -166,16 +166,18 @@ fn rate_limits_from_env(env: &mut Env) -> Option<RateLimitSettings> {
         }
         parsed
     };
-    let mut rates = [None; 4];
+    let mut rates = [None; Policy::ALL.len()];
     rates[Policy::Ip as usize] = rate(env, "RATE_LIMIT_IP", "1200/1m");
     rates[Policy::User as usize] = rate(env, "RATE_LIMIT_USER", "600/1m");
     rates[Policy::Login as usize] = rate(env, "RATE_LIMIT_LOGIN", "10/15m");
     rates[Policy::Refresh as usize] = rate(env, "RATE_LIMIT_REFRESH", "30/15m");
+    rates[Policy::Password as usize] = rate(env, "RATE_LIMIT_PASSWORD", "10/15m");
     let fields = |env: &mut Env, name: &str, default: &str| -> Vec<String> {
         env.string(name, default).split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect()
     };
     let login_fields = fields(env, "RATE_LIMIT_LOGIN_FIELDS", "login,register");
     let refresh_fields = fields(env, "RATE_LIMIT_REFRESH_FIELDS", "refreshToken");
+    let password_fields = fields(env, "RATE_LIMIT_PASSWORD_FIELDS", "changePassword,deleteAccount");
     let store = match env.string("RATE_LIMIT_STORE", "local").trim() {
         "redis" => Store::Redis {
             url: env.secret_or("RATE_LIMIT_REDIS_URL", "redis://127.0.0.1:6379"),
@@ -193,7 +195,7 @@ fn rate_limits_from_env(env: &mut Env) -> Option<RateLimitSettings> {
             Store::Local
         }
     };
-    Some(RateLimitSettings { rates, login_fields, refresh_fields, store })
+    Some(RateLimitSettings { rates, login_fields, refresh_fields, password_fields, store })
 }
 
 fn trusted_proxies_from_env(env: &mut Env) -> TrustedProxies {

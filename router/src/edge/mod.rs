@@ -1,7 +1,8 @@
 //! The edge: what is decided about a request from its headers alone, before its
 //! body is read: who the client is, whether its token verifies, and whether it
-//! is within its rate limits. Operation-specific limits (`login`...) are charged
-//! later, once the operation is parsed, through the same [`Admission`].
+//! is within its rate limits. Operation-specific limits (`login`,
+//! `changePassword`...) are charged later, once the operation is parsed,
+//! through the same [`Admission`].
 
 pub mod client_ip;
 pub mod ratelimit;
@@ -100,25 +101,31 @@ impl Admission {
         }
     }
 
-    /// Charges the operation's sensitive root fields (`login`, `refreshToken`...),
-    /// once per occurrence, aliases and batches included.
+    /// Charges the operation's sensitive root fields (`login`, `refreshToken`,
+    /// `changePassword`...), once per occurrence, aliases and batches included.
     pub async fn charge_operation(&self, root_fields: &[String]) -> Result<(), RequestError> {
         let Some(limiter) = &self.limiter else { return Ok(()) };
-        let (mut login, mut refresh) = (0u32, 0u32);
-        for field in root_fields {
-            match limiter.settings().field_policy(field) {
-                Some(Policy::Login) => login += 1,
-                Some(Policy::Refresh) => refresh += 1,
-                _ => {}
+        for (policy, cost) in limiter.settings().field_costs(root_fields) {
+            if cost == 0 {
+                continue;
             }
-        }
-        for (policy, cost) in [(Policy::Login, login), (Policy::Refresh, refresh)] {
-            if cost > 0 {
-                let key = client_ip::bucket_key(self.client_ip);
+            for key in self.field_bucket_keys(policy) {
                 self.charge(policy, &key, cost).await.map_err(|r| r.error())?;
             }
         }
         Ok(())
+    }
+
+    /// The buckets a field policy charges: the client IP's, and for password
+    /// checks the verified user's too, so that neither many IPs nor many
+    /// accounts buy more guesses.
+    fn field_bucket_keys(&self, policy: Policy) -> Vec<String> {
+        let ip = client_ip::bucket_key(self.client_ip);
+        match (policy, self.user_id) {
+            (Policy::Password, Some(user)) => vec![format!("ip:{ip}"), format!("user:{user}")],
+            (Policy::Password, None) => vec![format!("ip:{ip}")],
+            _ => vec![ip],
+        }
     }
 
     /// Whether a bucket refused this request.
@@ -127,25 +134,17 @@ impl Admission {
     }
 
     /// Adds `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused):
-    /// one item per policy, its latest state.
+    /// one item per policy, its tightest bucket.
     pub fn decorate(&self, response: &mut Response) {
-        let decisions = self.decisions.lock().expect("admission lock");
-        let mut latest: Vec<Decision> = Vec::new();
-        for d in decisions.iter() {
-            match latest.iter_mut().find(|l| l.policy == d.policy) {
-                Some(l) => *l = *d,
-                None => latest.push(*d),
-            }
-        }
-        drop(decisions);
+        let shown = ratelimit::tightest_per_policy(&self.decisions.lock().expect("admission lock"));
         let headers = response.headers_mut();
-        if let Some((policy, state)) = ratelimit::header_values(&latest)
+        if let Some((policy, state)) = ratelimit::header_values(&shown)
             && let (Ok(policy), Ok(state)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&state))
         {
             headers.insert(HeaderName::from_static("ratelimit-policy"), policy);
             headers.insert(HeaderName::from_static("ratelimit"), state);
         }
-        if let Some(refused) = latest.iter().filter(|d| !d.allowed).map(|d| d.retry_after).max() {
+        if let Some(refused) = shown.iter().filter(|d| !d.allowed).map(|d| d.retry_after).max() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(ratelimit::ceil_secs(refused).max(1)));
         }
     }

@@ -48,10 +48,15 @@ pub enum Policy {
     Login,
     /// The `refreshToken` root field, per client IP.
     Refresh,
+    /// The root fields that check a password (`changePassword`, `deleteAccount`),
+    /// per client IP and, in a bucket of its own, per verified user.
+    Password,
 }
 
 impl Policy {
-    pub const ALL: [Policy; 4] = [Policy::Ip, Policy::User, Policy::Login, Policy::Refresh];
+    pub const ALL: [Policy; 5] = [Policy::Ip, Policy::User, Policy::Login, Policy::Refresh, Policy::Password];
+    /// The policies charged per root field of an operation.
+    pub const FIELDS: [Policy; 3] = [Policy::Login, Policy::Refresh, Policy::Password];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,6 +64,7 @@ impl Policy {
             Policy::User => "user",
             Policy::Login => "login",
             Policy::Refresh => "refresh",
+            Policy::Password => "password",
         }
     }
 
@@ -82,10 +88,12 @@ pub enum Store {
 #[derive(Debug, Clone)]
 pub struct RateLimitSettings {
     /// One rate per policy, `None` where that policy is off.
-    pub rates: [Option<Rate>; 4],
-    /// Root fields charged to [`Policy::Login`] / [`Policy::Refresh`], once per occurrence.
+    pub rates: [Option<Rate>; 5],
+    /// Root fields charged to [`Policy::Login`] / [`Policy::Refresh`] /
+    /// [`Policy::Password`], once per occurrence.
     pub login_fields: Vec<String>,
     pub refresh_fields: Vec<String>,
+    pub password_fields: Vec<String>,
     pub store: Store,
 }
 
@@ -96,13 +104,24 @@ impl RateLimitSettings {
 
     /// Which policy, if any, charges a root field.
     pub fn field_policy(&self, field: &str) -> Option<Policy> {
-        if self.login_fields.iter().any(|f| f == field) {
-            Some(Policy::Login)
-        } else if self.refresh_fields.iter().any(|f| f == field) {
-            Some(Policy::Refresh)
-        } else {
-            None
+        [
+            (Policy::Login, &self.login_fields),
+            (Policy::Refresh, &self.refresh_fields),
+            (Policy::Password, &self.password_fields),
+        ]
+        .into_iter()
+        .find_map(|(policy, fields)| fields.iter().any(|f| f == field).then_some(policy))
+    }
+
+    /// What an operation's root fields cost each of the [`Policy::FIELDS`]: one per occurrence.
+    pub fn field_costs(&self, root_fields: &[String]) -> [(Policy, u32); 3] {
+        let mut costs = Policy::FIELDS.map(|policy| (policy, 0));
+        for policy in root_fields.iter().filter_map(|field| self.field_policy(field)) {
+            if let Some((_, cost)) = costs.iter_mut().find(|(p, _)| *p == policy) {
+                *cost += 1;
+            }
         }
+        costs
     }
 }
 
@@ -143,7 +162,7 @@ return {1, math.floor((window - (new_tat - now)) / interval), math.ceil(new_tat 
 
 pub struct RateLimiter {
     settings: RateLimitSettings,
-    local: [Option<Buckets>; 4],
+    local: [Option<Buckets>; 5],
     redis: Option<SharedBuckets>,
 }
 
@@ -260,6 +279,26 @@ impl SharedBuckets {
     }
 }
 
+/// Of the decisions made for one request, the one per policy its headers show:
+/// a refusal over an allowance, else the fewest requests left (a policy with
+/// two buckets, such as [`Policy::Password`], shows the tighter), else the latest.
+pub fn tightest_per_policy(decisions: &[Decision]) -> Vec<Decision> {
+    let mut tightest: Vec<Decision> = Vec::new();
+    for d in decisions {
+        match tightest.iter_mut().find(|t| t.policy == d.policy) {
+            Some(t) if tightness(d) >= tightness(t) => *t = *d,
+            Some(_) => {}
+            None => tightest.push(*d),
+        }
+    }
+    tightest
+}
+
+/// Refused before allowed, then fewer left before more.
+fn tightness(decision: &Decision) -> (bool, std::cmp::Reverse<u32>) {
+    (!decision.allowed, std::cmp::Reverse(decision.remaining))
+}
+
 /// The IETF `RateLimit-Policy` and `RateLimit` header values
 /// (draft-ietf-httpapi-ratelimit-headers), one list item per policy applied.
 pub fn header_values(decisions: &[Decision]) -> Option<(String, String)> {
@@ -286,9 +325,10 @@ mod tests {
     fn settings(rate: &str) -> RateLimitSettings {
         let rate = Rate::parse(rate);
         RateLimitSettings {
-            rates: [rate, None, rate, None],
-            login_fields: vec!["login".into()],
+            rates: [rate, None, rate, None, rate],
+            login_fields: vec!["login".into(), "register".into()],
             refresh_fields: vec!["refreshToken".into()],
+            password_fields: vec!["changePassword".into(), "deleteAccount".into()],
             store: Store::Local,
         }
     }
@@ -328,6 +368,41 @@ mod tests {
         assert_eq!(d.retry_after, Duration::from_secs(3600));
         // ...and costs nothing.
         assert_eq!(limiter.check(Policy::Login, "k", 3).await.unwrap().remaining, 0);
+    }
+
+    #[test]
+    fn root_fields_cost_their_policy_once_per_occurrence() {
+        let fields: Vec<String> =
+            ["login", "me", "changePassword", "register", "deleteAccount", "changePassword"].map(String::from).into();
+        let costs = settings("3/1h").field_costs(&fields);
+        assert_eq!(costs, [(Policy::Login, 2), (Policy::Refresh, 0), (Policy::Password, 3)]);
+    }
+
+    #[test]
+    fn headers_show_the_tightest_bucket_of_each_policy() {
+        let rate = Rate { quota: 10, window: Duration::from_secs(900) };
+        let d = |policy, allowed, remaining| Decision {
+            policy,
+            rate,
+            allowed,
+            remaining,
+            reset: Duration::ZERO,
+            retry_after: Duration::ZERO,
+        };
+        let shown = tightest_per_policy(&[
+            d(Policy::Ip, true, 9),
+            d(Policy::Password, true, 2),
+            d(Policy::Password, true, 7),
+            d(Policy::Ip, true, 8),
+            d(Policy::Login, false, 0),
+            d(Policy::Login, true, 0),
+        ]);
+        let summary: Vec<_> = shown.iter().map(|d| (d.policy, d.allowed, d.remaining)).collect();
+        assert_eq!(
+            summary,
+            [(Policy::Ip, true, 8), (Policy::Password, true, 2), (Policy::Login, false, 0)],
+            "the per-user bucket's 2 left, not the per-IP bucket's 7; a refusal over an allowance"
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Rate limits at the edge: per IP, per user, per sensitive operation, behind
 //! proxies, and shared across replicas through Redis.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
 use kit::testing::{Isolation, TestIssuer, redis_url};
 use serde_json::{Value, json};
@@ -212,4 +215,84 @@ async fn limits_can_be_turned_off() {
         assert_eq!(response.status(), 200);
         assert!(response.headers().get("ratelimit").is_none());
     }
+}
+
+/// Plays the auth subgraph for password fields: counts what reaches it and
+/// answers every password check with `false`.
+async fn counting_auth() -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().route(
+        "/graphql",
+        axum::routing::post(move |body: String| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let field = if body.contains("deleteAccount") { "deleteAccount" } else { "changePassword" };
+            async move { axum::Json(json!({ "data": { field: false } })) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/graphql", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+const CHANGE_PASSWORD: &str =
+    r#"mutation { changePassword(currentPassword: "a guess", newPassword: "a new password") }"#;
+const DELETE_ACCOUNT: &str = r#"mutation { deleteAccount(password: "a guess") }"#;
+
+async fn guess(router: &RouterClient, query: &str, ip: &str, token: &str) -> reqwest::Response {
+    let request = router.http.post(router.url("/graphql")).json(&json!({ "query": query }));
+    request.header("x-forwarded-for", ip).bearer_auth(token).send().await.expect("request sent")
+}
+
+#[tokio::test]
+async fn password_checks_are_limited_per_ip_and_per_user_before_reaching_auth() {
+    let issuer = TestIssuer::start().await;
+    let (auth_url, calls) = counting_auth().await;
+    let router = spawn_router(
+        repo_path("schema/supergraph.graphql"),
+        &[
+            ("SUBGRAPH_AUTH_URL", auth_url),
+            ("JWKS_URL", issuer.jwks_url.clone()),
+            ("TRUSTED_PROXIES", "127.0.0.0/8".into()),
+            ("RATE_LIMIT_PASSWORD", "3/15m".into()),
+        ],
+    )
+    .await;
+    let (alice, bob, carol) =
+        (issuer.token(Uuid::new_v4()), issuer.token(Uuid::new_v4()), issuer.token(Uuid::new_v4()));
+
+    // Alice spends her three guesses from one IP, on either field.
+    for query in [CHANGE_PASSWORD, DELETE_ACCOUNT, CHANGE_PASSWORD] {
+        let answered = guess(&router, query, "198.51.100.1", &alice).await;
+        assert_eq!(answered.status(), 200);
+        assert!(header(&answered, "ratelimit-policy").contains(r#""password";q=3;w=900"#));
+    }
+    // A fresh IP buys her no more: her own bucket is empty.
+    assert_limited(guess(&router, DELETE_ACCOUNT, "198.51.100.2", &alice).await, "password").await;
+    // Nor does a fresh account on her spent IP: that IP's bucket is empty too.
+    assert_limited(guess(&router, CHANGE_PASSWORD, "198.51.100.1", &bob).await, "password").await;
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "refused guesses never reach auth");
+
+    // Someone else, elsewhere, still gets through; other operations are not held back.
+    let other = guess(&router, CHANGE_PASSWORD, "198.51.100.3", &carol).await;
+    assert_eq!(other.status(), 200);
+    assert_eq!(other.json::<Value>().await.unwrap(), json!({ "data": { "changePassword": false } }));
+    assert_eq!(guess(&router, "{ __typename }", "198.51.100.1", &alice).await.status(), 200);
+    let metrics = router.http.get(router.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"rate_limited_total{policy="password"}"#), "{metrics}");
+}
+
+#[tokio::test]
+async fn password_checks_in_one_operation_cost_one_each() {
+    let (auth_url, calls) = counting_auth().await;
+    let router = spawn_router(
+        repo_path("schema/supergraph.graphql"),
+        &[("SUBGRAPH_AUTH_URL", auth_url), ("JWKS_URL", "none".into()), ("RATE_LIMIT_PASSWORD", "3/15m".into())],
+    )
+    .await;
+    let guesses = (0..4).map(|i| format!(r#"g{i}: deleteAccount(password: "guess {i}")"#)).collect::<Vec<_>>();
+    let aliased = router.post(None, json!({ "query": format!("mutation {{ {} }}", guesses.join(" ")) })).await;
+    assert_limited(aliased, "password").await;
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
