@@ -12,6 +12,7 @@ use crate::pipeline::limits::OperationLimits;
 use crate::pipeline::multipart::UploadLimits;
 use crate::subgraphs::RetrySettings;
 use crate::subgraphs::breaker::BreakerSettings;
+use crate::subgraphs::http1::ConnectionLimits;
 
 pub const DEFAULT_PORT: u16 = 4000;
 
@@ -77,6 +78,9 @@ pub struct SubgraphSettings {
     pub default_timeout: Duration,
     /// Largest subgraph response body read (`SUBGRAPH_MAX_RESPONSE_BYTES`).
     pub max_response_bytes: usize,
+    /// Connections per subgraph (`SUBGRAPH_MAX_CONNECTIONS`) and the wait for
+    /// one when all are in use (`SUBGRAPH_CONNECTION_WAIT`).
+    pub connections: ConnectionLimits,
     /// Client headers passed on to subgraphs (lower case).
     pub forward_headers: Vec<String>,
     pub breaker: BreakerSettings,
@@ -259,6 +263,13 @@ impl SubgraphSettings {
                 Duration::from_secs(600),
             ),
             max_response_bytes: env.int_in("SUBGRAPH_MAX_RESPONSE_BYTES", 64 << 20, 1024, 1 << 32),
+            connections: ConnectionLimits {
+                max: env.int_in("SUBGRAPH_MAX_CONNECTIONS", 128usize, 1, 100_000),
+                // Long enough to ride out a burst (128 connections at 10 ms an
+                // answer turn over 12,800 requests a second), short enough that
+                // an overloaded subgraph sheds load rather than queueing it.
+                wait: env.duration("SUBGRAPH_CONNECTION_WAIT", "1s", Duration::from_millis(1), Duration::from_secs(60)),
+            },
             forward_headers,
             breaker: BreakerSettings {
                 failures: match env.int_in("CIRCUIT_BREAKER_FAILURES", 5u32, 0, 1_000_000) {

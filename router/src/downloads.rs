@@ -5,8 +5,9 @@
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 
 use crate::pipeline::SharedRouter;
 
@@ -57,6 +58,13 @@ pub async fn content(
     url.set_path(&format!("/files/{id}/content"));
     url.set_query(query.as_deref());
 
+    // The connection counts under the subgraph's cap for as long as the body streams.
+    let Ok(slot) = subgraph.pool.slot().await else {
+        tracing::debug!(subgraph = %subgraph.name, "no connection to the file service came free in time");
+        let mut busy = kit::http::json_error(StatusCode::SERVICE_UNAVAILABLE, "the file service is busy");
+        busy.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return busy;
+    };
     let mut request = router.subgraphs.http().get(url);
     for name in &FORWARDED {
         for value in headers.get_all(name) {
@@ -82,5 +90,10 @@ pub async fn content(
             response = response.header(name, value);
         }
     }
-    response.body(Body::from_stream(answer.bytes_stream())).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+    // The slot goes with the stream: when the body ends or the client leaves, so does the connection.
+    let body = answer.bytes_stream().map(move |chunk| {
+        let _held = &slot;
+        chunk
+    });
+    response.body(Body::from_stream(body)).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
 }

@@ -69,9 +69,9 @@ impl Supergraph {
                 }
                 let uri: axum::http::Uri =
                     url.parse().map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
-                let pool =
-                    crate::subgraphs::http1::Pool::new(&uri, crate::subgraphs::ACCEPT, settings.max_response_bytes)
-                        .map_err(|e| anyhow::anyhow!("subgraph {name} has URL {url:?}: {e}"))?;
+                let (accept, max_body) = (crate::subgraphs::ACCEPT, settings.max_response_bytes);
+                let pool = crate::subgraphs::http1::Pool::new(&uri, accept, max_body, settings.connections)
+                    .map_err(|e| anyhow::anyhow!("subgraph {name} has URL {url:?}: {e}"))?;
                 let label = metrics::SharedString::from(std::sync::Arc::<str>::from(name.as_str()));
                 let subgraph = Subgraph {
                     name: name.clone(),

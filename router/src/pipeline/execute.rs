@@ -308,7 +308,7 @@ impl<'a> Execution<'a> {
         let result = match self.uploads.filter(|u| u.used_by(&variables)) {
             Some(uploads) => match uploads.take_body(body) {
                 Some((stream, content_type, timeout)) => {
-                    let blame_client = || uploads.failed();
+                    let blame_client = || uploads.client_at_fault();
                     let (client, headers) = (self.client, self.headers);
                     client
                         .send_multipart(subgraph, stream, &content_type, headers, timeout, &blame_client, decode)
@@ -322,19 +322,7 @@ impl<'a> Execution<'a> {
         match result {
             Ok(answer) => Some(answer),
             Err(e) => {
-                let (code, message) = match e {
-                    SubgraphError::Timeout => {
-                        ("SUBGRAPH_TIMEOUT", format!("Subgraph '{service}' did not answer in time"))
-                    }
-                    SubgraphError::UploadTaken => {
-                        ("BAD_REQUEST", "The uploaded files can be used by one subgraph fetch only".to_owned())
-                    }
-                    SubgraphError::CircuitOpen => (
-                        "SUBGRAPH_UNAVAILABLE",
-                        format!("Subgraph '{service}' is unavailable (failing fast after repeated failures)"),
-                    ),
-                    _ => ("SUBGRAPH_UNAVAILABLE", format!("Subgraph '{service}' is unavailable")),
-                };
+                let (code, message) = failure_error(&e, service);
                 let mut errors = self.errors.lock().expect("errors lock");
                 for path in affected() {
                     let mut error = graphql_error(&message, Some(path), Some(code));
@@ -370,6 +358,33 @@ impl<'a> Execution<'a> {
         {
             w.total += since.elapsed();
         }
+    }
+}
+
+/// What the client is told at each path a failed fetch leaves empty: code and message.
+fn failure_error(error: &SubgraphError, service: &str) -> (&'static str, String) {
+    match error {
+        SubgraphError::Timeout => ("SUBGRAPH_TIMEOUT", format!("Subgraph '{service}' did not answer in time")),
+        SubgraphError::UploadTaken => {
+            ("BAD_REQUEST", "The uploaded files can be used by one subgraph fetch only".to_owned())
+        }
+        SubgraphError::CircuitOpen => (
+            "SUBGRAPH_UNAVAILABLE",
+            format!("Subgraph '{service}' is unavailable (failing fast after repeated failures)"),
+        ),
+        SubgraphError::Saturated => (
+            "SUBGRAPH_UNAVAILABLE",
+            format!("Subgraph '{service}' is unavailable (all its connections are busy): retry shortly"),
+        ),
+        // The query asked for more than the router reads: the client can ask for less.
+        SubgraphError::TooLarge => (
+            "PAYLOAD_TOO_LARGE",
+            format!(
+                "The answer of subgraph '{service}' is larger than the router reads \
+                 (SUBGRAPH_MAX_RESPONSE_BYTES): select fewer fields or smaller pages"
+            ),
+        ),
+        _ => ("SUBGRAPH_UNAVAILABLE", format!("Subgraph '{service}' is unavailable")),
     }
 }
 

@@ -65,6 +65,9 @@ impl Router {
             let response = GraphqlResponse::request_error(RequestError::MutationOverGet);
             return self.finish(response, Some(&prepared), started, 0.0, &[]);
         }
+        if let Some(Err(e)) = uploads.map(|u| u.check_types(&prepared)) {
+            return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, 0.0, &[]);
+        }
         if let Err(e) = admission.charge_operation(&prepared.root_fields).await {
             return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, 0.0, &[]);
         }

@@ -6,14 +6,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use futures::Stream;
+use graphql_tools::static_graphql::query::Type;
 use serde_json::{Map, Value};
 
 use super::error::RequestError;
+use super::prepare::{Prepared, variable_definitions};
 use super::request::GraphqlRequest;
 
 #[derive(Debug, Clone, Copy)]
@@ -28,17 +31,30 @@ pub struct UploadLimits {
 
 /// Stands in for a file in the variables until the subgraph puts its own there.
 const PLACEHOLDER: &str = "<upload>";
+/// The scalar a file goes to (the multipart request spec's name).
+const UPLOAD_TYPE: &str = "Upload";
 
 /// The files of one multipart request, not read yet.
 pub struct Uploads {
     /// Variables (top-level names) that hold files.
     variables: HashSet<String>,
+    /// Every path in `map` (`variables.files.1`), checked against the operation.
+    paths: Vec<String>,
     map: Bytes,
     pending: Mutex<Option<Pending>>,
     limits: UploadLimits,
-    /// Set when the client's part of the stream went wrong, so the response
-    /// blames the request rather than the subgraph.
-    failure: Arc<Mutex<Option<RequestError>>>,
+    client: Arc<ClientSide>,
+}
+
+/// The client's half of the stream, as the pump sees it: so that what the
+/// client broke is blamed on the request, not on the subgraph.
+#[derive(Default)]
+struct ClientSide {
+    /// What went wrong on the client's side, if anything.
+    failure: Mutex<Option<RequestError>>,
+    /// The pump is waiting for the client's next bytes: a subgraph request that
+    /// ends now (timed out, or cancelled) ends for want of them.
+    awaiting: AtomicBool,
 }
 
 struct Pending {
@@ -64,8 +80,8 @@ pub async fn begin(
     let paced = Paced { inner: body.into_data_stream(), budget: BURST_BYTES };
     let mut multipart = multer::Multipart::new(paced, boundary);
     let operations = small_field(&mut multipart, "operations", limits.max_field_bytes).await?;
-    let mut operations: Value = serde_json::from_slice(&operations)
-        .map_err(|e| RequestError::BadRequest(format!("`operations` is not JSON: {e}")))?;
+    let mut operations: Value =
+        serde_json::from_slice(&operations).map_err(|_| RequestError::BadRequest("`operations` is not JSON".into()))?;
     if operations.is_array() {
         return Err(RequestError::BadRequest(
             "Batched multipart requests are not supported: send one operation".into(),
@@ -73,11 +89,12 @@ pub async fn begin(
     }
     let map_bytes = small_field(&mut multipart, "map", limits.max_field_bytes).await?;
     let map: HashMap<String, Vec<String>> = serde_json::from_slice(&map_bytes)
-        .map_err(|e| RequestError::BadRequest(format!("`map` must be a JSON object of arrays of paths: {e}")))?;
+        .map_err(|_| RequestError::BadRequest("`map` must be a JSON object of arrays of paths".into()))?;
     if map.len() > limits.max_files {
         return Err(RequestError::PayloadTooLarge(format!("At most {} files per request", limits.max_files)));
     }
     let mut variables = HashSet::new();
+    let mut all_paths = Vec::new();
     for (key, paths) in &map {
         // Keys become part names in our own request: keep them plain.
         let plain = !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -86,18 +103,20 @@ pub async fn begin(
         }
         for path in paths {
             variables.insert(place_placeholder(&mut operations, path)?);
+            all_paths.push(path.clone());
         }
     }
     let request: GraphqlRequest = serde_json::from_value(operations)
-        .map_err(|e| RequestError::BadRequest(format!("`operations` is not a GraphQL request: {e}")))?;
+        .map_err(|_| RequestError::BadRequest("`operations` is not a GraphQL request".into()))?;
     let mut keys: Vec<String> = map.into_keys().collect();
     keys.sort();
     let uploads = Uploads {
         variables,
+        paths: all_paths,
         map: Bytes::from(map_bytes),
         pending: Mutex::new(Some(Pending { multipart, keys })),
         limits,
-        failure: Arc::new(Mutex::new(None)),
+        client: Arc::default(),
     };
     Ok((request, uploads))
 }
@@ -156,15 +175,24 @@ async fn small_field(multipart: &mut multer::Multipart<'_>, name: &str, limit: u
     Ok(bytes)
 }
 
+/// multer's error in words of our own: its text is not for clients.
 fn malformed(e: multer::Error) -> RequestError {
-    RequestError::BadRequest(format!("The multipart body is malformed: {e}"))
+    let why = match e {
+        // The client's body stream failed: the client went away, or the HTTP
+        // body limit cut it off.
+        multer::Error::StreamReadFailed(_) => "The request body was cut off (too large, or the client stopped sending)",
+        multer::Error::IncompleteStream | multer::Error::IncompleteFieldData { .. } => {
+            "The multipart body ends before its closing boundary"
+        }
+        _ => "The multipart body is malformed",
+    };
+    RequestError::BadRequest(why.into())
 }
 
 /// Puts the placeholder at `path` (`variables.file`, `variables.files.1`);
 /// returns the variable's name.
 fn place_placeholder(operations: &mut Value, path: &str) -> Result<String, RequestError> {
-    let not_found =
-        || RequestError::BadRequest(format!("The path {path:?} in `map` is not a variable in `operations`"));
+    let not_found = || RequestError::Variables(format!("The path {path:?} in `map` is not a variable in `operations`"));
     let mut segments = path.split('.');
     if segments.next() != Some("variables") {
         return Err(not_found());
@@ -211,7 +239,7 @@ impl Uploads {
             head: Some(Bytes::from(head)),
             boundary,
             limits: self.limits,
-            failure: self.failure.clone(),
+            client: self.client.clone(),
             done: false,
         };
         // Read by the subgraph connection itself, chunk by chunk as it writes:
@@ -226,15 +254,57 @@ impl Uploads {
         Some((reqwest::Body::wrap_stream(stream), content_type, self.limits.timeout))
     }
 
-    /// Whether the client's side of the stream went wrong.
-    pub fn failed(&self) -> bool {
-        self.failure.lock().expect("uploads lock").is_some()
+    /// Refuses a file mapped anywhere but to an `Upload` variable the
+    /// operation declares (or an item of an `[Upload]` one), before anything is
+    /// sent: a subgraph could only refuse it.
+    pub fn check_types(&self, prepared: &Prepared) -> Result<(), RequestError> {
+        let definitions = variable_definitions(&prepared.operation);
+        for path in &self.paths {
+            // `begin` has checked the path's shape: `variables.<name>` then segments.
+            let mut segments = path.split('.').skip(1);
+            let name = segments.next().unwrap_or_default();
+            let Some(declared) = definitions.iter().find(|d| d.name == name).map(|d| &d.var_type) else {
+                return Err(RequestError::Variables(format!(
+                    "The path {path:?} in `map` names no variable of the operation"
+                )));
+            };
+            let mut target = declared;
+            for segment in segments {
+                target = match nullable(target) {
+                    Type::ListType(item) if segment.parse::<usize>().is_ok() => item,
+                    _ => return Err(not_an_upload(path, declared)),
+                };
+            }
+            if !matches!(nullable(target), Type::NamedType(named) if named == UPLOAD_TYPE) {
+                return Err(not_an_upload(path, declared));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the client, not the subgraph, is why the subgraph request failed:
+    /// its side of the stream went wrong, or the pump was waiting on it.
+    pub fn client_at_fault(&self) -> bool {
+        self.client.awaiting.load(Ordering::SeqCst) || self.client.failure.lock().expect("uploads lock").is_some()
     }
 
     /// What went wrong on the client's side of the stream, if anything.
     pub fn failure(&self) -> Option<RequestError> {
-        self.failure.lock().expect("uploads lock").take()
+        self.client.failure.lock().expect("uploads lock").take()
     }
+}
+
+fn nullable(ty: &Type) -> &Type {
+    match ty {
+        Type::NonNullType(inner) => inner,
+        other => other,
+    }
+}
+
+fn not_an_upload(path: &str, declared: &Type) -> RequestError {
+    RequestError::Variables(format!(
+        "The file at {path:?} in `map` must go to a variable of type {UPLOAD_TYPE} or [{UPLOAD_TYPE}], not {declared}"
+    ))
 }
 
 /// The subgraph request's body after `operations` and `map`: the file parts
@@ -248,7 +318,7 @@ struct Pump {
     head: Option<Bytes>,
     boundary: String,
     limits: UploadLimits,
-    failure: Arc<Mutex<Option<RequestError>>>,
+    client: Arc<ClientSide>,
     done: bool,
 }
 
@@ -257,7 +327,11 @@ impl Pump {
         if let Some(head) = self.head.take() {
             return Ok(head);
         }
-        match self.next_piece().await {
+        // Every await in `next_piece` is on the client's body.
+        self.client.awaiting.store(true, Ordering::SeqCst);
+        let piece = self.next_piece().await;
+        self.client.awaiting.store(false, Ordering::SeqCst);
+        match piece {
             Ok(Some(bytes)) => Ok(bytes),
             Ok(None) => {
                 self.done = true;
@@ -266,7 +340,7 @@ impl Pump {
             Err(e) => {
                 self.done = true;
                 let message = e.to_string();
-                *self.failure.lock().expect("uploads lock") = Some(e);
+                *self.client.failure.lock().expect("uploads lock") = Some(e);
                 // Cuts the subgraph request short: it must not store a partial file.
                 Err(std::io::Error::other(message))
             }

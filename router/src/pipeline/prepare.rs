@@ -225,7 +225,7 @@ pub fn selection_set(op: &OperationDefinition) -> &SelectionSet {
     }
 }
 
-fn variable_definitions(op: &OperationDefinition) -> &[query::VariableDefinition] {
+pub fn variable_definitions(op: &OperationDefinition) -> &[query::VariableDefinition] {
     match op {
         OperationDefinition::Query(q) => &q.variable_definitions,
         OperationDefinition::Mutation(m) => &m.variable_definitions,

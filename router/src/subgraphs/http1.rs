@@ -11,19 +11,23 @@
 //! Framing follows RFC 9112: `Content-Length`, `chunked`, or read to close;
 //! 1xx answers skipped; `Connection: close` and HTTP/1.0 end the connection.
 //! Framing and hop-by-hop headers are never forwarded (see [`forwardable`]).
+//!
+//! Each pool also caps the connections to its subgraph ([`ConnectionLimits`]):
+//! every connection open or being opened holds one slot, idle ones included,
+//! and so do the streamed bodies' connections (see [`Pool::slot`]).
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderName, StatusCode, Uri};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Idle connections kept per subgraph.
-const MAX_IDLE: usize = 256;
 /// An idle connection older than this is closed rather than reused: servers
 /// close theirs after a while (Node's default is 5 s, nginx's 75 s), and a
 /// connection closed on the far side is only noticed when it is read.
@@ -48,6 +52,18 @@ pub enum Http1Error {
     TooLarge(usize),
 }
 
+/// Every connection the cap allows is in use, and none came free in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saturated;
+
+/// How many connections the router holds to one subgraph at most, and how long
+/// a request waits for one when all are in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub max: usize,
+    pub wait: Duration,
+}
+
 /// A complete answer: status and the whole (de-chunked) body.
 #[derive(Debug)]
 pub struct Response {
@@ -55,8 +71,9 @@ pub struct Response {
     pub body: Bytes,
 }
 
-/// One subgraph's address, the request head common to all its requests, and
-/// its idle connections (most recently used last, so the warmest is reused).
+/// One subgraph's address, the request head common to all its requests, its
+/// idle connections (most recently used last, so the warmest is reused) and
+/// the slots that cap its connections.
 #[derive(Debug)]
 pub struct Pool {
     host: String,
@@ -66,6 +83,29 @@ pub struct Pool {
     /// Largest response body read (`SUBGRAPH_MAX_RESPONSE_BYTES`).
     max_body: usize,
     idle: Mutex<VecDeque<Idle>>,
+    /// One permit per connection to the subgraph, however it is used.
+    slots: Arc<Semaphore>,
+    /// Requests waiting for a slot. While any wait, a connection that finishes
+    /// is closed rather than kept idle, so that its slot goes to them.
+    waiting: AtomicUsize,
+    wait: Duration,
+}
+
+/// What a GraphQL fetch goes out on: an idle connection, or a slot to open one.
+#[derive(Debug)]
+pub struct Lease(Leased);
+
+#[derive(Debug)]
+enum Leased {
+    Reuse(Connection),
+    Open(OwnedSemaphorePermit),
+}
+
+/// The room for one connection opened elsewhere (a streamed upload or
+/// download): hold it as long as that connection is open.
+#[derive(Debug)]
+pub struct Slot {
+    _held: OwnedSemaphorePermit,
 }
 
 #[derive(Debug)]
@@ -81,6 +121,8 @@ struct Connection {
     buffer: BytesMut,
     /// Bytes read in the current exchange.
     read: usize,
+    /// Its place under the cap, given back when the connection is dropped.
+    slot: OwnedSemaphorePermit,
 }
 
 /// A failed exchange, and whether the server can have seen the request at all.
@@ -126,8 +168,9 @@ pub fn forwardable(name: &HeaderName) -> bool {
 }
 
 impl Pool {
-    /// A pool for an `http://` URL, reading response bodies up to `max_body` bytes.
-    pub fn new(uri: &Uri, accept: &str, max_body: usize) -> anyhow::Result<Self> {
+    /// A pool for an `http://` URL, reading response bodies up to `max_body`
+    /// bytes, over at most `limits.max` connections.
+    pub fn new(uri: &Uri, accept: &str, max_body: usize, limits: ConnectionLimits) -> anyhow::Result<Self> {
         anyhow::ensure!(uri.scheme_str() == Some("http"), "only http:// URLs are supported");
         let authority = uri.authority().ok_or_else(|| anyhow::anyhow!("the URL has no host"))?;
         let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
@@ -137,28 +180,88 @@ impl Pool {
             "POST {target} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\naccept: {accept}\r\n"
         )
         .into_bytes();
-        Ok(Self { host, port, head, max_body, idle: Mutex::new(VecDeque::new()) })
+        Ok(Self {
+            host,
+            port,
+            head,
+            max_body,
+            idle: Mutex::new(VecDeque::new()),
+            slots: Arc::new(Semaphore::new(limits.max.clamp(1, Semaphore::MAX_PERMITS))),
+            waiting: AtomicUsize::new(0),
+            wait: limits.wait,
+        })
+    }
+
+    /// Largest response body read.
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// An idle connection, else a free slot, else the first slot to come free
+    /// within the wait. The wait is not the subgraph's time: it is the
+    /// router's own traffic that fills the slots.
+    pub async fn lease(&self) -> Result<Lease, Saturated> {
+        if let Some(connection) = self.checkout() {
+            return Ok(Lease(Leased::Reuse(connection)));
+        }
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            return Ok(Lease(Leased::Open(slot)));
+        }
+        let _waiting = Waiting::new(&self.waiting);
+        // One checked in before this request counted as waiting is idle now.
+        if let Some(connection) = self.checkout() {
+            return Ok(Lease(Leased::Reuse(connection)));
+        }
+        self.wait_for_slot().await.map(|slot| Lease(Leased::Open(slot)))
+    }
+
+    /// A slot for a connection opened elsewhere; an idle connection is closed
+    /// to make room if need be.
+    pub async fn slot(&self) -> Result<Slot, Saturated> {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            return Ok(Slot { _held: slot });
+        }
+        let _waiting = Waiting::new(&self.waiting);
+        // The least recently used goes: the likeliest to be closed anyway.
+        drop(self.idle.lock().expect("pool lock").pop_front());
+        self.wait_for_slot().await.map(|slot| Slot { _held: slot })
+    }
+
+    async fn wait_for_slot(&self) -> Result<OwnedSemaphorePermit, Saturated> {
+        match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => Ok(slot),
+            // The semaphore is never closed: only the timeout ends the wait.
+            Ok(Err(_)) | Err(_) => Err(Saturated),
+        }
     }
 
     /// Posts `body` with the allow-listed `headers` (already checked with
-    /// [`forwardable`]). A reused connection that fails before anything is read
-    /// is replaced by a fresh one for the same request when `replay` allows it
-    /// (for queries: a mutation the server might have run is not sent twice).
-    pub async fn post(&self, headers: &HeaderMap, body: &[u8], replay: bool) -> Result<Response, Http1Error> {
+    /// [`forwardable`]) on what `lease` holds. A reused connection that fails
+    /// before anything is read is replaced by a fresh one (in its slot) for the
+    /// same request when `replay` allows it (for queries: a mutation the server
+    /// might have run is not sent twice).
+    pub async fn post(
+        &self,
+        lease: Lease,
+        headers: &HeaderMap,
+        body: &[u8],
+        replay: bool,
+    ) -> Result<Response, Http1Error> {
         let request = self.encode(headers, body);
-        if let Some(mut connection) = self.checkout() {
-            match connection.exchange(&request, self.max_body).await {
+        let slot = match lease.0 {
+            Leased::Reuse(mut connection) => match connection.exchange(&request, self.max_body).await {
                 Ok((response, reusable)) => {
                     if reusable {
                         self.checkin(connection);
                     }
                     return Ok(response);
                 }
-                Err(failure) if failure.nothing_read && replay => {}
+                Err(failure) if failure.nothing_read && replay => connection.slot,
                 Err(failure) => return Err(failure.error),
-            }
-        }
-        let mut connection = self.connect().await?;
+            },
+            Leased::Open(slot) => slot,
+        };
+        let mut connection = self.connect(slot).await?;
         let (response, reusable) = connection.exchange(&request, self.max_body).await.map_err(|f| f.error)?;
         if reusable {
             self.checkin(connection);
@@ -194,24 +297,44 @@ impl Pool {
 
     fn checkin(&self, connection: Connection) {
         let mut idle = self.idle.lock().expect("pool lock");
+        // Read under the lock that `lease` checks out under, so that a request
+        // that counted itself as waiting either sees this connection idle or
+        // gets its slot.
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            return;
+        }
         // The least recently used go first: they are the likeliest to be closed.
         while idle.front().is_some_and(|oldest| oldest.since.elapsed() >= IDLE_TIMEOUT) {
             idle.pop_front();
         }
-        if idle.len() < MAX_IDLE {
-            idle.push_back(Idle { connection, since: Instant::now() });
-        }
+        idle.push_back(Idle { connection, since: Instant::now() });
     }
 
-    async fn connect(&self) -> Result<Connection, Http1Error> {
+    async fn connect(&self, slot: OwnedSemaphorePermit) -> Result<Connection, Http1Error> {
         let stream = TcpStream::connect((self.host.as_str(), self.port)).await.map_err(Http1Error::Connect)?;
         stream.set_nodelay(true).map_err(Http1Error::Connect)?;
-        Ok(Connection { stream, buffer: BytesMut::with_capacity(READ_SIZE), read: 0 })
+        Ok(Connection { stream, buffer: BytesMut::with_capacity(READ_SIZE), read: 0, slot })
     }
 
     #[cfg(test)]
     fn idle_count(&self) -> usize {
         self.idle.lock().unwrap().len()
+    }
+}
+
+/// Counts a request among those waiting for a slot while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -449,6 +572,7 @@ mod tests {
     }
 
     const LIMIT: usize = 1 << 20;
+    const ROOMY: ConnectionLimits = ConnectionLimits { max: 16, wait: Duration::from_secs(10) };
 
     struct Server {
         uri: Uri,
@@ -497,7 +621,7 @@ mod tests {
                 });
             }
         });
-        let pool = Pool::new(&uri, "application/json", LIMIT).unwrap();
+        let pool = Pool::new(&uri, "application/json", LIMIT, ROOMY).unwrap();
         Server { uri, pool, accepted, requests, closed }
     }
 
@@ -520,7 +644,12 @@ mod tests {
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"data\":{}}";
 
     async fn post(pool: &Pool, replay: bool) -> Result<Response, Http1Error> {
-        pool.post(&HeaderMap::new(), b"{}", replay).await
+        post_with(pool, &HeaderMap::new(), b"{}", replay).await
+    }
+
+    async fn post_with(pool: &Pool, headers: &HeaderMap, body: &[u8], replay: bool) -> Result<Response, Http1Error> {
+        let lease = pool.lease().await.expect("a connection within the cap");
+        pool.post(lease, headers, body, replay).await
     }
 
     #[tokio::test]
@@ -530,8 +659,8 @@ mod tests {
         headers.insert("authorization", HeaderValue::from_static("Bearer t"));
         headers.append("x-custom", HeaderValue::from_static("1"));
         headers.append("x-custom", HeaderValue::from_static("2"));
-        let first = server.pool.post(&headers, br#"{"query":"{ a }"}"#, false).await.unwrap();
-        let second = server.pool.post(&HeaderMap::new(), b"{}", false).await.unwrap();
+        let first = post_with(&server.pool, &headers, br#"{"query":"{ a }"}"#, false).await.unwrap();
+        let second = post(&server.pool, false).await.unwrap();
 
         assert_eq!((first.status, &first.body[..]), (StatusCode::OK, &b"{\"data\":{}}"[..]));
         assert_eq!(&second.body[..], b"{\"data\":{}}");
@@ -679,15 +808,58 @@ mod tests {
         ];
         for answer in answers {
             let server = server(vec![vec![Step::Answer(vec![answer]), Step::Close]]).await;
-            let pool = Pool::new(&server.uri, "application/json", 10).unwrap();
+            let pool = Pool::new(&server.uri, "application/json", 10, ROOMY).unwrap();
             let error = post(&pool, false).await.unwrap_err();
             assert!(matches!(error, Http1Error::TooLarge(10)), "{:?} gave {error:?}", String::from_utf8_lossy(answer));
             assert_eq!(pool.idle_count(), 0);
         }
         // Exactly at the limit is fine.
         let server = server(vec![vec![Step::Answer(vec![OK])]]).await;
-        let pool = Pool::new(&server.uri, "application/json", 11).unwrap();
+        let pool = Pool::new(&server.uri, "application/json", 11, ROOMY).unwrap();
         assert_eq!(&post(&pool, false).await.unwrap().body[..], b"{\"data\":{}}");
+    }
+
+    #[tokio::test]
+    async fn the_cap_counts_idle_connections_and_streamed_slots_and_the_overflow_is_refused_after_the_wait() {
+        let server = server(vec![vec![Step::Answer(vec![OK])], vec![Step::Answer(vec![OK])]]).await;
+        let limits = ConnectionLimits { max: 1, wait: Duration::from_millis(50) };
+        let pool = Pool::new(&server.uri, "application/json", LIMIT, limits).unwrap();
+        post(&pool, false).await.unwrap();
+        assert_eq!(pool.idle_count(), 1);
+
+        // A streamed body needs the only slot: the idle connection is closed for it.
+        let slot = pool.slot().await.expect("the idle connection makes room");
+        assert_eq!(pool.idle_count(), 0);
+        assert!(matches!(pool.lease().await, Err(Saturated)), "a fetch waits, then is refused");
+        assert!(matches!(pool.slot().await, Err(Saturated)), "so does another streamed body");
+
+        drop(slot);
+        post(&pool, false).await.unwrap();
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_finishes_while_others_wait_gives_them_its_slot() {
+        let server = server(vec![vec![Step::Answer(vec![OK])], vec![Step::Answer(vec![OK])]]).await;
+        let limits = ConnectionLimits { max: 1, wait: Duration::from_secs(10) };
+        let pool = Arc::new(Pool::new(&server.uri, "application/json", LIMIT, limits).unwrap());
+        let first = pool.lease().await.unwrap();
+        let waiter = tokio::spawn({
+            let pool = pool.clone();
+            async move { post(&pool, false).await.map(|response| response.status) }
+        });
+        let counted = async {
+            while pool.waiting.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), counted).await.expect("the second request waits");
+
+        // Kept idle, the first connection would hold the only slot until the waiter gave up.
+        pool.post(first, &HeaderMap::new(), b"{}", false).await.unwrap();
+        assert_eq!(waiter.await.unwrap().unwrap(), StatusCode::OK);
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 2, "closed for the waiter, which opened its own");
+        assert_eq!(pool.idle_count(), 1);
     }
 
     #[tokio::test]
@@ -695,17 +867,17 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let uri: Uri = format!("http://{}/", listener.local_addr().unwrap()).parse().unwrap();
         drop(listener);
-        let pool = Pool::new(&uri, "application/json", LIMIT).unwrap();
+        let pool = Pool::new(&uri, "application/json", LIMIT, ROOMY).unwrap();
         assert!(matches!(post(&pool, true).await, Err(Http1Error::Connect(_))));
     }
 
     #[test]
     fn only_http_urls_make_pools_and_ipv6_hosts_lose_their_brackets() {
-        assert!(Pool::new(&"https://a/graphql".parse().unwrap(), "x", LIMIT).is_err());
-        let pool = Pool::new(&"http://[::1]:4001".parse().unwrap(), "x", LIMIT).unwrap();
+        assert!(Pool::new(&"https://a/graphql".parse().unwrap(), "x", LIMIT, ROOMY).is_err());
+        let pool = Pool::new(&"http://[::1]:4001".parse().unwrap(), "x", LIMIT, ROOMY).unwrap();
         assert_eq!((pool.host.as_str(), pool.port), ("::1", 4001));
         assert!(String::from_utf8(pool.head.clone()).unwrap().starts_with("POST / HTTP/1.1\r\nhost: [::1]:4001\r\n"));
-        let pool = Pool::new(&"http://auth/graphql".parse().unwrap(), "x", LIMIT).unwrap();
+        let pool = Pool::new(&"http://auth/graphql".parse().unwrap(), "x", LIMIT, ROOMY).unwrap();
         assert_eq!((pool.host.as_str(), pool.port), ("auth", 80));
     }
 

@@ -1,6 +1,6 @@
 //! Calling subgraphs: pooled keep-alive HTTP, JSON in and out, per-subgraph
-//! timeouts, a circuit breaker per subgraph, retries of queries within a budget,
-//! and only the allow-listed client headers passed on.
+//! timeouts and connection caps, a circuit breaker per subgraph, retries of
+//! queries within a budget, and only the allow-listed client headers passed on.
 
 pub mod breaker;
 pub mod http1;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use bytes::BytesMut;
 use metrics::{Histogram, SharedString};
 use rand::Rng;
 use serde_json::Value;
@@ -31,6 +32,8 @@ pub enum SubgraphError {
     Malformed,
     #[error("answered more than SUBGRAPH_MAX_RESPONSE_BYTES")]
     TooLarge,
+    #[error("every connection to it is in use (SUBGRAPH_MAX_CONNECTIONS)")]
+    Saturated,
     #[error("circuit open after repeated failures")]
     CircuitOpen,
     /// A second fetch wanted the files of a multipart request.
@@ -43,6 +46,17 @@ impl SubgraphError {
     /// the subgraph said it is briefly unable. A timeout has spent its time already.
     fn retryable(&self) -> bool {
         matches!(self, SubgraphError::Unreachable | SubgraphError::Status(502..=504))
+    }
+
+    /// The subgraph's own fault, the only kind its circuit counts. An answer too
+    /// large for what the query asked, or the router's own cap on connections,
+    /// says nothing about the subgraph's health; counting them would let one
+    /// client open the circuit for everyone.
+    fn is_subgraph_fault(&self) -> bool {
+        matches!(
+            self,
+            SubgraphError::Timeout | SubgraphError::Unreachable | SubgraphError::Status(_) | SubgraphError::Malformed
+        )
     }
 }
 
@@ -68,8 +82,10 @@ pub struct SubgraphClient {
 
 impl SubgraphClient {
     pub fn new(forward_headers: &[String], breaker: BreakerSettings, retry: RetrySettings) -> Self {
+        // No idle connections: each streamed body's connection lives as long as
+        // the body and its slot under the subgraph's cap (see `http1::Pool::slot`).
         let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
+            .pool_max_idle_per_host(0)
             .tcp_nodelay(true)
             .build()
             .expect("a plain HTTP client always builds");
@@ -88,7 +104,8 @@ impl SubgraphClient {
         Self { http, forward, breakers: Breakers::new(breaker), retry, budget }
     }
 
-    /// The pooled client, for calls that are not GraphQL (file downloads).
+    /// The client for calls that are not GraphQL (file downloads); take a
+    /// slot of the subgraph's pool ([`http1::Pool::slot`]) for each.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
@@ -154,7 +171,10 @@ impl SubgraphClient {
         decode: Decode<T>,
     ) -> Result<T, SubgraphError> {
         let request = self.http.post(subgraph.endpoint.clone()).body(body);
-        let exchange = self.exchange_multipart(request, headers, content_type, timeout, decode);
+        let exchange = async {
+            let _slot = subgraph.pool.slot().await.map_err(|_| SubgraphError::Saturated)?;
+            exchange_multipart(request, headers, content_type, timeout, subgraph.pool.max_body(), decode).await
+        };
         self.attempt(subgraph, exchange, Some(blame_client)).await
     }
 
@@ -179,10 +199,26 @@ impl SubgraphClient {
             ProbeGuard { breakers: &self.breakers, subgraph: &subgraph.name, armed: permit == Permit::Probe };
         let started = Instant::now();
         let result = exchange.await;
-        // A client that breaks its own upload says nothing about the subgraph.
-        let healthy = result.is_ok() || blame_client.is_some_and(|blame| blame());
-        self.breakers.record(&subgraph.name, permit, healthy);
-        probe.armed = false;
+        // A failure the subgraph did not cause (a client that broke its own
+        // upload, an answer too large, no free connection) is no outcome at all:
+        // a probe that ends so is abandoned, and the next call probes instead.
+        let healthy = match &result {
+            Ok(_) => Some(true),
+            Err(_) if blame_client.is_some_and(|blame| blame()) => None,
+            Err(e) if e.is_subgraph_fault() => Some(false),
+            Err(_) => None,
+        };
+        if let Some(healthy) = healthy {
+            self.breakers.record(&subgraph.name, permit, healthy);
+            probe.armed = false;
+        }
+        if matches!(result, Err(SubgraphError::Saturated)) {
+            // Nothing was sent: no duration to record, and not the subgraph's doing.
+            metrics::counter!("subgraph_connections_exhausted_total", "subgraph" => subgraph.label.clone())
+                .increment(1);
+            tracing::debug!(subgraph = %subgraph.name, "no connection to the subgraph came free in time");
+            return result;
+        }
         let outcome = match &result {
             Ok(_) => Outcome::Success,
             Err(SubgraphError::Timeout) => Outcome::Timeout,
@@ -190,31 +226,46 @@ impl SubgraphClient {
         };
         subgraph.metrics.duration(&subgraph.label, outcome).record(started.elapsed().as_secs_f64());
         if let Err(e) = &result {
-            tracing::warn!(subgraph = %subgraph.name, error = %e, "subgraph request failed");
+            if healthy == Some(false) {
+                tracing::warn!(subgraph = %subgraph.name, error = %e, "subgraph request failed");
+            } else {
+                // Caused by the client: a line per request would let anyone flood the log.
+                tracing::debug!(subgraph = %subgraph.name, error = %e, "subgraph request failed");
+            }
         }
         result
     }
+}
 
-    async fn exchange_multipart<T>(
-        &self,
-        request: reqwest::RequestBuilder,
-        headers: &HeaderMap,
-        content_type: &str,
-        timeout: Duration,
-        decode: Decode<T>,
-    ) -> Result<T, SubgraphError> {
-        let response = request
-            .headers(headers.clone())
-            .header(header::CONTENT_TYPE, content_type)
-            .header(header::ACCEPT, HeaderValue::from_static(ACCEPT))
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(classify)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(classify)?;
-        decode(status, bytes)
+/// A multipart POST (its body streamed by reqwest) and its answer, read up to `max_body` bytes.
+async fn exchange_multipart<T>(
+    request: reqwest::RequestBuilder,
+    headers: &HeaderMap,
+    content_type: &str,
+    timeout: Duration,
+    max_body: usize,
+    decode: Decode<T>,
+) -> Result<T, SubgraphError> {
+    let mut response = request
+        .headers(headers.clone())
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::ACCEPT, HeaderValue::from_static(ACCEPT))
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(classify)?;
+    let status = response.status();
+    if response.content_length().is_some_and(|length| length > max_body as u64) {
+        return Err(SubgraphError::TooLarge);
     }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if body.len() + chunk.len() > max_body {
+            return Err(SubgraphError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    decode(status, body.freeze())
 }
 
 /// One GraphQL POST over the subgraph's pooled connections, within its timeout.
@@ -225,7 +276,9 @@ async fn exchange_json<T>(
     idempotent: bool,
     decode: Decode<T>,
 ) -> Result<T, SubgraphError> {
-    let exchange = subgraph.pool.post(headers, body, idempotent);
+    // Waiting for a connection is outside the subgraph's timeout: it is not the subgraph's time.
+    let lease = subgraph.pool.lease().await.map_err(|_| SubgraphError::Saturated)?;
+    let exchange = subgraph.pool.post(lease, headers, body, idempotent);
     let response = tokio::time::timeout(subgraph.timeout, exchange)
         .await
         .map_err(|_| SubgraphError::Timeout)?

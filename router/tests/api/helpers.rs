@@ -188,12 +188,17 @@ impl RouterClient {
 
 /// A GraphQL multipart request body with one file, in `$file`.
 pub fn multipart(query: &str, filename: &str, content: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "----taskgraph-router-test";
     let operations = json!({ "query": query, "variables": { "file": null } });
+    multipart_with(&operations, &json!({ "0": ["variables.file"] }), filename, content)
+}
+
+/// A GraphQL multipart request body with these `operations` and `map`, and one file part `0`.
+pub fn multipart_with(operations: &Value, map: &Value, filename: &str, content: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----taskgraph-router-test";
     let mut body = Vec::new();
     for (name, extra, value) in [
         ("operations", "", operations.to_string().into_bytes()),
-        ("map", "", json!({ "0": ["variables.file"] }).to_string().into_bytes()),
+        ("map", "", map.to_string().into_bytes()),
         ("0", &*format!("; filename=\"{filename}\"\r\nContent-Type: text/plain"), content.to_vec()),
     ] {
         body.extend_from_slice(

@@ -8,7 +8,10 @@ use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
 use kit::testing::{TcpGate, eventually};
 use serde_json::{Value, json};
 
-use crate::helpers::{SupergraphFile, compose, spawn_router, spawn_subgraph};
+use crate::helpers::{
+    RouterClient, Subgraph, SupergraphFile, compose, multipart, multipart_with, repo_path, spawn_auth, spawn_files,
+    spawn_router, spawn_subgraph, spawn_tasks,
+};
 
 struct Greeting;
 
@@ -158,4 +161,243 @@ async fn queries_are_retried_and_mutations_are_not() {
     let mutation = router.graphql(None, "mutation { poke }", json!({})).await;
     assert_eq!(code(&mutation), "SUBGRAPH_UNAVAILABLE", "{mutation}");
     assert_eq!(calls.load(Ordering::SeqCst), 1, "a mutation is sent once");
+}
+
+/// A subgraph that counts its connections and holds every answer until released.
+struct HeldSubgraph {
+    url: String,
+    accepted: Arc<AtomicUsize>,
+    release: tokio::sync::watch::Sender<bool>,
+}
+
+async fn held_subgraph() -> HeldSubgraph {
+    let (release, released) = tokio::sync::watch::channel(false);
+    let app = axum::Router::new().route(
+        "/graphql",
+        axum::routing::post(move || {
+            let mut released = released.clone();
+            async move {
+                let _ = released.wait_for(|go| *go).await;
+                axum::Json(json!({ "data": { "hello": "hi" } }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/graphql", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    HeldSubgraph { url, accepted, release }
+}
+
+#[tokio::test]
+async fn connections_to_a_subgraph_are_capped_and_the_overflow_fails_fast_without_opening_its_circuit() {
+    let sdl = Schema::build(Greeting, EmptyMutation, EmptySubscription).enable_federation().finish();
+    let sdl = sdl.sdl_with_options(async_graphql::SDLExportOptions::new().federation());
+    let held = held_subgraph().await;
+    let supergraph = SupergraphFile::new(&compose(&[("greeting", sdl, held.url.clone())]));
+    let router = Arc::new(
+        spawn_router(
+            supergraph.path.clone(),
+            &[
+                ("SUBGRAPH_MAX_CONNECTIONS", "2".into()),
+                ("SUBGRAPH_CONNECTION_WAIT", "200ms".into()),
+                ("SUBGRAPH_TIMEOUT", "60s".into()),
+                ("CIRCUIT_BREAKER_FAILURES", "2".into()),
+                ("SUBGRAPH_RETRIES", "0".into()),
+            ],
+        )
+        .await,
+    );
+
+    // Five at once: two hold the two connections, three wait for one and give up.
+    let (done, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..5 {
+        let (router, done) = (router.clone(), done.clone());
+        tokio::spawn(async move { done.send(router.graphql(None, "{ hello }", json!({})).await) });
+    }
+    for _ in 0..3 {
+        let overflow = tokio::time::timeout(std::time::Duration::from_secs(20), answers.recv())
+            .await
+            .expect("requests over the cap are answered while the others are held")
+            .unwrap();
+        assert_eq!(code(&overflow), "SUBGRAPH_UNAVAILABLE", "{overflow}");
+        assert!(message(&overflow).contains("connections are busy"), "{overflow}");
+    }
+    held.release.send(true).unwrap();
+    for _ in 0..2 {
+        assert_eq!(answers.recv().await.unwrap(), json!({ "data": { "hello": "hi" } }));
+    }
+    assert_eq!(held.accepted.load(Ordering::SeqCst), 2, "never more than the cap");
+
+    // Three refusals with a threshold of two, and the circuit is still closed.
+    assert_eq!(router.graphql(None, "{ hello }", json!({})).await, json!({ "data": { "hello": "hi" } }));
+    assert_ne!(circuit_gauge(&router).await.as_deref(), Some("2"));
+    assert_eq!(held.accepted.load(Ordering::SeqCst), 2, "pooled connections are reused");
+}
+
+/// The real subgraphs behind a router whose circuits open after two failures
+/// and stay open for the whole test, so that any failure counted shows.
+struct Stack {
+    router: RouterClient,
+    _subgraphs: [Subgraph; 3],
+}
+
+async fn stack() -> Stack {
+    let auth = spawn_auth().await;
+    let tasks = spawn_tasks(&auth).await;
+    let files = spawn_files(&auth).await;
+    let vars = [
+        ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
+        ("SUBGRAPH_TASKS_URL", format!("{}/graphql", tasks.running.address)),
+        ("SUBGRAPH_FILES_URL", format!("{}/graphql", files.running.address)),
+        ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
+        ("CIRCUIT_BREAKER_FAILURES", "2".into()),
+        ("CIRCUIT_BREAKER_COOL_DOWN", "1h".into()),
+        ("SUBGRAPH_RETRIES", "0".into()),
+        ("SUBGRAPH_TIMEOUT", "10s".into()),
+        ("SUBGRAPH_MAX_RESPONSE_BYTES", "4096".into()),
+        ("UPLOAD_MAX_FILE_BYTES", "1000".into()),
+        ("REQUEST_TIMEOUT", "2s".into()),
+    ];
+    let router = spawn_router(repo_path("schema/supergraph.graphql"), &vars).await;
+    Stack { router, _subgraphs: [auth, tasks, files] }
+}
+
+async fn register(router: &RouterClient, email: &str) -> String {
+    let query = format!(
+        "mutation {{ register(email: \"{email}\", password: \"a long enough password 1\") {{ accessToken }} }}"
+    );
+    let registered = router.graphql(None, &query, json!({})).await;
+    registered["data"]["register"]["accessToken"].as_str().unwrap_or_else(|| panic!("{registered}")).to_owned()
+}
+
+/// More than `CIRCUIT_BREAKER_FAILURES`: had any of them counted, the circuit would be open.
+const ROUNDS: usize = 4;
+
+const UPLOAD: &str = "mutation($file: Upload!) { uploadFile(file: $file) { id } }";
+
+/// What the other user sees: one field of each subgraph, with no error.
+async fn assert_bystander_served(router: &RouterClient, token: &str, after: &str) {
+    let query = "{ me { email tasks { totalCount } files { totalCount } } }";
+    let response = router.graphql(Some(token), query, json!({})).await;
+    assert!(response.get("errors").is_none(), "after {after}: {response}");
+    assert_eq!(response["data"]["me"]["tasks"]["totalCount"], 0, "after {after}: {response}");
+    assert_eq!(response["data"]["me"]["files"]["totalCount"], 0, "after {after}: {response}");
+}
+
+/// Sends an upload's head and most of its body, declaring all of it, and
+/// returns the connection with the end of the file still unsent.
+async fn start_upload(router: &RouterClient, token: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let (content_type, body) = multipart(UPLOAD, "half.txt", &[b'a'; 900]);
+    let address = router.running.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nhost: {address}\r\ncontent-type: {content_type}\r\napollo-require-preflight: true\r\n\
+         authorization: Bearer {token}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() - 500]).await.unwrap();
+    stream
+}
+
+/// Posts a multipart request with these `operations` and `map`, and one small file.
+async fn upload_mapped(router: &RouterClient, token: &str, operations: Value, map: Value) -> Value {
+    let (content_type, body) = multipart_with(&operations, &map, "notes.txt", b"a small file");
+    let response = router
+        .http
+        .post(router.url("/graphql"))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .header("apollo-require-preflight", "true")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
+async fn own_task_count(router: &RouterClient, token: &str) -> Value {
+    router.graphql(Some(token), "{ tasks { totalCount } }", json!({})).await["data"]["tasks"]["totalCount"].clone()
+}
+
+#[tokio::test]
+async fn what_one_client_breaks_never_opens_a_circuit_for_everyone() {
+    let s = stack().await;
+    let mallory = register(&s.router, "mallory@example.com").await;
+    let alice = register(&s.router, "alice@example.com").await;
+
+    // Uploads abandoned mid-body: the client goes away, or stops sending until the request times out.
+    for _ in 0..ROUNDS {
+        drop(start_upload(&s.router, &mallory).await);
+    }
+    let stalled = (0..ROUNDS).map(|_| async {
+        use tokio::io::AsyncReadExt;
+        let mut stream = start_upload(&s.router, &mallory).await;
+        let mut answer = [0u8; 12];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_exact(&mut answer));
+        read.await.expect("a stalled upload is answered once REQUEST_TIMEOUT is up").unwrap();
+    });
+    futures::future::join_all(stalled).await;
+    assert_bystander_served(&s.router, &alice, "abandoned uploads").await;
+
+    // Files over UPLOAD_MAX_FILE_BYTES, cut off by the router as they stream.
+    for _ in 0..ROUNDS {
+        let refused = s.router.upload(&mallory, UPLOAD, "big.txt", &[b'a'; 5000]).await;
+        assert_eq!(refused.status(), 413);
+    }
+    assert_bystander_served(&s.router, &alice, "files over the limit").await;
+
+    // Files mapped to variables that are not uploads, or to none the operation declares:
+    // refused before any subgraph sees them.
+    let create = "mutation($title: String!) { createTask(input: { title: $title }) { id } }";
+    let delete = "mutation($password: String!) { deleteAccount(password: $password) }";
+    for _ in 0..ROUNDS {
+        let cases = [
+            (json!({ "query": create, "variables": { "title": null } }), json!({ "0": ["variables.title"] })),
+            (json!({ "query": delete, "variables": { "password": null } }), json!({ "0": ["variables.password"] })),
+            (
+                json!({ "query": create, "variables": { "title": "a title", "sneaky": null } }),
+                json!({ "0": ["variables.sneaky"] }),
+            ),
+            (json!({ "query": UPLOAD, "variables": { "file": [null] } }), json!({ "0": ["variables.file.0"] })),
+        ];
+        for (operations, map) in cases {
+            let refused = upload_mapped(&s.router, &mallory, operations.clone(), map).await;
+            assert_eq!(code(&refused), "BAD_USER_INPUT", "{operations}: {refused}");
+            assert!(refused.get("data").is_none(), "{refused}");
+        }
+    }
+    assert_eq!(own_task_count(&s.router, &mallory).await, 0, "no task was created");
+    assert_bystander_served(&s.router, &alice, "files mapped to other variables").await;
+
+    // Answers over SUBGRAPH_MAX_RESPONSE_BYTES because of what the query asked for.
+    let description = "d".repeat(3000);
+    for title in ["one", "two"] {
+        let input = json!({ "title": title, "description": description });
+        let created = s
+            .router
+            .graphql(
+                Some(&mallory),
+                "mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }",
+                json!({ "input": input }),
+            )
+            .await;
+        assert!(created.get("errors").is_none(), "{created}");
+    }
+    for _ in 0..ROUNDS {
+        let large = "{ tasks { edges { node { description } } } }";
+        let cut = s.router.graphql(Some(&mallory), large, json!({})).await;
+        assert_eq!(code(&cut), "PAYLOAD_TOO_LARGE", "{cut}");
+        assert_eq!(cut["errors"][0]["path"], json!(["tasks"]), "{cut}");
+    }
+    assert_bystander_served(&s.router, &alice, "answers over the limit").await;
+    // The uploads that could go through still do.
+    let fine = s.router.upload(&mallory, UPLOAD, "small.txt", b"small").await;
+    assert_eq!(fine.status(), 200);
 }

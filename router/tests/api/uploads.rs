@@ -4,7 +4,9 @@
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{RouterClient, Subgraph, multipart, repo_path, spawn_auth, spawn_files, spawn_router};
+use crate::helpers::{
+    RouterClient, Subgraph, multipart, multipart_with, repo_path, spawn_auth, spawn_files, spawn_router,
+};
 
 /// `owner` comes from the auth subgraph: a fetch of its own after the upload's.
 const UPLOAD: &str =
@@ -80,6 +82,42 @@ async fn an_upload_through_the_router_is_stored_and_downloads_through_it_with_ra
     assert_eq!(s.router.http.get(unknown).send().await.unwrap().status(), 404);
     let traversal = s.router.url("/files/..%2F..%2Fgraphql/content");
     assert_eq!(s.router.http.get(traversal).send().await.unwrap().status(), 404);
+    assert_eq!(file_count(&s.router, &token).await, 1);
+}
+
+#[tokio::test]
+async fn files_go_to_items_of_upload_lists_and_nowhere_else() {
+    let s = stack(&[]).await;
+    let token = register(&s.router, "list@example.com").await;
+    let send = |query: &str, variables: Value, map: Value| {
+        let (content_type, body) =
+            multipart_with(&json!({ "query": query, "variables": variables }), &map, "a.txt", b"in a list");
+        s.router
+            .http
+            .post(s.router.url("/graphql"))
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .header("apollo-require-preflight", "true")
+            .body(body)
+            .send()
+    };
+    let many = "mutation($files: [Upload!]!) { uploadFiles(files: $files) { filename } }";
+    let stored: Value = send(many, json!({ "files": [null] }), json!({ "0": ["variables.files.0"] }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored, json!({ "data": { "uploadFiles": [{ "filename": "a.txt" }] } }));
+
+    // The list itself is no file, nor is a single upload a list.
+    for (query, variables, path) in
+        [(many, json!({ "files": null }), "variables.files"), (UPLOAD, json!({ "file": [null] }), "variables.file.0")]
+    {
+        let refused: Value = send(query, variables, json!({ "0": [path] })).await.unwrap().json().await.unwrap();
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{path}: {refused}");
+        assert!(refused["errors"][0]["message"].as_str().unwrap().contains("of type Upload or [Upload]"), "{refused}");
+    }
     assert_eq!(file_count(&s.router, &token).await, 1);
 }
 
