@@ -114,7 +114,7 @@ impl RateLimitSettings {
     }
 
     /// What an operation's root fields cost each of the [`Policy::FIELDS`]: one per occurrence.
-    pub fn field_costs(&self, root_fields: &[String]) -> [(Policy, u32); 3] {
+    pub fn field_costs(&self, root_fields: &[String]) -> [(Policy, u32); Policy::FIELDS.len()] {
         let mut costs = Policy::FIELDS.map(|policy| (policy, 0));
         for policy in root_fields.iter().filter_map(|field| self.field_policy(field)) {
             if let Some((_, cost)) = costs.iter_mut().find(|(p, _)| *p == policy) {
