@@ -57,17 +57,31 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(format!("{}:{}", self.created_at.timestamp_micros(), self.id))
     }
 
+    /// The cursor `raw` encodes, if it is one. Its time must be one Postgres
+    /// holds: a crafted one outside that range is refused here, as bad input.
     pub fn decode(raw: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let (micros, id) = text.split_once(':')?;
-        Some(Self { created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?, id: Uuid::parse_str(id).ok()? })
+        Some(Self { created_at: kit::db::timestamp_from_micros(micros.parse().ok()?)?, id: Uuid::parse_str(id).ok()? })
     }
 }
 
 pub struct Page {
     pub files: Vec<FileRow>,
     pub has_next_page: bool,
+}
+
+/// The page statement, with or without a cursor (`$1` owner, then `$2`
+/// created_at and `$3` id of the cursor, then the limit). Two statements, not
+/// one with `$2 IS NULL OR ...`: a prepared statement's generic plan cannot use
+/// that disjunction as a bound of the index scan, so a page would read every
+/// newer file of the owner before its own, as an OFFSET does.
+pub fn page_sql(after_cursor: bool) -> String {
+    let (keyset, limit) = if after_cursor { ("AND (created_at, id) < ($2, $3)", "$4") } else { ("", "$2") };
+    format!(
+        "SELECT {COLUMNS} FROM files.files WHERE owner_id = $1 {keyset} ORDER BY created_at DESC, id DESC LIMIT {limit}"
+    )
 }
 
 /// Blob keys checked against the table per query during a sweep.
@@ -150,17 +164,13 @@ impl Repository {
 
     /// A page of `owner`'s files, newest first.
     pub async fn page(&self, owner: Uuid, first: usize, after: Option<Cursor>) -> anyhow::Result<Page> {
-        let mut files = sqlx::query_as::<_, FileRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM files.files
-             WHERE owner_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
-             ORDER BY created_at DESC, id DESC LIMIT $4"
-        )))
-        .bind(owner)
-        .bind(after.map(|c| c.created_at))
-        .bind(after.map(|c| c.id).unwrap_or_default())
-        .bind(first as i64 + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        let limit = first as i64 + 1;
+        let statement = sqlx::query_as::<_, FileRow>(sqlx::AssertSqlSafe(page_sql(after.is_some()))).bind(owner);
+        let statement = match after {
+            Some(cursor) => statement.bind(cursor.created_at).bind(cursor.id).bind(limit),
+            None => statement.bind(limit),
+        };
+        let mut files = statement.fetch_all(&self.pool).await?;
         let has_next_page = files.len() > first;
         files.truncate(first);
         Ok(Page { files, has_next_page })

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
@@ -191,11 +192,9 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
         return request_error(StatusCode::PAYLOAD_TOO_LARGE, ApiError::PayloadTooLarge(message));
     };
     let request = Request::from_parts(parts, Body::from(bytes));
-    let batch = match GraphQLBatchRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &())
-        .await
-    {
+    let batch = match GraphQLBatchRequest::<GraphQLRejection>::from_request(request, &()).await {
         Ok(batch) => batch.into_inner(),
-        Err(rejection) => return rejection.into_response(),
+        Err(GraphQLRejection(error)) => return unreadable_request(error),
     };
     let batch = schema::with_viewer(batch, viewer, &state.repository);
     GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
@@ -231,6 +230,21 @@ async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary
         }
         Err(ReceiveError::Internal(e)) => request_error(StatusCode::INTERNAL_SERVER_ERROR, ApiError::Internal(e)),
     }
+}
+
+/// What async-graphql could not read as a request, in our words: its own
+/// text (serde's or multer's) stays in the debug log.
+fn unreadable_request(error: async_graphql::ParseRequestError) -> Response {
+    tracing::debug!(error = ?error, "unreadable GraphQL request body");
+    if matches!(error, async_graphql::ParseRequestError::PayloadTooLarge) {
+        return request_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge("the request is too large".into()),
+        );
+    }
+    let message = "the body is not a GraphQL request: a JSON object with `query` (and `variables`, \
+                   `operationName`), a list of them, or a GraphQL multipart request with a boundary";
+    request_error(StatusCode::BAD_REQUEST, ApiError::BadUserInput { field: None, message: message.into() })
 }
 
 /// A GraphQL response with one request error and no data. The connection is

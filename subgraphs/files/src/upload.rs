@@ -144,10 +144,30 @@ pub enum ReceiveError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Our words for what multer found wrong; its own text stays in the debug log.
 impl From<multer::Error> for ReceiveError {
     fn from(e: multer::Error) -> Self {
-        ReceiveError::Invalid(format!("malformed multipart request: {e}"))
+        tracing::debug!(error = %e, "unreadable multipart body");
+        let message = match &e {
+            multer::Error::StreamReadFailed(cause) if is_length_limit(cause.as_ref()) => {
+                return ReceiveError::TooLarge("the request body is too large".into());
+            }
+            multer::Error::StreamReadFailed(_) => "the request body could not be read to its end",
+            multer::Error::IncompleteStream
+            | multer::Error::IncompleteFieldData { .. }
+            | multer::Error::IncompleteHeaders => "the multipart body ends before its closing boundary",
+            multer::Error::ReadHeaderFailed(_)
+            | multer::Error::DecodeHeaderName { .. }
+            | multer::Error::DecodeHeaderValue { .. } => "a part of the multipart body has malformed headers",
+            _ => "the body is not a well-formed multipart/form-data body",
+        };
+        ReceiveError::Invalid(message.into())
     }
+}
+
+/// Whether the body stream failed because it passed the HTTP body limit.
+fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<http_body_util::LengthLimitError>())
 }
 
 /// Reads a multipart request: `operations`, then `map`, then the files, each
@@ -162,11 +182,11 @@ pub async fn receive(
     let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
 
     let operations = small_field(&mut multipart, "operations", policy.max_field_bytes).await?;
-    let mut operations: serde_json::Value = serde_json::from_slice(&operations)
-        .map_err(|e| ReceiveError::Invalid(format!("`operations` is not JSON: {e}")))?;
+    let mut operations: serde_json::Value =
+        serde_json::from_slice(&operations).map_err(|_| ReceiveError::Invalid("`operations` is not JSON".into()))?;
     let map = small_field(&mut multipart, "map", policy.max_field_bytes).await?;
     let map: HashMap<String, Vec<String>> = serde_json::from_slice(&map)
-        .map_err(|e| ReceiveError::Invalid(format!("`map` must be a JSON object of arrays of paths: {e}")))?;
+        .map_err(|_| ReceiveError::Invalid("`map` must be a JSON object of arrays of paths".into()))?;
     if map.len() > policy.max_files {
         return Err(ReceiveError::TooLarge(format!("at most {} files per request", policy.max_files)));
     }
@@ -179,8 +199,9 @@ pub async fn receive(
         }
     }
     *uploads.files.lock().expect("never poisoned") = (0..keys.len()).map(|_| None).collect();
-    let batch = serde_json::from_value::<BatchRequest>(operations)
-        .map_err(|e| ReceiveError::Invalid(format!("`operations` is not a GraphQL request: {e}")))?;
+    let batch = serde_json::from_value::<BatchRequest>(operations).map_err(|_| {
+        ReceiveError::Invalid("`operations` is not a GraphQL request (`query`, `variables`, or a list of them)".into())
+    })?;
 
     let files = async {
         let mut seen = vec![false; keys.len()];
