@@ -56,7 +56,7 @@ impl Application {
         let pool = kit::db::connect(&settings.database, SERVICE).await?;
         kit::db::migrate(&pool, sqlx::migrate!("../../migrations/files"), crate::SCHEMA).await?;
         let storage = Storage::from_settings(&settings.storage)?;
-        let repository = Repository::new(pool.clone(), storage);
+        let repository = Repository::new(pool.clone(), storage, settings.uploads.quota_bytes);
         let signer = url_signer(&settings);
         let verifier =
             TokenVerifier::with_jwks(&settings.identity.issuer, &settings.identity.audience, settings.jwks_url.clone());
@@ -69,6 +69,7 @@ impl Application {
                 .body_limit
                 .saturating_sub(settings.uploads.max_files * settings.uploads.max_file_bytes as usize),
             allowed_types: settings.uploads.allowed_types.clone(),
+            quota_bytes: settings.uploads.quota_bytes,
         };
         let consumer =
             cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.user_deleted_queue, SERVICE);
@@ -205,7 +206,11 @@ async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary
     let Some(viewer) = viewer else {
         return request_error(StatusCode::OK, ApiError::unauthenticated());
     };
-    let received = upload::receive(body, boundary, &state.policy, state.repository.storage()).await;
+    let quota_left = match state.repository.quota_left(viewer.user_id).await {
+        Ok(left) => left,
+        Err(e) => return request_error(StatusCode::INTERNAL_SERVER_ERROR, ApiError::Internal(e)),
+    };
+    let received = upload::receive(body, boundary, &state.policy, state.repository.storage(), quota_left).await;
     let outcome = match &received {
         Ok(_) => "received",
         Err(ReceiveError::TooLarge(_)) => "too_large",
