@@ -1,6 +1,7 @@
 //! Input rules for emails and passwords. Each failure names its field.
 
 use kit::ApiError;
+use kit::text::{self, Lines};
 
 pub const EMAIL_MAX: usize = 254;
 pub const PASSWORD_MIN_BYTES: usize = 8;
@@ -16,6 +17,7 @@ pub fn email(raw: &str) -> Result<String, ApiError> {
     if email.len() > EMAIL_MAX {
         return Err(ApiError::invalid("email", format!("Email must be at most {EMAIL_MAX} characters")));
     }
+    text::refuse_controls("email", "Email", &email, Lines::Single)?;
     if !is_valid_email(&email) {
         return Err(ApiError::invalid("email", "Must be a valid email address"));
     }
@@ -57,6 +59,7 @@ pub fn new_password(raw: &str, field: &str) -> Result<(), ApiError> {
     if raw.len() > PASSWORD_MAX_BYTES {
         return Err(ApiError::invalid(field, format!("Password must be at most {PASSWORD_MAX_BYTES} bytes")));
     }
+    text::refuse_controls(field, "Password", raw, Lines::Single)?;
     if !raw.chars().any(char::is_alphabetic) {
         return Err(ApiError::invalid(field, "Password must contain at least one letter"));
     }
@@ -89,6 +92,18 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(email(&long).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_emails_and_new_passwords() {
+        for bad in ["a\u{0}@example.com", "a@exam\tple.com", "a\u{85}b@example.com"] {
+            let err = email(bad).unwrap_err();
+            assert!(format!("{err:?}").contains("control characters"), "{bad:?}: {err:?}");
+        }
+        for bad in ["abcdefg1\u{0}", "abcd\tefg1", "abc\u{1b}defg1", "abcdefg1\n"] {
+            assert_eq!(field_of(new_password(bad, "password").unwrap_err()), "password", "{bad:?}");
+        }
+        assert!(new_password("pässwörd 1 ✓", "password").is_ok());
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct UploadSettings {
     pub max_files: usize,
     /// Sniffed content types accepted; `type/*` accepts a whole top-level type.
     pub allowed_types: Vec<String>,
+    /// Bytes each user may store in all (`FILES_QUOTA_BYTES`).
+    pub quota_bytes: u64,
     /// Blobs without a row older than this are removed by the sweep.
     pub orphan_grace: Duration,
     /// How often the sweep and the retry of pending blob deletions run.
@@ -56,6 +58,8 @@ pub struct DownloadSettings {
 }
 
 pub const DEFAULT_PORT: u16 = 4003;
+/// 1 GiB per user.
+pub const DEFAULT_QUOTA_BYTES: u64 = 1 << 30;
 pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:4001/.well-known/jwks.json";
 /// The default allow-list: images, PDF, plain text, CSV, JSON, zip and office documents.
 pub const DEFAULT_ALLOWED_TYPES: &str = "image/png,image/jpeg,image/gif,image/webp,image/bmp,image/tiff,image/avif,\
@@ -124,6 +128,7 @@ impl UploadSettings {
             max_file_bytes: env.int_in("UPLOAD_MAX_FILE_BYTES", 10 << 20, 0, i32::MAX as u64),
             max_files: env.int_in("UPLOAD_MAX_FILES", 10, 1, 1000),
             allowed_types,
+            quota_bytes: env.int_in("FILES_QUOTA_BYTES", DEFAULT_QUOTA_BYTES, 0, i64::MAX as u64),
             orphan_grace: env.duration(
                 "ORPHAN_GRACE_PERIOD",
                 "1h",
@@ -196,6 +201,7 @@ mod tests {
         assert!(matches!(settings.storage, StorageSettings::Local { .. }));
         assert_eq!(settings.downloads.url_ttl, Duration::from_secs(300));
         assert!(settings.uploads.allowed_types.contains(&"application/pdf".to_owned()));
+        assert_eq!(settings.uploads.quota_bytes, 1 << 30);
     }
 
     #[test]
@@ -204,10 +210,11 @@ mod tests {
             ("STORAGE_URL", "ftp://x"),
             ("DOWNLOAD_URL_SECRET", "short"),
             ("UPLOAD_ALLOWED_TYPES", "pdf"),
+            ("FILES_QUOTA_BYTES", "-1"),
         ]);
         let _ = Settings::from_env(&mut env);
         let err = env.finish().unwrap_err().to_string();
-        for name in ["STORAGE_URL", "DOWNLOAD_URL_SECRET", "UPLOAD_ALLOWED_TYPES"] {
+        for name in ["STORAGE_URL", "DOWNLOAD_URL_SECRET", "UPLOAD_ALLOWED_TYPES", "FILES_QUOTA_BYTES"] {
             assert!(err.contains(name), "{err}");
         }
         assert!(!err.contains("short"), "secrets are not echoed: {err}");

@@ -2,6 +2,7 @@
 //! streams the blob; anything else is 404, so existence never leaks.
 
 use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -27,13 +28,19 @@ pub struct Signature {
     sig: Option<String>,
 }
 
+/// A path or query that does not parse (a signature or expiry that is no
+/// number, a repeated parameter, bytes that are not UTF-8) is one more way of
+/// not naming a file: 404, never the extractor's own 400 and its text.
 pub async fn content(
     State(state): State<DownloadState>,
-    Path(id): Path<String>,
-    Query(signature): Query<Signature>,
+    id: Result<Path<String>, PathRejection>,
+    signature: Result<Query<Signature>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let response = serve(&state, &id, &signature, &headers).await;
+    let response = match (id, signature) {
+        (Ok(Path(id)), Ok(Query(signature))) => serve(&state, &id, &signature, &headers).await,
+        _ => not_found(),
+    };
     metrics::counter!("files_downloads_total", "status" => response.status().as_str().to_owned()).increment(1);
     response
 }

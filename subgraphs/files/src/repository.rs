@@ -2,7 +2,9 @@
 //! only after its blob is stored; a removed row queues its blob for deletion in
 //! the same transaction (`files.blob_deletions`), so the blob goes even if
 //! deleting it fails the first time; blobs without rows are swept after a grace
-//! period.
+//! period. Each owner's stored bytes are counted in `files.usage` by triggers on
+//! the files table; an upload locks its owner's count and is refused past the
+//! storage quota.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,11 +59,13 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(format!("{}:{}", self.created_at.timestamp_micros(), self.id))
     }
 
+    /// The cursor `raw` encodes, if it is one. Its time must be one Postgres
+    /// holds: a crafted one outside that range is refused here, as bad input.
     pub fn decode(raw: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let (micros, id) = text.split_once(':')?;
-        Some(Self { created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?, id: Uuid::parse_str(id).ok()? })
+        Some(Self { created_at: kit::db::timestamp_from_micros(micros.parse().ok()?)?, id: Uuid::parse_str(id).ok()? })
     }
 }
 
@@ -70,22 +74,45 @@ pub struct Page {
     pub has_next_page: bool,
 }
 
+/// The page statement, with or without a cursor (`$1` owner, then `$2`
+/// created_at and `$3` id of the cursor, then the limit). Two statements, not
+/// one with `$2 IS NULL OR ...`: a prepared statement's generic plan cannot use
+/// that disjunction as a bound of the index scan, so a page would read every
+/// newer file of the owner before its own, as an OFFSET does.
+pub fn page_sql(after_cursor: bool) -> String {
+    let (keyset, limit) = if after_cursor { ("AND (created_at, id) < ($2, $3)", "$4") } else { ("", "$2") };
+    format!(
+        "SELECT {COLUMNS} FROM files.files WHERE owner_id = $1 {keyset} ORDER BY created_at DESC, id DESC LIMIT {limit}"
+    )
+}
+
 /// Blob keys checked against the table per query during a sweep.
 const SWEEP_BATCH: usize = 500;
 
 const COLUMNS: &str = "id, owner_id, filename, content_type, size, sha256, storage_key, created_at";
 
+/// Why files were not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    #[error("the owner's storage quota of {quota_bytes} bytes would be exceeded")]
+    OverQuota { quota_bytes: u64 },
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
 #[derive(Clone)]
 pub struct Repository {
     pool: PgPool,
     storage: Storage,
+    /// Bytes each owner may store (`FILES_QUOTA_BYTES`).
+    quota_bytes: u64,
     /// Queries made by [`Self::owned`] (tests check entity batching with it).
     owned_queries: Arc<AtomicU64>,
 }
 
 impl Repository {
-    pub fn new(pool: PgPool, storage: Storage) -> Self {
-        Self { pool, storage, owned_queries: Arc::default() }
+    pub fn new(pool: PgPool, storage: Storage, quota_bytes: u64) -> Self {
+        Self { pool, storage, quota_bytes, owned_queries: Arc::default() }
     }
 
     /// How many lookups by id list were made (one per entity batch).
@@ -101,9 +128,24 @@ impl Repository {
         &self.pool
     }
 
-    /// Records files whose blobs are stored, all or none.
-    pub async fn insert(&self, owner: Uuid, files: &[NewFile]) -> anyhow::Result<Vec<FileRow>> {
-        let mut tx = self.pool.begin().await?;
+    /// Records files whose blobs are stored, all or none: none when they would
+    /// take `owner` past the storage quota. The owner's usage row is locked
+    /// first, so concurrent uploads are counted one after the other (the
+    /// inserts then add their sizes to it, by trigger).
+    pub async fn insert(&self, owner: Uuid, files: &[NewFile]) -> Result<Vec<FileRow>, InsertError> {
+        let mut tx = self.pool.begin().await.context("starting an upload's transaction")?;
+        let used: i64 = sqlx::query_scalar(
+            "INSERT INTO files.usage AS u (owner_id, used_bytes) VALUES ($1, 0)
+             ON CONFLICT (owner_id) DO UPDATE SET used_bytes = u.used_bytes RETURNING used_bytes",
+        )
+        .bind(owner)
+        .fetch_one(&mut *tx)
+        .await
+        .context("locking the owner's usage")?;
+        let adding: u64 = files.iter().map(|f| f.size).sum();
+        if (used as u64).saturating_add(adding) > self.quota_bytes {
+            return Err(InsertError::OverQuota { quota_bytes: self.quota_bytes });
+        }
         let mut rows = Vec::with_capacity(files.len());
         for file in files {
             let row = sqlx::query_as::<_, FileRow>(sqlx::AssertSqlSafe(format!(
@@ -122,8 +164,17 @@ impl Repository {
             .context("inserting a file")?;
             rows.push(row);
         }
-        tx.commit().await?;
+        tx.commit().await.context("committing an upload")?;
         Ok(rows)
+    }
+
+    /// Bytes `owner` may still store.
+    pub async fn quota_left(&self, owner: Uuid) -> anyhow::Result<u64> {
+        let used: Option<i64> = sqlx::query_scalar("SELECT used_bytes FROM files.usage WHERE owner_id = $1")
+            .bind(owner)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(self.quota_bytes.saturating_sub(used.unwrap_or(0) as u64))
     }
 
     /// The file, whoever owns it (the download route checks ownership itself).
@@ -150,17 +201,13 @@ impl Repository {
 
     /// A page of `owner`'s files, newest first.
     pub async fn page(&self, owner: Uuid, first: usize, after: Option<Cursor>) -> anyhow::Result<Page> {
-        let mut files = sqlx::query_as::<_, FileRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM files.files
-             WHERE owner_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
-             ORDER BY created_at DESC, id DESC LIMIT $4"
-        )))
-        .bind(owner)
-        .bind(after.map(|c| c.created_at))
-        .bind(after.map(|c| c.id).unwrap_or_default())
-        .bind(first as i64 + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        let limit = first as i64 + 1;
+        let statement = sqlx::query_as::<_, FileRow>(sqlx::AssertSqlSafe(page_sql(after.is_some()))).bind(owner);
+        let statement = match after {
+            Some(cursor) => statement.bind(cursor.created_at).bind(cursor.id).bind(limit),
+            None => statement.bind(limit),
+        };
+        let mut files = statement.fetch_all(&self.pool).await?;
         let has_next_page = files.len() > first;
         files.truncate(first);
         Ok(Page { files, has_next_page })

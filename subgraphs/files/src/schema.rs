@@ -16,7 +16,7 @@ use kit::{ApiError, Viewer};
 use uuid::Uuid;
 
 use crate::naming::clean_filename;
-use crate::repository::{Cursor, FileRow, NewFile, Page, Repository};
+use crate::repository::{Cursor, FileRow, InsertError, NewFile, Page, Repository};
 use crate::signing::UrlSigner;
 use crate::upload::{self, Received, SharedUploads, StoredBlob, Upload};
 
@@ -289,13 +289,13 @@ async fn store(ctx: &Context<'_>, owner: Uuid, field: &str, files: Vec<Upload>) 
             storage_key: b.key,
         })
         .collect();
-    match repository.insert(owner, &new).await {
-        Ok(rows) => Ok(rows),
-        Err(e) => {
-            upload::discard(repository.storage(), &keys).await;
-            Err(ApiError::internal(e))
-        }
-    }
+    let refused = match repository.insert(owner, &new).await {
+        Ok(rows) => return Ok(rows),
+        Err(InsertError::OverQuota { quota_bytes }) => ApiError::PayloadTooLarge(upload::over_quota(quota_bytes)),
+        Err(InsertError::Failed(e)) => ApiError::internal(e),
+    };
+    upload::discard(repository.storage(), &keys).await;
+    Err(refused)
 }
 
 /// Loads the viewer's files by id; one query per batch.

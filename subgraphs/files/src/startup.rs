@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
@@ -55,7 +56,7 @@ impl Application {
         let pool = kit::db::connect(&settings.database, SERVICE).await?;
         kit::db::migrate(&pool, sqlx::migrate!("../../migrations/files"), crate::SCHEMA).await?;
         let storage = Storage::from_settings(&settings.storage)?;
-        let repository = Repository::new(pool.clone(), storage);
+        let repository = Repository::new(pool.clone(), storage, settings.uploads.quota_bytes);
         let signer = url_signer(&settings);
         let verifier =
             TokenVerifier::with_jwks(&settings.identity.issuer, &settings.identity.audience, settings.jwks_url.clone());
@@ -68,6 +69,7 @@ impl Application {
                 .body_limit
                 .saturating_sub(settings.uploads.max_files * settings.uploads.max_file_bytes as usize),
             allowed_types: settings.uploads.allowed_types.clone(),
+            quota_bytes: settings.uploads.quota_bytes,
         };
         let consumer =
             cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.user_deleted_queue, SERVICE);
@@ -191,11 +193,9 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
         return request_error(StatusCode::PAYLOAD_TOO_LARGE, ApiError::PayloadTooLarge(message));
     };
     let request = Request::from_parts(parts, Body::from(bytes));
-    let batch = match GraphQLBatchRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &())
-        .await
-    {
+    let batch = match GraphQLBatchRequest::<GraphQLRejection>::from_request(request, &()).await {
         Ok(batch) => batch.into_inner(),
-        Err(rejection) => return rejection.into_response(),
+        Err(GraphQLRejection(error)) => return unreadable_request(error),
     };
     let batch = schema::with_viewer(batch, viewer, &state.repository);
     GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
@@ -206,7 +206,11 @@ async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary
     let Some(viewer) = viewer else {
         return request_error(StatusCode::OK, ApiError::unauthenticated());
     };
-    let received = upload::receive(body, boundary, &state.policy, state.repository.storage()).await;
+    let quota_left = match state.repository.quota_left(viewer.user_id).await {
+        Ok(left) => left,
+        Err(e) => return request_error(StatusCode::INTERNAL_SERVER_ERROR, ApiError::Internal(e)),
+    };
+    let received = upload::receive(body, boundary, &state.policy, state.repository.storage(), quota_left).await;
     let outcome = match &received {
         Ok(_) => "received",
         Err(ReceiveError::TooLarge(_)) => "too_large",
@@ -231,6 +235,21 @@ async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary
         }
         Err(ReceiveError::Internal(e)) => request_error(StatusCode::INTERNAL_SERVER_ERROR, ApiError::Internal(e)),
     }
+}
+
+/// What async-graphql could not read as a request, in our words: its own
+/// text (serde's or multer's) stays in the debug log.
+fn unreadable_request(error: async_graphql::ParseRequestError) -> Response {
+    tracing::debug!(error = ?error, "unreadable GraphQL request body");
+    if matches!(error, async_graphql::ParseRequestError::PayloadTooLarge) {
+        return request_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge("the request is too large".into()),
+        );
+    }
+    let message = "the body is not a GraphQL request: a JSON object with `query` (and `variables`, \
+                   `operationName`), a list of them, or a GraphQL multipart request with a boundary";
+    request_error(StatusCode::BAD_REQUEST, ApiError::BadUserInput { field: None, message: message.into() })
 }
 
 /// A GraphQL response with one request error and no data. The connection is

@@ -52,6 +52,8 @@ pub struct UploadPolicy {
     /// Largest `operations` or `map` part.
     pub max_field_bytes: usize,
     pub allowed_types: Vec<String>,
+    /// Bytes each user may store in all.
+    pub quota_bytes: u64,
 }
 
 /// A file that is in storage and waits for its row.
@@ -144,29 +146,57 @@ pub enum ReceiveError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Our words for what multer found wrong; its own text stays in the debug log.
 impl From<multer::Error> for ReceiveError {
     fn from(e: multer::Error) -> Self {
-        ReceiveError::Invalid(format!("malformed multipart request: {e}"))
+        tracing::debug!(error = %e, "unreadable multipart body");
+        let message = match &e {
+            multer::Error::StreamReadFailed(cause) if is_length_limit(cause.as_ref()) => {
+                return ReceiveError::TooLarge("the request body is too large".into());
+            }
+            multer::Error::StreamReadFailed(_) => "the request body could not be read to its end",
+            multer::Error::IncompleteStream
+            | multer::Error::IncompleteFieldData { .. }
+            | multer::Error::IncompleteHeaders => "the multipart body ends before its closing boundary",
+            multer::Error::ReadHeaderFailed(_)
+            | multer::Error::DecodeHeaderName { .. }
+            | multer::Error::DecodeHeaderValue { .. } => "a part of the multipart body has malformed headers",
+            _ => "the body is not a well-formed multipart/form-data body",
+        };
+        ReceiveError::Invalid(message.into())
     }
 }
 
+/// Whether the body stream failed because it passed the HTTP body limit.
+fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<http_body_util::LengthLimitError>())
+}
+
+/// The message of an upload refused by the storage quota.
+pub fn over_quota(quota_bytes: u64) -> String {
+    format!("the upload would exceed your storage quota of {quota_bytes} bytes")
+}
+
 /// Reads a multipart request: `operations`, then `map`, then the files, each
-/// streamed into storage. On any error nothing stays in storage.
+/// streamed into storage, stopping as soon as they pass `quota_left` bytes in
+/// all (the owner's quota; the insert checks it again, under a lock). On any
+/// error nothing stays in storage.
 pub async fn receive(
     body: Body,
     boundary: String,
     policy: &UploadPolicy,
     storage: &Storage,
+    quota_left: u64,
 ) -> Result<(BatchRequest, Uploads), ReceiveError> {
     let uploads = Uploads { storage: storage.clone(), files: Mutex::new(Vec::new()) };
     let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
 
     let operations = small_field(&mut multipart, "operations", policy.max_field_bytes).await?;
-    let mut operations: serde_json::Value = serde_json::from_slice(&operations)
-        .map_err(|e| ReceiveError::Invalid(format!("`operations` is not JSON: {e}")))?;
+    let mut operations: serde_json::Value =
+        serde_json::from_slice(&operations).map_err(|_| ReceiveError::Invalid("`operations` is not JSON".into()))?;
     let map = small_field(&mut multipart, "map", policy.max_field_bytes).await?;
     let map: HashMap<String, Vec<String>> = serde_json::from_slice(&map)
-        .map_err(|e| ReceiveError::Invalid(format!("`map` must be a JSON object of arrays of paths: {e}")))?;
+        .map_err(|_| ReceiveError::Invalid("`map` must be a JSON object of arrays of paths".into()))?;
     if map.len() > policy.max_files {
         return Err(ReceiveError::TooLarge(format!("at most {} files per request", policy.max_files)));
     }
@@ -179,10 +209,12 @@ pub async fn receive(
         }
     }
     *uploads.files.lock().expect("never poisoned") = (0..keys.len()).map(|_| None).collect();
-    let batch = serde_json::from_value::<BatchRequest>(operations)
-        .map_err(|e| ReceiveError::Invalid(format!("`operations` is not a GraphQL request: {e}")))?;
+    let batch = serde_json::from_value::<BatchRequest>(operations).map_err(|_| {
+        ReceiveError::Invalid("`operations` is not a GraphQL request (`query`, `variables`, or a list of them)".into())
+    })?;
 
     let files = async {
+        let mut quota_left = quota_left;
         let mut seen = vec![false; keys.len()];
         while let Some(field) = multipart.next_field().await? {
             let name = field.name().unwrap_or_default().to_owned();
@@ -192,7 +224,10 @@ pub async fn receive(
             if std::mem::replace(&mut seen[index], true) {
                 return Err(ReceiveError::Invalid(format!("the part {name:?} was sent twice")));
             }
-            let received = receive_file(field, policy, storage).await?;
+            let received = receive_file(field, policy, storage, quota_left).await?;
+            if let Received::Stored(blob) = &received {
+                quota_left -= blob.size;
+            }
             uploads.files.lock().expect("never poisoned")[index] = Some(received);
         }
         match seen.iter().position(|s| !s) {
@@ -277,33 +312,47 @@ fn accept(raw_name: &str, head: &Head, policy: &UploadPolicy) -> Result<(String,
     Ok((filename, content_type))
 }
 
+/// The error for a file part that has reached `size` bytes, if that is over
+/// the size limit or over the `quota_left` it may take.
+fn over_limit(size: u64, policy: &UploadPolicy, quota_left: u64) -> Option<ReceiveError> {
+    if size > policy.max_file_bytes {
+        return Some(ReceiveError::TooLarge(format!("a file may be at most {} bytes", policy.max_file_bytes)));
+    }
+    (size > quota_left).then(|| ReceiveError::TooLarge(over_quota(policy.quota_bytes)))
+}
+
 /// Receives one file part: sniffs its head, then streams it into storage while
-/// hashing and counting. Over the size limit, the write is abandoned.
+/// hashing and counting. Over the size limit or the quota, the write is abandoned.
 async fn receive_file(
     mut field: multer::Field<'_>,
     policy: &UploadPolicy,
     storage: &Storage,
+    quota_left: u64,
 ) -> Result<Received, ReceiveError> {
     let raw_name = field.file_name().unwrap_or_default().to_owned();
-    let too_large = || ReceiveError::TooLarge(format!("a file may be at most {} bytes", policy.max_file_bytes));
     let head = read_head(&mut field).await?;
     let mut size = head.size;
-    if size > policy.max_file_bytes {
-        return Err(too_large());
+    if let Some(error) = over_limit(size, policy, u64::MAX) {
+        return Err(error);
     }
     let (filename, content_type) = match accept(&raw_name, &head, policy) {
         Ok(accepted) => accepted,
         Err(message) => {
-            // Read past the refused file (still within the limit) to reach the next part.
+            // Read past the refused file (still within the size limit; it takes
+            // no quota) to reach the next part.
             while let Some(chunk) = field.chunk().await? {
                 size += chunk.len() as u64;
-                if size > policy.max_file_bytes {
-                    return Err(too_large());
+                if let Some(error) = over_limit(size, policy, u64::MAX) {
+                    return Err(error);
                 }
             }
             return Ok(Received::Refused(message));
         }
     };
+    // A refused file takes no quota; from here on the file counts.
+    if let Some(error) = over_limit(size, policy, quota_left) {
+        return Err(error);
+    }
 
     let key = Storage::new_key();
     let mut writer = storage.writer(&key).await?;
@@ -315,8 +364,8 @@ async fn receive_file(
         }
         while let Some(chunk) = field.chunk().await? {
             size += chunk.len() as u64;
-            if size > policy.max_file_bytes {
-                return Err(too_large());
+            if let Some(error) = over_limit(size, policy, quota_left) {
+                return Err(error);
             }
             hasher.update(&chunk);
             writer.write(chunk).await?;

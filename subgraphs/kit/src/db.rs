@@ -86,3 +86,34 @@ pub async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
     let _ = admin.close().await;
     Ok(())
 }
+
+/// The earliest `timestamptz` Postgres holds, 4714-11-24 00:00 UTC BC, in
+/// microseconds since the Unix epoch. Its latest (294276 AD) is later than
+/// chrono's (262142 AD), so chrono bounds that side.
+const POSTGRES_MIN_TIMESTAMP_MICROS: i64 = -210_866_803_200_000_000;
+
+/// The time `micros` after the Unix epoch, if both chrono and Postgres can hold
+/// it: keys decoded from client text (cursors) are checked here, so a crafted
+/// one is bad input rather than an error from Postgres.
+pub fn timestamp_from_micros(micros: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+    if micros < POSTGRES_MIN_TIMESTAMP_MICROS {
+        return None;
+    }
+    chrono::DateTime::from_timestamp_micros(micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_those_both_chrono_and_postgres_hold() {
+        let latest = chrono::DateTime::<chrono::Utc>::MAX_UTC.timestamp_micros();
+        for held in [POSTGRES_MIN_TIMESTAMP_MICROS, 0, 1_700_000_000_000_000, latest] {
+            assert_eq!(timestamp_from_micros(held).map(|t| t.timestamp_micros()), Some(held));
+        }
+        for beyond in [i64::MIN, POSTGRES_MIN_TIMESTAMP_MICROS - 1, latest + 1, i64::MAX] {
+            assert_eq!(timestamp_from_micros(beyond), None, "{beyond}");
+        }
+    }
+}

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod text;
 
 pub use config::{ConfigError, Env, Secret};
 pub use error::ApiError;

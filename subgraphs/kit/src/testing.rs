@@ -304,3 +304,67 @@ pub async fn wait_for_consumers(queue: &str, wanted: impl Fn(u32) -> bool) {
     .await;
     let _ = conn.close(200, "bye".into()).await;
 }
+
+/// Bodies a GraphQL endpoint cannot read as a request, each with what it is
+/// and its content type: malformed JSON, JSON that is no request, a wrong
+/// content type, and multipart bodies that multer cannot parse.
+pub fn unreadable_graphql_bodies() -> Vec<(&'static str, String, Vec<u8>)> {
+    let multipart = "multipart/form-data; boundary=XyZ".to_owned();
+    let operations =
+        "--XyZ\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{\"query\":\"{ __typename }\"}";
+    vec![
+        ("malformed JSON", "application/json".into(), b"{\"query\": \"{ __typename }\"".to_vec()),
+        ("JSON that is no request", "application/json".into(), b"{\"query\": 42}".to_vec()),
+        ("a wrong content type", "text/plain".into(), b"query { __typename }".to_vec()),
+        ("multipart without a boundary", "multipart/form-data".into(), b"--XyZ\r\n\r\n--XyZ--\r\n".to_vec()),
+        ("a multipart body that breaks off", multipart.clone(), operations.as_bytes().to_vec()),
+        (
+            "multipart part headers that are not headers",
+            multipart,
+            b"--XyZ\r\n\x01\x02 nonsense\r\n\r\nx\r\n--XyZ--\r\n".to_vec(),
+        ),
+    ]
+}
+
+/// How serde, multer, axum and async-graphql word what they could not parse;
+/// none of it may reach a client.
+const LIBRARY_PHRASES: &[&str] = &[
+    "line ",
+    "column",
+    "EOF",
+    "Error(",
+    "Invalid",
+    "invalid type",
+    "expected value",
+    "incomplete",
+    "Incomplete",
+    "stream",
+    "NoBoundary",
+    "Custom {",
+    "failed to",
+    "Failed to",
+    "Cannot parse",
+];
+
+/// Asserts that `response` is a request error in the service's own words:
+/// `status`, a GraphQL body without `data` whose error has `extensions.code`
+/// BAD_USER_INPUT (or BAD_REQUEST), and no library's wording. Returns the body.
+pub async fn assert_request_error_in_our_words(
+    what: &str,
+    response: reqwest::Response,
+    status: u16,
+) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "{what}: status");
+    let text = response.text().await.expect("a body");
+    let body: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: not a GraphQL response: {text:?}"));
+    assert!(body.get("data").is_none(), "{what}: a request error has no data: {body}");
+    let code = body["errors"][0]["extensions"]["code"].as_str().unwrap_or_default();
+    assert!(["BAD_USER_INPUT", "BAD_REQUEST"].contains(&code), "{what}: code {code:?} in {body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "{what}: no message in {body}");
+    if let Some(phrase) = LIBRARY_PHRASES.iter().find(|p| message.contains(*p)) {
+        panic!("{what}: the message quotes a library ({phrase:?}): {message:?}");
+    }
+    body
+}

@@ -88,21 +88,24 @@ impl Order {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Cursor {
     pub order: Order,
-    /// Microseconds since the epoch; `None` only for a task without a due date.
-    pub key: Option<i64>,
+    /// The row's sort key; `None` only for a task without a due date. Written
+    /// as microseconds since the epoch.
+    pub key: Option<DateTime<Utc>>,
     pub id: Uuid,
 }
 
 impl Cursor {
     pub fn after(order: Order, task: &Task) -> Self {
-        Self { order, key: order.key_of(task).map(|t| t.timestamp_micros()), id: task.id }
+        Self { order, key: order.key_of(task), id: task.id }
     }
 
     pub fn encode(&self) -> String {
-        let key = self.key.map_or_else(|| "-".to_owned(), |k| k.to_string());
+        let key = self.key.map_or_else(|| "-".to_owned(), |k| k.timestamp_micros().to_string());
         URL_SAFE_NO_PAD.encode(format!("v1:{}:{key}:{}", self.order.code(), self.id.simple()))
     }
 
+    /// The cursor `text` encodes, if it is one. Its key must be a time Postgres
+    /// holds: a crafted one outside that range is refused here, as bad input.
     pub fn decode(text: &str) -> Option<Self> {
         if text.len() > MAX_CURSOR_LEN {
             return None;
@@ -114,12 +117,8 @@ impl Cursor {
         else {
             return None;
         };
-        let key = if key == "-" { None } else { Some(key.parse().ok()?) };
+        let key = if key == "-" { None } else { Some(kit::db::timestamp_from_micros(key.parse().ok()?)?) };
         Some(Self { order: Order::from_code(order)?, key, id: Uuid::parse_str(id).ok()? })
-    }
-
-    pub fn key_time(&self) -> Option<DateTime<Utc>> {
-        self.key.and_then(DateTime::from_timestamp_micros)
     }
 }
 
@@ -186,11 +185,20 @@ mod tests {
     fn cursors_round_trip_and_garbage_is_refused() {
         let order = Order { field: OrderField::DueAt, direction: Direction::Asc };
         for key in [None, Some(1_700_000_000_123_456), Some(-5)] {
-            let cursor = Cursor { order, key, id: Uuid::new_v4() };
+            let cursor = Cursor { order, key: key.and_then(DateTime::from_timestamp_micros), id: Uuid::new_v4() };
             assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
         }
         for garbage in ["", "abc", "djE6Y2Q6MTI6bm90LWEtdXVpZA", &"A".repeat(500)] {
             assert_eq!(Cursor::decode(garbage), None, "{garbage}");
+        }
+    }
+
+    #[test]
+    fn keys_outside_the_times_postgres_holds_are_no_cursor() {
+        let id = Uuid::new_v4().simple();
+        for key in [i64::MAX, i64::MIN, -210_866_803_200_000_001] {
+            let crafted = URL_SAFE_NO_PAD.encode(format!("v1:cd:{key}:{id}"));
+            assert_eq!(Cursor::decode(&crafted), None, "{key}");
         }
     }
 
@@ -207,7 +215,7 @@ mod tests {
     #[test]
     fn a_cursor_only_continues_its_own_ordering() {
         let created = Order::default();
-        let cursor = Cursor { order: created, key: Some(1), id: Uuid::new_v4() }.encode();
+        let cursor = Cursor { order: created, key: DateTime::from_timestamp_micros(1), id: Uuid::new_v4() }.encode();
         assert!(PageQuery::parse(None, Some(&cursor), None, Some(created)).is_ok());
         let due = Order { field: OrderField::DueAt, direction: Direction::Desc };
         assert!(PageQuery::parse(None, Some(&cursor), None, Some(due)).is_err());

@@ -179,7 +179,7 @@ impl TaskStore {
         let mut statement =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owners).bind(query.status).bind(i64::from(query.first) + 1);
         if let Some(cursor) = &query.after {
-            statement = statement.bind(cursor.key_time()).bind(cursor.id);
+            statement = statement.bind(cursor.key).bind(cursor.id);
         }
         let rows = statement.fetch_all(&self.pool).await?;
 

@@ -3,6 +3,7 @@
 use async_graphql::{ID, MaybeUndefined};
 use chrono::{DateTime, Utc};
 use kit::ApiError;
+use kit::text::{self, Lines};
 use uuid::Uuid;
 
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -16,22 +17,23 @@ pub fn task_id(field: &str, id: &ID) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::invalid(field, format!("{field} must be a UUID")))
 }
 
-/// Trimmed, 1 to 200 characters, no control characters.
+/// Without bidi controls (they would make it display as something else),
+/// trimmed, 1 to 200 characters, no control characters.
 pub fn title(field: &str, raw: &str) -> Result<String, ApiError> {
-    let title = raw.trim();
+    let visible = text::without(raw, text::is_bidi_control);
+    let title = visible.trim();
+    text::refuse_controls(field, "title", title, Lines::Single)?;
     if title.is_empty() {
         return Err(ApiError::invalid(field, "title must not be empty"));
     }
     if title.chars().count() > MAX_TITLE_CHARS {
         return Err(ApiError::invalid(field, format!("title must be at most {MAX_TITLE_CHARS} characters")));
     }
-    if title.chars().any(char::is_control) {
-        return Err(ApiError::invalid(field, "title must not contain control characters"));
-    }
     Ok(title.to_owned())
 }
 
-/// Up to 5,000 characters; kept as written (line breaks are content).
+/// Up to 5,000 characters, kept as written (line breaks and tabs are content);
+/// no other control characters.
 pub fn description(field: &str, raw: String) -> Result<String, ApiError> {
     if raw.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(ApiError::invalid(
@@ -39,6 +41,7 @@ pub fn description(field: &str, raw: String) -> Result<String, ApiError> {
             format!("description must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
     }
+    text::refuse_controls(field, "description", &raw, Lines::Multi)?;
     Ok(raw)
 }
 
@@ -83,6 +86,14 @@ mod tests {
         assert!(title("title", &"é".repeat(200)).is_ok(), "200 two-byte characters fit");
         assert!(title("title", &"a".repeat(201)).is_err());
         assert!(title("title", "a\u{0}b").is_err());
+        assert!(title("title", "buy\nmilk").is_err(), "a line break inside is a control character");
+    }
+
+    #[test]
+    fn bidi_controls_leave_titles() {
+        assert_eq!(title("title", "evil\u{202e}fdp.exe").unwrap(), "evilfdp.exe");
+        assert_eq!(title("title", " \u{2067}x\u{2069} ").unwrap(), "x");
+        assert!(title("title", "\u{202e}\u{2066}").is_err(), "nothing visible is left");
     }
 
     #[test]
@@ -96,5 +107,7 @@ mod tests {
     fn descriptions_are_bounded() {
         assert!(description("description", "x".repeat(5_000)).is_ok());
         assert!(description("description", "x".repeat(5_001)).is_err());
+        assert!(description("description", "one\r\ntwo\n\tthree".into()).is_ok());
+        assert!(description("description", "nul \u{0}".into()).is_err());
     }
 }

@@ -107,6 +107,10 @@ async fn change_password_checks_the_current_one_and_ends_every_session() {
     assert_eq!(error_field(&wrong), "currentPassword");
     let weak = app.graphql(Some(&session.access_token), change, json!({ "c": PASSWORD, "n": "short1" })).await;
     assert_eq!(error_field(&weak), "newPassword");
+    let control =
+        app.graphql(Some(&session.access_token), change, json!({ "c": PASSWORD, "n": "brand new 2\u{0}" })).await;
+    assert_eq!(error_code(&control), "BAD_USER_INPUT", "{control}");
+    assert_eq!(error_field(&control), "newPassword");
 
     let ok = app.graphql(Some(&session.access_token), change, json!({ "c": PASSWORD, "n": "brand new 2" })).await;
 

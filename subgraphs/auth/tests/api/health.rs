@@ -128,3 +128,19 @@ async fn oversized_bodies_are_refused() {
     let response = app.post_graphql(None, big).await;
     assert_eq!(response.status(), 413);
 }
+
+#[tokio::test]
+async fn unreadable_bodies_are_request_errors_in_our_words() {
+    let app = spawn_app().await;
+    for (what, content_type, body) in kit::testing::unreadable_graphql_bodies() {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        kit::testing::assert_request_error_in_our_words(what, response, 400).await;
+    }
+}

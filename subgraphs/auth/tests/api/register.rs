@@ -90,3 +90,27 @@ async fn missing_arguments_are_graphql_validation_errors_not_crashes() {
         app.graphql(None, "mutation { register(email: \"x@example.com\") { accessToken } }", json!({})).await;
     assert!(response["errors"][0]["message"].as_str().unwrap().contains("password"), "{response}");
 }
+
+#[tokio::test]
+async fn control_characters_in_emails_and_passwords_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let cases = [
+        ("nul\u{0}@example.com", PASSWORD, "email"),
+        ("c1\u{85}x@example.com", PASSWORD, "email"),
+        ("tab@exam\tple.com", PASSWORD, "email"),
+        ("nul@example.com", "correct horse 1\u{0}", "password"),
+        ("tab@example.com", "correct\thorse 1", "password"),
+        ("esc@example.com", "correct horse 1\u{1b}[2J", "password"),
+    ];
+    for (email, password, field) in cases {
+        let response = app.register(email, password).await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{email:?} {password:?}: {response}");
+        assert_eq!(error_field(&response), field, "{response}");
+        let message = response["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("control characters"), "{message}");
+    }
+    let login = app.login("nul\u{0}@example.com", PASSWORD).await;
+    assert_eq!(error_field(&login), "email", "{login}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM auth.users").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(count, 0);
+}

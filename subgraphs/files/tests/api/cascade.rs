@@ -68,6 +68,9 @@ async fn a_published_user_deleted_removes_the_users_files_and_blobs() {
     eventually("the deletion queue to drain", || async { app.repository.pending_blob_deletions().await.unwrap() == 0 })
         .await;
     assert_eq!(owned_rows(&app, stays.id).await, 1, "another user's files stay");
+    let usage: Vec<(Uuid, i64)> =
+        sqlx::query_as("SELECT owner_id, used_bytes FROM files.usage").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(usage, [(stays.id, 1)], "the deleted user's bytes are freed, the other's still count");
     let _ = conn.close(200, "bye".into()).await;
 }
 

@@ -118,3 +118,32 @@ async fn bad_expired_or_foreign_signatures_and_other_users_are_not_found() {
         app.get(&format!("{path}?expires={}&sig={}", now + 60, signer().sign(id, owner.id, now + 60)), None).await;
     assert_eq!(signed.status(), 200, "the same URL shape with a good signature works");
 }
+
+#[tokio::test]
+async fn a_malformed_id_signature_or_expiry_is_not_found_in_json_too() {
+    let app = spawn_app().await;
+    let owner = app.user();
+    let file = app.uploaded(&owner, "report.pdf", PDF).await;
+    let id: Uuid = file["id"].as_str().unwrap().parse().unwrap();
+    let path = format!("/files/{id}/content");
+    let later = chrono::Utc::now().timestamp() + 60;
+    let sig = signer().sign(id, owner.id, later);
+
+    let cases = [
+        ("an expiry that is no number", format!("{path}?expires=soon&sig={sig}")),
+        ("an expiry past i64", format!("{path}?expires=99999999999999999999&sig={sig}")),
+        ("a repeated expiry", format!("{path}?expires={later}&expires={later}&sig={sig}")),
+        ("a repeated signature", format!("{path}?expires={later}&sig={sig}&sig={sig}")),
+        ("a signature that is not UTF-8", format!("{path}?expires={later}&sig=%FF%FE")),
+        ("a signature that is not base64", format!("{path}?expires={later}&sig=%%%")),
+        ("an id that is not UTF-8", "/files/%FF%FE/content".to_owned()),
+        ("an over-long id", format!("/files/{}/content", "a".repeat(10_000))),
+    ];
+
+    for (case, url) in cases {
+        let response = app.get(&url, None).await;
+        assert_eq!(response.status(), 404, "{case}");
+        let body: serde_json::Value = response.json().await.unwrap_or_else(|_| panic!("{case}: a JSON body"));
+        assert_eq!(body, serde_json::json!({ "error": "not found" }), "{case}");
+    }
+}

@@ -1,4 +1,9 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use files::repository::page_sql;
 use serde_json::json;
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
 
 use crate::helpers::{error_code, spawn_app};
 
@@ -63,7 +68,7 @@ async fn rename_cleans_the_new_name_and_is_the_owners_alone() {
     let rename = "mutation($id: ID!, $name: String!) { renameFile(id: $id, filename: $name) { id filename sha256 } }";
 
     let renamed =
-        app.graphql(Some(&owner.token), rename, json!({ "id": file["id"], "name": "sub/../new\u{0}.txt" })).await;
+        app.graphql(Some(&owner.token), rename, json!({ "id": file["id"], "name": "sub/../new\u{202e}.txt" })).await;
     let empty = app.graphql(Some(&owner.token), rename, json!({ "id": file["id"], "name": "..." })).await;
     let theirs = app.graphql(Some(&other.token), rename, json!({ "id": file["id"], "name": "mine.txt" })).await;
 
@@ -71,6 +76,75 @@ async fn rename_cleans_the_new_name_and_is_the_owners_alone() {
     assert_eq!(renamed["data"]["renameFile"]["sha256"], file["sha256"]);
     assert_eq!(error_code(&empty), "BAD_USER_INPUT");
     assert_eq!(error_code(&theirs), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_name_with_control_characters_is_refused_not_cleaned() {
+    let app = spawn_app().await;
+    let owner = app.user();
+    let file = app.uploaded(&owner, "old.txt", b"x").await;
+    let rename = "mutation($id: ID!, $name: String!) { renameFile(id: $id, filename: $name) { filename } }";
+
+    for name in ["new\u{0}.txt", "new\n.txt", "new\u{1b}[2J.txt", "new\u{9b}.txt"] {
+        let response = app.graphql(Some(&owner.token), rename, json!({ "id": file["id"], "name": name })).await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{name:?}: {response}");
+        assert_eq!(response["errors"][0]["extensions"]["field"], "filename");
+    }
+    let list = app.graphql(Some(&owner.token), LIST, json!({})).await;
+    assert_eq!(names(&list), ["old.txt"]);
+}
+
+/// A cursor as the service writes one (`<created_at in µs>:<id>`), with any time.
+fn crafted_cursor(micros: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{micros}:{}", Uuid::new_v4()))
+}
+
+#[tokio::test]
+async fn cursors_outside_the_times_postgres_holds_are_bad_user_input() {
+    let app = spawn_app().await;
+    let user = app.user();
+    app.uploaded(&user, "a.txt", b"x").await;
+    // Postgres holds 4714-11-24 BC to 294276 AD; chrono stops at 262142 AD.
+    let earliest = -210_866_803_200_000_000_i64;
+    let latest = chrono::DateTime::<chrono::Utc>::MAX_UTC.timestamp_micros();
+
+    for micros in [i64::MIN, earliest - 1, latest + 1, i64::MAX] {
+        let response = app.graphql(Some(&user.token), LIST, json!({ "after": crafted_cursor(micros) })).await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{micros}: {response}");
+        assert_eq!(response["errors"][0]["extensions"]["field"], "after");
+    }
+    let before_everything = app.graphql(Some(&user.token), LIST, json!({ "after": crafted_cursor(earliest) })).await;
+    let after_everything = app.graphql(Some(&user.token), LIST, json!({ "after": crafted_cursor(latest) })).await;
+    assert!(names(&before_everything).is_empty(), "{before_everything}");
+    assert_eq!(names(&after_everything), ["a.txt"]);
+}
+
+#[tokio::test]
+async fn a_page_after_a_cursor_is_bounded_by_the_index_even_in_a_generic_plan() {
+    let app = spawn_app().await;
+    let mut connection = PgConnection::connect_with(&app.pool.connect_options()).await.unwrap();
+    // The plan a prepared statement settles on after a few runs, and an index
+    // scan wherever one is possible (the table is empty).
+    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let prepare = format!("PREPARE page_after (uuid, timestamptz, uuid, bigint) AS {}", page_sql(true));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(prepare)).execute(&mut connection).await.unwrap();
+
+    let plan: Vec<String> =
+        sqlx::query_scalar("EXPLAIN EXECUTE page_after (gen_random_uuid(), now(), gen_random_uuid(), 21)")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+
+    let plan = plan.join("\n");
+    let index_bounds: Vec<&str> = plan.lines().filter(|l| l.trim_start().starts_with("Index Cond:")).collect();
+    assert!(
+        index_bounds.iter().any(|bound| bound.contains("created_at")),
+        "the cursor is not a bound of the index scan:\n{plan}"
+    );
+    assert!(!plan.contains("Sort"), "the index gives the order:\n{plan}");
 }
 
 #[tokio::test]

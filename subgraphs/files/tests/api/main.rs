@@ -7,5 +7,6 @@ mod download;
 mod federation;
 mod helpers;
 mod listing;
+mod quota;
 mod sweep;
 mod upload;

@@ -228,3 +228,48 @@ async fn a_client_that_goes_away_mid_file_leaves_nothing_behind() {
     kit::testing::eventually("the partial blob to go", || async { app.blobs().is_empty() }).await;
     assert_eq!(app.file_rows().await, 0);
 }
+
+#[tokio::test]
+async fn a_filename_with_control_characters_refuses_the_file() {
+    let app = spawn_app().await;
+    let user = app.user();
+
+    // The control characters a part header can carry (multer refuses the others).
+    for name in ["tab\there.txt", "c1\u{85}.txt", "csi\u{9b}2J.txt"] {
+        let response = app.upload(&user, &[part(name, b"hello")]).await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{name:?}: {response}");
+        assert_eq!(response["errors"][0]["extensions"]["field"], "file", "{name:?}: {response}");
+        assert!(response["errors"][0]["message"].as_str().unwrap().contains("control characters"), "{response}");
+    }
+    let bidi = app.uploaded(&user, "evil\u{202e}fdp.txt", b"hello").await;
+
+    assert_eq!(bidi["filename"], "evilfdp.txt", "bidi controls are still removed");
+    assert_eq!(app.blobs().len(), 1, "nothing of the refused files was stored");
+    assert_eq!(app.file_rows().await, 1);
+}
+
+#[tokio::test]
+async fn unreadable_bodies_are_request_errors_in_our_words() {
+    let app = spawn_app().await;
+    let user = app.user();
+    let mut bodies = kit::testing::unreadable_graphql_bodies();
+    bodies.push((
+        "`operations` that is not JSON",
+        "multipart/form-data; boundary=XyZ".into(),
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{nope\r\n--XyZ--\r\n".to_vec(),
+    ));
+
+    for (what, content_type, body) in bodies {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&user.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        kit::testing::assert_request_error_in_our_words(what, response, 400).await;
+    }
+    assert!(app.blobs().is_empty());
+}

@@ -209,3 +209,41 @@ async fn a_task_reads_back_with_every_field() {
     assert_eq!(response["data"]["task"], task, "{response}");
     assert_eq!(task["dueAt"], "2031-05-06T07:08:09.123456+00:00", "microseconds survive");
 }
+
+#[tokio::test]
+async fn control_characters_are_refused_and_bidi_controls_leave_titles() {
+    let app = spawn_app().await;
+    let user = app.user();
+    let task = app.create_task(&user, json!({ "title": "keep me", "description": "as written" })).await;
+    let refused = [
+        (json!({ "title": "nul \u{0} inside" }), "input.title"),
+        (json!({ "title": "tab\tinside" }), "input.title"),
+        (json!({ "title": "ok", "description": "nul \u{0} inside" }), "input.description"),
+        (json!({ "title": "ok", "description": "escape \u{1b}[2J" }), "input.description"),
+        (json!({ "title": "ok", "description": "C1 \u{9b}2J" }), "input.description"),
+        (json!({ "title": "ok", "description": "a lone \r carriage return" }), "input.description"),
+        (json!({ "title": "\u{202e}\u{2066} \u{2069}" }), "input.title"),
+    ];
+
+    for (input, field) in refused {
+        let created = app.graphql(Some(&user.token), CREATE, json!({ "input": input.clone() })).await;
+        let updated = app.graphql(Some(&user.token), UPDATE, json!({ "id": task["id"], "input": input })).await;
+        for response in [created, updated] {
+            assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+            assert_eq!(error_field(&response), field, "{response}");
+        }
+    }
+    let kept = app
+        .create_task(
+            &user,
+            json!({ "title": " evil\u{202e}fdp.exe\u{2067} ", "description": "line 1\nline 2\r\n\tindented 👨‍👩‍👧" }),
+        )
+        .await;
+
+    assert_eq!(kept["title"], "evilfdp.exe", "bidi controls leave the title");
+    assert_eq!(kept["description"], "line 1\nline 2\r\n\tindented 👨‍👩‍👧", "descriptions keep line breaks and tabs");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks.tasks").fetch_one(app.pool()).await.unwrap();
+    assert_eq!(count, 2, "nothing refused was stored");
+    let read = app.graphql(Some(&user.token), TASK, json!({ "id": task["id"] })).await;
+    assert_eq!(read["data"]["task"]["description"], "as written", "{read}");
+}

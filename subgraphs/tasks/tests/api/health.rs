@@ -24,3 +24,19 @@ async fn ready_checks_postgres_and_redis() {
     assert_eq!(body["checks"]["postgres"]["status"], "up", "{body}");
     assert_eq!(body["checks"]["redis"]["status"], "up", "{body}");
 }
+
+#[tokio::test]
+async fn unreadable_bodies_are_request_errors_in_our_words() {
+    let app = spawn_app().await;
+    for (what, content_type, body) in kit::testing::unreadable_graphql_bodies() {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        kit::testing::assert_request_error_in_our_words(what, response, 400).await;
+    }
+}

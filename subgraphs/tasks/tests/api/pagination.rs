@@ -1,6 +1,9 @@
 //! Keyset pages: boundaries, orderings with ties, filters and totals.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::helpers::{TestApp, User, error_code, error_field, spawn_app, titles};
 
@@ -151,5 +154,46 @@ async fn bad_and_foreign_cursors_are_bad_user_input() {
         let response = app.graphql(Some(&user.token), query, variables).await;
         assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
         assert_eq!(error_field(&response), "after");
+    }
+}
+
+/// A cursor as the service writes one (`v1:<order>:<key in µs>:<id>`), with any key.
+fn crafted_cursor(order: &str, key: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{order}:{key}:{}", Uuid::new_v4().simple()))
+}
+
+#[tokio::test]
+async fn cursors_with_keys_outside_the_times_postgres_holds_are_bad_user_input() {
+    let app = spawn_app().await;
+    let user = app.user();
+    app.create_task(&user, json!({ "title": "dated", "dueAt": "2030-01-01T00:00:00Z" })).await;
+    // Postgres holds 4714-11-24 BC to 294276 AD; chrono stops at 262142 AD.
+    let earliest = -210_866_803_200_000_000_i64;
+    let latest = chrono::DateTime::<chrono::Utc>::MAX_UTC.timestamp_micros();
+    let query = "query($after: String, $orderBy: TaskOrder) {
+        tasks(after: $after, orderBy: $orderBy) { edges { node { title } } }
+    }";
+    let orders = [
+        ("ca", "CREATED_AT", "ASC"),
+        ("cd", "CREATED_AT", "DESC"),
+        ("ua", "UPDATED_AT", "ASC"),
+        ("ud", "UPDATED_AT", "DESC"),
+        ("da", "DUE_AT", "ASC"),
+        ("dd", "DUE_AT", "DESC"),
+    ];
+
+    for (code, field, direction) in orders {
+        let order_by = json!({ "field": field, "direction": direction });
+        for key in [i64::MIN, earliest - 1, latest + 1, i64::MAX] {
+            let after = crafted_cursor(code, key);
+            let response = app.graphql(Some(&user.token), query, json!({ "after": after, "orderBy": order_by })).await;
+            assert_eq!(error_code(&response), "BAD_USER_INPUT", "{code} {key}: {response}");
+            assert_eq!(error_field(&response), "after");
+        }
+        for key in [earliest, latest] {
+            let after = crafted_cursor(code, key);
+            let response = app.graphql(Some(&user.token), query, json!({ "after": after, "orderBy": order_by })).await;
+            assert!(response["errors"].is_null(), "{code} {key}: {response}");
+        }
     }
 }
