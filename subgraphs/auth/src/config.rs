@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use kit::config::{AmqpSettings, DatabaseSettings, Env, HttpSettings, Secret, TelemetrySettings};
+use kit::config::{AmqpSettings, DatabaseSettings, Env, HttpSettings, QueryLimits, Secret, TelemetrySettings};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -12,6 +12,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub jwt: JwtSettings,
     pub passwords: PasswordSettings,
+    /// Limits on one GraphQL document (`MAX_QUERY_*`, as the router's).
+    pub limits: QueryLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +44,7 @@ impl Settings {
             telemetry: TelemetrySettings::from_env(env),
             jwt: JwtSettings::from_env(env),
             passwords: PasswordSettings::from_env(env),
+            limits: QueryLimits::from_env(env),
         }
     }
 }

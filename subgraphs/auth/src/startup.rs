@@ -68,7 +68,7 @@ impl Application {
 
         let relay = Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE);
         let health = Health::new(SERVICE, vec![Box::new(PostgresCheck(pool.clone())), Box::new(relay.status())]);
-        let state = AppState { schema: schema::build(Some(accounts.clone())), verifier, jwks };
+        let state = AppState { schema: schema::build(Some(accounts.clone()), settings.limits), verifier, jwks };
         let routes = Router::new()
             .route("/graphql", post(graphql))
             .route("/.well-known/jwks.json", get(jwks_document))

@@ -5,6 +5,7 @@ mod account;
 mod federation;
 mod health;
 mod helpers;
+mod limits;
 mod login;
 mod outbox;
 mod register;
