@@ -8,5 +8,6 @@ mod helpers;
 mod limits;
 mod login;
 mod outbox;
+mod passwords;
 mod register;
 mod tokens;
