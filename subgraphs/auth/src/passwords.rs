@@ -65,9 +65,9 @@ impl Passwords {
     pub fn admit(&self, account: &str) -> ApiResult<Ticket> {
         let mut in_flight = self.inner.in_flight.lock().expect("bcrypt admission lock");
         let refusal = if in_flight.contains(account) {
-            "A password check for this account is already in progress; try again shortly"
+            "A password of this account is already being processed; try again shortly"
         } else if in_flight.len() >= self.inner.max_queue {
-            "Too many password checks are in progress; try again shortly"
+            "Too many passwords are being processed; try again shortly"
         } else {
             in_flight.insert(account.to_owned());
             return Ok(Ticket { inner: self.inner.clone(), account: account.to_owned() });
