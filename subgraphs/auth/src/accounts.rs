@@ -12,7 +12,7 @@ use kit::events::{Outbox, USER_DELETED, UserDeleted};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::passwords::Passwords;
+use crate::passwords::{FailureLimit, Passwords, Ticket};
 use crate::tokens::{self, AccessTokens, REFRESH_TOKEN_LEN};
 use crate::validation;
 
@@ -44,6 +44,7 @@ struct Inner {
     passwords: Passwords,
     tokens: AccessTokens,
     refresh_ttl: Duration,
+    failures: FailureLimit,
 }
 
 fn invalid_credentials() -> ApiError {
@@ -78,8 +79,14 @@ struct StoredRefreshToken {
 }
 
 impl Accounts {
-    pub fn new(pool: PgPool, passwords: Passwords, tokens: AccessTokens, refresh_ttl: Duration) -> Self {
-        Self { inner: Arc::new(Inner { pool, passwords, tokens, refresh_ttl }) }
+    pub fn new(
+        pool: PgPool,
+        passwords: Passwords,
+        tokens: AccessTokens,
+        refresh_ttl: Duration,
+        failures: FailureLimit,
+    ) -> Self {
+        Self { inner: Arc::new(Inner { pool, passwords, tokens, refresh_ttl, failures }) }
     }
 
     pub fn tokens(&self) -> &AccessTokens {
@@ -89,7 +96,7 @@ impl Accounts {
     pub async fn register(&self, email: &str, password: String) -> ApiResult<Session> {
         let email = validation::email(email)?;
         validation::new_password(&password, "password")?;
-        let hash = self.inner.passwords.hash(password).await?;
+        let hash = self.inner.passwords.admit(&email)?.hash(password).await?;
         let mut tx = self.inner.pool.begin().await?;
         // The unique constraint decides duplicates, so two racing registrations
         // give one success and one CONFLICT, never an internal error.
@@ -122,7 +129,7 @@ impl Accounts {
         let hash = found.as_ref().map(|c| c.password_hash.clone());
         // Over-long passwords can never match, but still cost one comparison.
         let password = if password.len() > validation::PASSWORD_MAX_BYTES { String::new() } else { password };
-        let matched = self.inner.passwords.verify(password, hash).await?;
+        let (matched, _ticket) = self.check_password(&email, password, hash).await?;
         let credentials = match found {
             Some(c) if matched => c,
             _ => return Err(invalid_credentials()),
@@ -203,10 +210,12 @@ impl Accounts {
     pub async fn change_password(&self, user_id: Uuid, current: String, new: String) -> ApiResult<bool> {
         validation::new_password(&new, "newPassword")?;
         let credentials = self.credentials_by_id(user_id).await?.ok_or_else(ApiError::unauthenticated)?;
-        if !self.inner.passwords.verify(current, Some(credentials.password_hash)).await? {
+        let (matched, ticket) =
+            self.check_password(&credentials.email, current, Some(credentials.password_hash)).await?;
+        if !matched {
             return Err(ApiError::invalid("currentPassword", "Current password is incorrect"));
         }
-        let hash = self.inner.passwords.hash(new).await?;
+        let hash = ticket.hash(new).await?;
         let mut tx = self.inner.pool.begin().await?;
         sqlx::query("UPDATE auth.users SET password_hash = $2, updated_at = now() WHERE id = $1")
             .bind(user_id)
@@ -222,7 +231,9 @@ impl Accounts {
     /// in one transaction: either everything happens or nothing does.
     pub async fn delete_account(&self, user_id: Uuid, password: String) -> ApiResult<bool> {
         let credentials = self.credentials_by_id(user_id).await?.ok_or_else(ApiError::unauthenticated)?;
-        if !self.inner.passwords.verify(password, Some(credentials.password_hash)).await? {
+        let (matched, _ticket) =
+            self.check_password(&credentials.email, password, Some(credentials.password_hash)).await?;
+        if !matched {
             return Err(ApiError::invalid("password", "Password is incorrect"));
         }
         let mut tx = self.inner.pool.begin().await?;
@@ -251,6 +262,25 @@ impl Accounts {
             .execute(&self.inner.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Removes password failure counts whose window has ended.
+    pub async fn prune_expired_password_failures(&self) -> Result<u64, sqlx::Error> {
+        self.inner.failures.prune(&self.inner.pool).await
+    }
+
+    /// Checks `password` for the account of `email` against its stored `hash`
+    /// (`None`: no such account), admitted to the bcrypt queue first and
+    /// charged to the account's failure limit before bcrypt runs; a match
+    /// clears the count. The ticket admits whatever hash follows for the account.
+    async fn check_password(&self, email: &str, password: String, hash: Option<String>) -> ApiResult<(bool, Ticket)> {
+        let ticket = self.inner.passwords.admit(email)?;
+        self.inner.failures.charge(&self.inner.pool, email).await?;
+        let matched = ticket.verify(password, hash).await?;
+        if matched {
+            self.inner.failures.clear(&self.inner.pool, email).await?;
+        }
+        Ok((matched, ticket))
     }
 
     async fn credentials_by_email(&self, email: &str) -> Result<Option<Credentials>, sqlx::Error> {

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use kit::config::{AmqpSettings, DatabaseSettings, Env, HttpSettings, Secret, TelemetrySettings};
+use kit::config::{AmqpSettings, DatabaseSettings, Env, HttpSettings, QueryLimits, Secret, TelemetrySettings};
+
+use crate::passwords::FailureLimit;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -12,6 +14,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub jwt: JwtSettings,
     pub passwords: PasswordSettings,
+    /// Limits on one GraphQL document (`MAX_QUERY_*`, as the router's).
+    pub limits: QueryLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -29,6 +33,10 @@ pub struct PasswordSettings {
     pub bcrypt_cost: u32,
     /// bcrypt hashes computed at once; more wait their turn without blocking other requests.
     pub max_concurrent_hashes: usize,
+    /// Hashes queued or running in all; beyond it, requests are refused at once.
+    pub max_queued_hashes: usize,
+    /// Wrong passwords per account and window (`PASSWORD_FAILURE_LIMIT`).
+    pub failure_limit: FailureLimit,
 }
 
 pub const DEFAULT_PORT: u16 = 4001;
@@ -42,6 +50,7 @@ impl Settings {
             telemetry: TelemetrySettings::from_env(env),
             jwt: JwtSettings::from_env(env),
             passwords: PasswordSettings::from_env(env),
+            limits: QueryLimits::from_env(env),
         }
     }
 }
@@ -104,6 +113,45 @@ impl PasswordSettings {
         Self {
             bcrypt_cost: env.int_in("BCRYPT_COST", 12, 4, 31),
             max_concurrent_hashes: env.int_in("BCRYPT_MAX_CONCURRENCY", default_concurrency, 1, 1024),
+            max_queued_hashes: env.int_in("BCRYPT_MAX_QUEUE", cores * 8, 1, 1_000_000),
+            failure_limit: failure_limit(env),
+        }
+    }
+}
+
+/// `PASSWORD_FAILURE_LIMIT`: `<count>/<window>`, e.g. `5/15m`, as the router's rates are written.
+fn failure_limit(env: &mut Env) -> FailureLimit {
+    const NAME: &str = "PASSWORD_FAILURE_LIMIT";
+    const DEFAULT: FailureLimit = FailureLimit { failures: 5, window: Duration::from_secs(15 * 60) };
+    let Some(raw) = env.optional(NAME) else { return DEFAULT };
+    let parsed = raw.split_once('/').and_then(|(count, window)| {
+        let failures = count.trim().parse().ok().filter(|n| (1..=1000).contains(n))?;
+        let window = humantime::parse_duration(window.trim()).ok()?;
+        (Duration::from_secs(1)..=Duration::from_secs(24 * 3600))
+            .contains(&window)
+            .then_some(FailureLimit { failures, window })
+    });
+    parsed.unwrap_or_else(|| {
+        env.invalid(NAME, "<count>/<window> such as 5/15m (count 1 to 1000, window 1s to 24h)", Some(&raw));
+        DEFAULT
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_failure_limit_reads_a_count_and_a_window() {
+        let mut env = Env::from_pairs([("PASSWORD_FAILURE_LIMIT", "3/2s")]);
+        let limit = failure_limit(&mut env);
+        env.finish().unwrap();
+        assert_eq!(limit, FailureLimit { failures: 3, window: Duration::from_secs(2) });
+        for wrong in ["3", "0/15m", "5/forever", "5/2d"] {
+            let mut env = Env::from_pairs([("PASSWORD_FAILURE_LIMIT", wrong)]);
+            let _ = failure_limit(&mut env);
+            let err = env.finish().unwrap_err().to_string();
+            assert!(err.starts_with("PASSWORD_FAILURE_LIMIT must be <count>/<window>"), "{wrong}: {err}");
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, EmptySubscription, ID, Object, Result, SDLExportOptions, Schema, SimpleObject};
 use chrono::{DateTime, Utc};
+use kit::config::QueryLimits;
 use kit::identity::require_viewer;
 use kit::{ApiError, Viewer};
 use uuid::Uuid;
@@ -123,14 +124,10 @@ impl Mutation {
     }
 }
 
-/// The schema, with `accounts` as its data when serving.
-pub fn build(accounts: Option<Accounts>) -> AuthSchema {
-    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
-        .enable_federation()
-        .limit_depth(16)
-        .limit_complexity(1_000)
-        .limit_recursive_depth(32)
-        .limit_directives(8);
+/// The schema, with `accounts` as its data when serving, every request held to `limits`.
+pub fn build(accounts: Option<Accounts>, limits: QueryLimits) -> AuthSchema {
+    let mut builder =
+        kit::graphql::limited(Schema::build(Query, Mutation, EmptySubscription).enable_federation(), limits);
     if let Some(accounts) = accounts {
         builder = builder.data(accounts);
     }
@@ -139,5 +136,5 @@ pub fn build(accounts: Option<Accounts>) -> AuthSchema {
 
 /// The federation SDL, as `auth print-schema` prints and `schema/auth.graphql` holds.
 pub fn sdl() -> String {
-    build(None).sdl_with_options(SDLExportOptions::new().federation())
+    build(None, QueryLimits::default()).sdl_with_options(SDLExportOptions::new().federation())
 }

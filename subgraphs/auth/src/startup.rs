@@ -62,13 +62,19 @@ impl Application {
         let tokens = AccessTokens::new(key, &settings.jwt);
         let verifier = tokens.verifier();
         let jwks = Arc::new(tokens.jwks());
-        let passwords =
-            Passwords::new(settings.passwords.bcrypt_cost, settings.passwords.max_concurrent_hashes).await?;
-        let accounts = Accounts::new(pool.clone(), passwords, tokens, settings.jwt.refresh_ttl);
+        let password_settings = &settings.passwords;
+        let passwords = Passwords::new(
+            password_settings.bcrypt_cost,
+            password_settings.max_concurrent_hashes,
+            password_settings.max_queued_hashes,
+        )
+        .await?;
+        let accounts =
+            Accounts::new(pool.clone(), passwords, tokens, settings.jwt.refresh_ttl, password_settings.failure_limit);
 
         let relay = Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE);
         let health = Health::new(SERVICE, vec![Box::new(PostgresCheck(pool.clone())), Box::new(relay.status())]);
-        let state = AppState { schema: schema::build(Some(accounts.clone())), verifier, jwks };
+        let state = AppState { schema: schema::build(Some(accounts.clone()), settings.limits), verifier, jwks };
         let routes = Router::new()
             .route("/graphql", post(graphql))
             .route("/.well-known/jwks.json", get(jwks_document))
@@ -94,7 +100,7 @@ impl Application {
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(self.relay.run(background.clone()));
-        tasks.spawn(prune_refresh_tokens(self.accounts, background.clone()));
+        tasks.spawn(prune(self.accounts, background.clone()));
         let served =
             kit::http::serve_then_stop_background(self.listener, self.router, shutdown, self.grace, background, tasks)
                 .await;
@@ -136,12 +142,16 @@ async fn jwks_document(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(state.jwks.as_ref().clone()))
 }
 
-async fn prune_refresh_tokens(accounts: Accounts, cancel: CancellationToken) {
+/// Removes expired refresh tokens and ended password failure counts, every [`PRUNE_INTERVAL`].
+async fn prune(accounts: Accounts, cancel: CancellationToken) {
     loop {
         match accounts.prune_expired_refresh_tokens().await {
             Ok(n) if n > 0 => tracing::info!(removed = n, "pruned expired refresh tokens"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not prune refresh tokens"),
+        }
+        if let Err(e) = accounts.prune_expired_password_failures().await {
+            tracing::warn!(error = %e, "could not prune password failure counts");
         }
         tokio::select! {
             _ = cancel.cancelled() => return,

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kit::config::{AmqpSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, Secret, TelemetrySettings};
+use kit::config::{
+    AmqpSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, QueryLimits, Secret, TelemetrySettings,
+};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -19,6 +21,8 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub uploads: UploadSettings,
     pub downloads: DownloadSettings,
+    /// Limits on one GraphQL document (`MAX_QUERY_*`, as the router's).
+    pub limits: QueryLimits,
 }
 
 /// Where blobs live.
@@ -85,6 +89,7 @@ impl Settings {
             amqp: AmqpSettings::from_env(env),
             telemetry: TelemetrySettings::from_env(env),
             identity: IdentitySettings::from_env(env),
+            limits: QueryLimits::from_env(env),
             jwks_url: env.string("JWKS_URL", DEFAULT_JWKS_URL),
             user_deleted_queue: env.string("USER_DELETED_QUEUE", crate::cascade::QUEUE),
             storage: StorageSettings::from_env(env),

@@ -11,6 +11,7 @@ use async_graphql::{
     BatchRequest, Context, EmptySubscription, ID, Object, Result, SDLExportOptions, Schema, SimpleObject,
 };
 use chrono::{DateTime, Utc};
+use kit::config::QueryLimits;
 use kit::identity::require_viewer;
 use kit::{ApiError, Viewer};
 use uuid::Uuid;
@@ -337,14 +338,10 @@ pub fn with_uploads(request: BatchRequest, uploads: SharedUploads) -> BatchReque
     }
 }
 
-/// The schema, with its shared data when serving.
-pub fn build(data: Option<(Repository, UrlSigner)>) -> FilesSchema {
-    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
-        .enable_federation()
-        .limit_depth(16)
-        .limit_complexity(1_000)
-        .limit_recursive_depth(32)
-        .limit_directives(8);
+/// The schema, with its shared data when serving, every request held to `limits`.
+pub fn build(data: Option<(Repository, UrlSigner)>, limits: QueryLimits) -> FilesSchema {
+    let mut builder =
+        kit::graphql::limited(Schema::build(Query, Mutation, EmptySubscription).enable_federation(), limits);
     if let Some((repository, signer)) = data {
         builder = builder.data(repository).data(signer);
     }
@@ -353,5 +350,5 @@ pub fn build(data: Option<(Repository, UrlSigner)>) -> FilesSchema {
 
 /// The federation SDL, as `files print-schema` prints and `schema/files.graphql` holds.
 pub fn sdl() -> String {
-    build(None).sdl_with_options(SDLExportOptions::new().federation())
+    build(None, QueryLimits::default()).sdl_with_options(SDLExportOptions::new().federation())
 }

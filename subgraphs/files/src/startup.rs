@@ -79,7 +79,7 @@ impl Application {
             vec![Box::new(PostgresCheck(pool.clone())), Box::new(StorageCheck(repository.storage().clone()))],
         );
         let state = AppState {
-            schema: schema::build(Some((repository.clone(), signer.clone()))),
+            schema: schema::build(Some((repository.clone(), signer.clone())), settings.limits),
             verifier: verifier.clone(),
             repository: repository.clone(),
             policy: Arc::new(policy),
@@ -198,7 +198,7 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
         Err(GraphQLRejection(error)) => return unreadable_request(error),
     };
     let batch = schema::with_viewer(batch, viewer, &state.repository);
-    GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
+    GraphQLResponse::from(kit::graphql::execute_checked(&state.schema, batch).await).into_response()
 }
 
 async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary: String) -> Response {
@@ -223,7 +223,7 @@ async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary
             let uploads = Arc::new(uploads);
             let batch = schema::with_viewer(batch, Some(viewer), &state.repository);
             let batch = schema::with_uploads(batch, uploads.clone());
-            let response = state.schema.execute_batch(batch).await;
+            let response = kit::graphql::execute_checked(&state.schema, batch).await;
             uploads.discard_unclaimed().await;
             GraphQLResponse::from(response).into_response()
         }

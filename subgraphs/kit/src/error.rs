@@ -47,7 +47,11 @@ pub enum ApiError {
     NotFound(String),
     Conflict(String),
     PayloadTooLarge(String),
-    RateLimited(String),
+    /// Over a limit; `retry_after` (seconds, `extensions.retryAfter`) says when to try again.
+    RateLimited {
+        message: String,
+        retry_after: u64,
+    },
     /// Anything else. The cause is logged, the client sees only `INTERNAL`.
     Internal(anyhow::Error),
 }
@@ -77,7 +81,7 @@ impl ApiError {
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::Conflict(_) => Code::Conflict,
             ApiError::PayloadTooLarge(_) => Code::PayloadTooLarge,
-            ApiError::RateLimited(_) => Code::RateLimited,
+            ApiError::RateLimited { .. } => Code::RateLimited,
             ApiError::Internal(_) => Code::Internal,
         }
     }
@@ -110,23 +114,26 @@ impl From<anyhow::Error> for ApiError {
 impl From<ApiError> for async_graphql::Error {
     fn from(err: ApiError) -> Self {
         let code = err.code();
-        let (message, field) = match err {
-            ApiError::BadUserInput { field, message } => (message, field),
+        let (message, field, retry_after) = match err {
+            ApiError::BadUserInput { field, message } => (message, field, None),
+            ApiError::RateLimited { message, retry_after } => (message, None, Some(retry_after)),
             ApiError::Internal(cause) => {
                 tracing::error!(error.cause_chain = ?cause, error.message = %cause, "internal error");
-                ("Internal server error".to_owned(), None)
+                ("Internal server error".to_owned(), None, None)
             }
             ApiError::Unauthenticated(m)
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
-            | ApiError::PayloadTooLarge(m)
-            | ApiError::RateLimited(m) => (m, None),
+            | ApiError::PayloadTooLarge(m) => (m, None, None),
         };
         async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", code.as_str());
             if let Some(field) = field {
                 ext.set("field", field);
+            }
+            if let Some(seconds) = retry_after {
+                ext.set("retryAfter", seconds);
             }
         })
     }

@@ -1,7 +1,10 @@
 //! Helpers for integration tests against the real services (feature `testing`):
 //! where they are, a per-test database and exchange that clean up after
 //! themselves, awaiting a condition instead of sleeping, and a TCP gate that
-//! plays an outage of one dependency without touching the shared service.
+//! plays an outage of one dependency without touching the shared service; and
+//! ([`limits`]) the abusive documents every GraphQL endpoint must refuse.
+
+pub mod limits;
 
 use std::future::Future;
 use std::net::SocketAddr;

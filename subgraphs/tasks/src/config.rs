@@ -1,7 +1,7 @@
 //! The tasks service's settings, all from environment variables (see README).
 
 use kit::config::{
-    AmqpSettings, CacheSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, TelemetrySettings,
+    AmqpSettings, CacheSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, QueryLimits, TelemetrySettings,
 };
 
 #[derive(Debug, Clone)]
@@ -15,6 +15,8 @@ pub struct Settings {
     /// Where the auth service publishes its signing keys.
     pub jwks_url: String,
     pub consumer: ConsumerSettings,
+    /// Limits on one GraphQL document (`MAX_QUERY_*`, as the router's).
+    pub limits: QueryLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +44,7 @@ impl Settings {
             cache: CacheSettings::from_env(env),
             telemetry: TelemetrySettings::from_env(env),
             identity: IdentitySettings::from_env(env),
+            limits: QueryLimits::from_env(env),
             jwks_url,
             consumer: ConsumerSettings {
                 queue: env.string("USER_DELETED_QUEUE", crate::cascade::QUEUE),

@@ -5,6 +5,7 @@ use async_graphql::{
     Context, EmptySubscription, ID, InputObject, MaybeUndefined, Object, Result, SDLExportOptions, Schema, SimpleObject,
 };
 use chrono::{DateTime, Utc};
+use kit::config::QueryLimits;
 use kit::identity::require_viewer;
 use kit::{ApiError, Viewer};
 use uuid::Uuid;
@@ -253,14 +254,10 @@ impl Mutation {
     }
 }
 
-/// The schema, with `service` as its data when serving.
-pub fn build(service: Option<TaskService>) -> TasksSchema {
-    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
-        .enable_federation()
-        .limit_depth(16)
-        .limit_complexity(2_000)
-        .limit_recursive_depth(32)
-        .limit_directives(8);
+/// The schema, with `service` as its data when serving, every request held to `limits`.
+pub fn build(service: Option<TaskService>, limits: QueryLimits) -> TasksSchema {
+    let mut builder =
+        kit::graphql::limited(Schema::build(Query, Mutation, EmptySubscription).enable_federation(), limits);
     if let Some(service) = service {
         builder = builder.data(service);
     }
@@ -276,5 +273,5 @@ pub fn with_loaders(request: async_graphql::Request, viewer: &Viewer, service: &
 
 /// The federation SDL, as `tasks print-schema` prints and `schema/tasks.graphql` holds.
 pub fn sdl() -> String {
-    build(None).sdl_with_options(SDLExportOptions::new().federation())
+    build(None, QueryLimits::default()).sdl_with_options(SDLExportOptions::new().federation())
 }

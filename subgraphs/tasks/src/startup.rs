@@ -56,7 +56,11 @@ impl Application {
             tracing::info!("REDIS_URL=none: caching is off, every read goes to Postgres");
         }
         let health = Health::new(SERVICE, checks);
-        let state = AppState { schema: schema::build(Some(service.clone())), verifier, service: service.clone() };
+        let state = AppState {
+            schema: schema::build(Some(service.clone()), settings.limits),
+            verifier,
+            service: service.clone(),
+        };
         let routes = Router::new().route("/graphql", post(graphql)).with_state(state);
         let router = kit::http::platform_router(SERVICE, routes, health, &settings.http);
         let listener = kit::http::bind(&settings.http)

@@ -6,6 +6,7 @@ mod cascade;
 mod download;
 mod federation;
 mod helpers;
+mod limits;
 mod listing;
 mod quota;
 mod sweep;

@@ -8,4 +8,5 @@ mod crud;
 mod federation;
 mod health;
 mod helpers;
+mod limits;
 mod pagination;
