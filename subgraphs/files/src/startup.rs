@@ -4,16 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use kit::error::Code;
 use kit::events::consumer::Consumer;
+use kit::graphql::{GraphQLBatchRequest, request_error};
 use kit::health::{Check, CheckFuture, Health, PostgresCheck};
 use kit::{ApiError, TokenVerifier, Viewer};
 use sqlx::PgPool;
@@ -193,9 +192,9 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
         return request_error(StatusCode::PAYLOAD_TOO_LARGE, ApiError::PayloadTooLarge(message));
     };
     let request = Request::from_parts(parts, Body::from(bytes));
-    let batch = match GraphQLBatchRequest::<GraphQLRejection>::from_request(request, &()).await {
+    let batch = match GraphQLBatchRequest::from_request(request, &()).await {
         Ok(batch) => batch.into_inner(),
-        Err(GraphQLRejection(error)) => return unreadable_request(error),
+        Err(unreadable) => return unreadable.into_response(),
     };
     let batch = schema::with_viewer(batch, viewer, &state.repository);
     GraphQLResponse::from(kit::graphql::execute_checked(&state.schema, batch).await).into_response()
@@ -235,34 +234,6 @@ async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary
         }
         Err(ReceiveError::Internal(e)) => request_error(StatusCode::INTERNAL_SERVER_ERROR, ApiError::Internal(e)),
     }
-}
-
-/// What async-graphql could not read as a request, in our words: its own
-/// text (serde's or multer's) stays in the debug log.
-fn unreadable_request(error: async_graphql::ParseRequestError) -> Response {
-    tracing::debug!(error = ?error, "unreadable GraphQL request body");
-    if matches!(error, async_graphql::ParseRequestError::PayloadTooLarge) {
-        return request_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::PayloadTooLarge("the request is too large".into()),
-        );
-    }
-    let message = "the body is not a GraphQL request: a JSON object with `query` (and `variables`, \
-                   `operationName`), a list of them, or a GraphQL multipart request with a boundary";
-    request_error(StatusCode::BAD_REQUEST, ApiError::BadUserInput { field: None, message: message.into() })
-}
-
-/// A GraphQL response with one request error and no data. The connection is
-/// closed: the rest of the request body was not read.
-fn request_error(status: StatusCode, error: ApiError) -> Response {
-    let code: Code = error.code();
-    let error = async_graphql::Error::from(error);
-    let mut body =
-        serde_json::json!({ "errors": [{ "message": error.message, "extensions": { "code": code.as_str() } }] });
-    if let Some(field) = error.extensions.as_ref().and_then(|e| e.get("field")) {
-        body["errors"][0]["extensions"]["field"] = serde_json::to_value(field).unwrap_or_default();
-    }
-    (status, [(header::CONNECTION, "close")], Json(body)).into_response()
 }
 
 /// Retries queued blob deletions and sweeps orphaned blobs, every `interval`.

@@ -2,6 +2,7 @@
 //! request held to the schema's document limits first (see [`limited`]).
 
 mod limits;
+mod rejection;
 mod shape;
 mod tokens;
 
@@ -12,12 +13,13 @@ use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Opera
 use async_graphql::{
     BatchRequest, BatchResponse, ObjectType, Request, Response, Schema, SchemaBuilder, ServerError, SubscriptionType,
 };
-pub use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+pub use async_graphql_axum::GraphQLResponse;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
 use bytes::Bytes;
 use limits::{DocumentLimits, MAX_NESTING, Refused};
 use lru::LruCache;
+pub use rejection::{GraphQLBatchRequest, Unreadable, request_error};
 use sha2::{Digest, Sha256};
 
 use crate::ApiError;
