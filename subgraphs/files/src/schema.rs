@@ -292,6 +292,8 @@ async fn store(ctx: &Context<'_>, owner: Uuid, field: &str, files: Vec<Upload>) 
     let refused = match repository.insert(owner, &new).await {
         Ok(rows) => return Ok(rows),
         Err(InsertError::OverQuota { quota_bytes }) => ApiError::PayloadTooLarge(upload::over_quota(quota_bytes)),
+        // The token outlived its account: the caller no longer exists.
+        Err(InsertError::OwnerDeleted) => ApiError::Unauthenticated("This account no longer exists".into()),
         Err(InsertError::Failed(e)) => ApiError::internal(e),
     };
     upload::discard(repository.storage(), &keys).await;
