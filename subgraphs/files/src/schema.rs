@@ -82,17 +82,20 @@ impl User {
     }
 
     /// The user's files, newest first. Empty unless the user is the viewer.
+    /// Null, with an error on this path, when it cannot be answered (a bad
+    /// argument, or the files service unavailable): the rest of the user still
+    /// comes back.
     async fn files(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
-    ) -> Result<FileConnection> {
+    ) -> Result<Option<FileConnection>> {
         let request = PageRequest::parse(first, after.as_deref())?;
         if ctx.data_opt::<Viewer>().map(|v| v.user_id) != Some(self.id) {
-            return Ok(FileConnection::empty());
+            return Ok(Some(FileConnection::empty()));
         }
-        Ok(FileConnection::load(ctx, self.id, request).await?)
+        Ok(Some(FileConnection::load(ctx, self.id, request).await?))
     }
 }
 
