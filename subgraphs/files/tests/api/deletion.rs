@@ -69,6 +69,7 @@ async fn after_the_cascade_the_old_token_can_store_nothing() {
 
     publish_deletion(&app, &alice).await;
     until_processed(&app, 1).await;
+    eventually("the cascade to delete the blob", || async { app.blobs().is_empty() }).await;
     let one = app.upload(&alice, &[part("after.txt", b"after")]).await;
     let batch = app.upload(&alice, &[part("a.txt", b"a"), part("b.txt", b"b")]).await;
     let renamed = app
