@@ -8,6 +8,7 @@ mod http;
 mod introspection;
 mod journey;
 mod operations;
+mod outage;
 mod ratelimit;
 mod resilience;
 mod tasks_e2e;

@@ -31,7 +31,7 @@ impl Handler for UserDeletedHandler {
                 return Ok(());
             }
             let data: UserDeleted = serde_json::from_value(event.data.clone()).context("user.deleted data")?;
-            let queued = repository::delete_owner_files(tx, data.user_id).await?;
+            let queued = repository::retire_owner(tx, data.user_id).await?;
             tracing::info!(user_id = %data.user_id, files = queued.len(), "deleting a deleted user's files");
             Ok(())
         })

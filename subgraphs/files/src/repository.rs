@@ -4,7 +4,8 @@
 //! deleting it fails the first time; blobs without rows are swept after a grace
 //! period. Each owner's stored bytes are counted in `files.usage` by triggers on
 //! the files table; an upload locks its owner's count and is refused past the
-//! storage quota.
+//! storage quota. A deleted owner is tombstoned (`files.deleted_users`) and can
+//! record no file again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,11 +92,16 @@ const SWEEP_BATCH: usize = 500;
 
 const COLUMNS: &str = "id, owner_id, filename, content_type, size, sha256, storage_key, created_at";
 
+/// The constraint `files.guard_owner` names when the owner's account was deleted.
+const OWNER_NOT_DELETED: &str = "files_owner_not_deleted";
+
 /// Why files were not recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum InsertError {
     #[error("the owner's storage quota of {quota_bytes} bytes would be exceeded")]
     OverQuota { quota_bytes: u64 },
+    #[error("the owner's account was deleted")]
+    OwnerDeleted,
     #[error(transparent)]
     Failed(#[from] anyhow::Error),
 }
@@ -129,11 +135,15 @@ impl Repository {
     }
 
     /// Records files whose blobs are stored, all or none: none when they would
-    /// take `owner` past the storage quota. The owner's usage row is locked
-    /// first, so concurrent uploads are counted one after the other (the
+    /// take `owner` past the storage quota, or when `owner`'s account was
+    /// deleted. First the owner's lock is taken and the tombstone checked
+    /// (`files.guard_owner`; the cascade takes that lock before the usage row,
+    /// so this order cannot deadlock with it). Then the owner's usage row is
+    /// locked, so concurrent uploads are counted one after the other (the
     /// inserts then add their sizes to it, by trigger).
     pub async fn insert(&self, owner: Uuid, files: &[NewFile]) -> Result<Vec<FileRow>, InsertError> {
         let mut tx = self.pool.begin().await.context("starting an upload's transaction")?;
+        sqlx::query("SELECT files.guard_owner($1)").bind(owner).execute(&mut *tx).await.map_err(refusal)?;
         let used: i64 = sqlx::query_scalar(
             "INSERT INTO files.usage AS u (owner_id, used_bytes) VALUES ($1, 0)
              ON CONFLICT (owner_id) DO UPDATE SET used_bytes = u.used_bytes RETURNING used_bytes",
@@ -161,7 +171,7 @@ impl Repository {
             .bind(&file.storage_key)
             .fetch_one(&mut *tx)
             .await
-            .context("inserting a file")?;
+            .map_err(refusal)?;
             rows.push(row);
         }
         tx.commit().await.context("committing an upload")?;
@@ -349,9 +359,26 @@ impl Repository {
     }
 }
 
-/// Removes every file of `owner` inside the caller's transaction, queuing their
-/// blobs for deletion; returns the queued keys.
-pub async fn delete_owner_files(tx: &mut PgConnection, owner: Uuid) -> anyhow::Result<Vec<String>> {
+/// The insert error for a deleted owner, or the failure it is.
+fn refusal(error: sqlx::Error) -> InsertError {
+    match &error {
+        sqlx::Error::Database(db) if db.constraint() == Some(OWNER_NOT_DELETED) => InsertError::OwnerDeleted,
+        _ => InsertError::Failed(anyhow::Error::new(error).context("recording an upload")),
+    }
+}
+
+/// The deletion cascade, inside its transaction: tombstones `owner`, so no
+/// file can be recorded for them again, and removes every file of theirs,
+/// queuing their blobs for deletion; returns the queued keys. The owner's lock
+/// comes first (exclusive; uploads take it shared, see `files.guard_owner`), so
+/// an upload in flight commits before the DELETE's snapshot is taken and goes
+/// with the rest, and a later one sees the tombstone.
+pub async fn retire_owner(tx: &mut PgConnection, owner: Uuid) -> anyhow::Result<Vec<String>> {
+    sqlx::query("SELECT pg_advisory_xact_lock(files.owner_lock_key($1))").bind(owner).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO files.deleted_users (owner_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
     Ok(sqlx::query_scalar(
         "WITH gone AS (DELETE FROM files.files WHERE owner_id = $1 RETURNING storage_key)
          INSERT INTO files.blob_deletions (storage_key) SELECT storage_key FROM gone

@@ -83,17 +83,20 @@ impl User {
     }
 
     /// The user's files, newest first. Empty unless the user is the viewer.
+    /// Null, with an error on this path, when it cannot be answered (a bad
+    /// argument, or the files service unavailable): the rest of the user still
+    /// comes back.
     async fn files(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
-    ) -> Result<FileConnection> {
+    ) -> Result<Option<FileConnection>> {
         let request = PageRequest::parse(first, after.as_deref())?;
         if ctx.data_opt::<Viewer>().map(|v| v.user_id) != Some(self.id) {
-            return Ok(FileConnection::empty());
+            return Ok(Some(FileConnection::empty()));
         }
-        Ok(FileConnection::load(ctx, self.id, request).await?)
+        Ok(Some(FileConnection::load(ctx, self.id, request).await?))
     }
 }
 
@@ -293,6 +296,8 @@ async fn store(ctx: &Context<'_>, owner: Uuid, field: &str, files: Vec<Upload>) 
     let refused = match repository.insert(owner, &new).await {
         Ok(rows) => return Ok(rows),
         Err(InsertError::OverQuota { quota_bytes }) => ApiError::PayloadTooLarge(upload::over_quota(quota_bytes)),
+        // The token outlived its account: the caller no longer exists.
+        Err(InsertError::OwnerDeleted) => ApiError::Unauthenticated("This account no longer exists".into()),
         Err(InsertError::Failed(e)) => ApiError::internal(e),
     };
     upload::discard(repository.storage(), &keys).await;

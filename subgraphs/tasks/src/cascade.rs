@@ -23,7 +23,7 @@ impl Handler for UserDeletedHandler {
         Box::pin(async move {
             let data: UserDeleted =
                 serde_json::from_value(event.data.clone()).map_err(|e| Poison(format!("user.deleted data: {e}")))?;
-            let removed = self.service.store().delete_all_of(tx, data.user_id).await?;
+            let removed = self.service.store().retire_owner(tx, data.user_id).await?;
             tracing::info!(user_id = %data.user_id, removed, "deleted the tasks of a deleted user");
             Ok(())
         })

@@ -69,6 +69,9 @@ impl User {
 
     /// The user's tasks, newest first unless `orderBy` says otherwise. Only the
     /// signed-in user's own tasks are visible: anyone else's list is empty.
+    /// Null, with an error on this path, when it cannot be answered (a bad
+    /// argument, or the tasks service unavailable): the rest of the user still
+    /// comes back.
     async fn tasks(
         &self,
         ctx: &Context<'_>,
@@ -76,12 +79,12 @@ impl User {
         after: Option<String>,
         status: Option<TaskStatus>,
         order_by: Option<TaskOrder>,
-    ) -> Result<TaskConnection> {
+    ) -> Result<Option<TaskConnection>> {
         require_viewer(ctx)?;
         let query = PageQuery::parse(first, after.as_deref(), status, order_by.map(Order::from))?;
         let loader = ctx.data_unchecked::<DataLoader<PageLoader>>();
         let page = loader.load_one((self.id, query)).await?.unwrap_or_default();
-        Ok(TaskConnection::new(page, query.order))
+        Ok(Some(TaskConnection::new(page, query.order)))
     }
 }
 

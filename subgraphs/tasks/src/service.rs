@@ -9,7 +9,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::pages::{Page, PageQuery};
-use crate::store::{NewTask, Task, TaskChange, TaskStore};
+use crate::store::{self, NewTask, Task, TaskChange, TaskStore};
+
+/// The answer to a write for an account that was deleted.
+const ACCOUNT_DELETED: &str = "This account no longer exists";
 
 #[derive(Clone)]
 pub struct TaskService {
@@ -49,8 +52,11 @@ impl TaskService {
             .await
     }
 
+    /// A deleted account (whose token is still valid) is UNAUTHENTICATED: it no longer exists.
     pub async fn create(&self, owner: Uuid, task: NewTask) -> Result<Task, ApiError> {
-        let created = self.store.create(owner, task).await?;
+        let created = self.store.create(owner, task).await.map_err(|e| {
+            if store::is_owner_deleted(&e) { ApiError::Unauthenticated(ACCOUNT_DELETED.into()) } else { e.into() }
+        })?;
         self.written(owner).await;
         Ok(created)
     }

@@ -98,6 +98,8 @@ impl TaskStore {
         self.statements.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Inserts a task; a deleted owner's is refused by the table's trigger
+    /// (see [`is_owner_deleted`]).
     pub async fn create(&self, owner: Uuid, task: NewTask) -> sqlx::Result<Task> {
         self.count();
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -154,8 +156,19 @@ impl TaskStore {
         Ok(deleted == 1)
     }
 
-    /// Every task of `owner`, inside the caller's transaction (the deletion cascade).
-    pub async fn delete_all_of(&self, tx: &mut PgConnection, owner: Uuid) -> sqlx::Result<u64> {
+    /// The deletion cascade, inside its transaction: tombstones `owner`, so no
+    /// task can be inserted for them again, and deletes every task of theirs.
+    /// The owner's lock comes first (exclusive; inserts take it shared, see
+    /// `tasks.guard_owner`), so an insert in flight commits before the DELETE's
+    /// snapshot is taken and goes with the rest, and a later one sees the tombstone.
+    pub async fn retire_owner(&self, tx: &mut PgConnection, owner: Uuid) -> sqlx::Result<u64> {
+        self.count();
+        sqlx::query("SELECT pg_advisory_xact_lock(tasks.owner_lock_key($1))").bind(owner).execute(&mut *tx).await?;
+        self.count();
+        sqlx::query("INSERT INTO tasks.deleted_users (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
         self.count();
         Ok(sqlx::query("DELETE FROM tasks.tasks WHERE user_id = $1").bind(owner).execute(tx).await?.rows_affected())
     }
@@ -200,6 +213,14 @@ impl TaskStore {
         }
         Ok(pages)
     }
+}
+
+/// The constraint the insert trigger names when the owner's account was deleted.
+const OWNER_NOT_DELETED: &str = "tasks_owner_not_deleted";
+
+/// Whether `error` is the refusal of a write for an owner whose account was deleted.
+pub fn is_owner_deleted(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.constraint() == Some(OWNER_NOT_DELETED))
 }
 
 /// The sort expression of an ordering, over column `column` or a bound value.

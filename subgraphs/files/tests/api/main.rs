@@ -3,6 +3,7 @@
 //! and a JWKS issuer of its own, and talks to it over HTTP.
 
 mod cascade;
+mod deletion;
 mod download;
 mod federation;
 mod helpers;
