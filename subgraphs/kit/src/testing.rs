@@ -371,3 +371,37 @@ pub async fn assert_request_error_in_our_words(
     }
     body
 }
+
+/// Every `table.column` of `schema` that holds `user` in some row, with the
+/// count, searching each uuid column of each table (found through
+/// information_schema, so a table added later cannot escape the check) except
+/// the tombstones, whose one job is to keep the id. Panics if it finds no
+/// column to search at all.
+pub async fn rows_of_user(pool: &sqlx::PgPool, schema: &str, user: Uuid) -> Vec<String> {
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.table_name::text, c.column_name::text
+         FROM information_schema.columns c
+         JOIN information_schema.tables t USING (table_schema, table_name)
+         WHERE c.table_schema = $1 AND c.data_type = 'uuid' AND t.table_type = 'BASE TABLE'
+           AND c.table_name <> 'deleted_users'",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await
+    .expect("list the schema's uuid columns");
+    assert!(!columns.is_empty(), "no uuid column in schema {schema}");
+    let mut found = Vec::new();
+    for (table, column) in columns {
+        let sql = format!(
+            "SELECT count(*) FROM {}.{} WHERE {} = $1",
+            crate::db::quote_ident(schema),
+            crate::db::quote_ident(&table),
+            crate::db::quote_ident(&column)
+        );
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(user).fetch_one(pool).await.expect("count");
+        if n > 0 {
+            found.push(format!("{table}.{column}: {n}"));
+        }
+    }
+    found
+}

@@ -10,7 +10,8 @@ use lapin::options::BasicPublishOptions;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, UPLOAD_FILE, User, amqp_url, error_code, multipart_body, part, rows_of_user, spawn_app};
+use crate::helpers::{TestApp, UPLOAD_FILE, User, amqp_url, error_code, multipart_body, part, spawn_app};
+use kit::testing::rows_of_user;
 
 /// Publishes `user.deleted` for `user` once the app's consumer listens.
 async fn publish_deletion(app: &TestApp, user: &User) {

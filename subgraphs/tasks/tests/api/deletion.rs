@@ -8,7 +8,8 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::cascade::{Broker, user_deleted};
-use crate::helpers::{TASK_FIELDS, TestApp, User, error_code, rows_of_user, spawn_app};
+use crate::helpers::{TASK_FIELDS, TestApp, User, error_code, spawn_app};
+use kit::testing::rows_of_user;
 
 const CREATE: &str = "mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }";
 
