@@ -69,8 +69,7 @@ impl Application {
                 .saturating_sub(settings.uploads.max_files * settings.uploads.max_file_bytes as usize),
             allowed_types: settings.uploads.allowed_types.clone(),
         };
-        let consumer =
-            cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.user_deleted_queue, SERVICE);
+        let consumer = cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.consumer, SERVICE);
 
         let health = Health::new(
             SERVICE,

@@ -3,6 +3,7 @@
 use kit::config::{
     AmqpSettings, CacheSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, TelemetrySettings,
 };
+use kit::events::consumer::ConsumerSettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -14,17 +15,8 @@ pub struct Settings {
     pub identity: IdentitySettings,
     /// Where the auth service publishes its signing keys.
     pub jwks_url: String,
+    /// The `user.deleted` consumer.
     pub consumer: ConsumerSettings,
-}
-
-#[derive(Debug, Clone)]
-pub struct ConsumerSettings {
-    /// Durable queue for `user.deleted`; dead letters go to `<queue>.dead`.
-    pub queue: String,
-    /// Unacknowledged `user.deleted` events held at once.
-    pub prefetch: u16,
-    /// Deliveries of one event before it goes to the dead-letter queue.
-    pub max_attempts: u32,
 }
 
 pub const DEFAULT_PORT: u16 = 4002;
@@ -35,6 +27,7 @@ impl Settings {
         if !(jwks_url.starts_with("http://") || jwks_url.starts_with("https://")) {
             env.invalid("JWKS_URL", "an http(s) URL", Some(&jwks_url));
         }
+        let queue = env.string("USER_DELETED_QUEUE", crate::cascade::QUEUE);
         Self {
             http: HttpSettings::from_env(env, DEFAULT_PORT),
             database: DatabaseSettings::from_env(env),
@@ -43,11 +36,7 @@ impl Settings {
             telemetry: TelemetrySettings::from_env(env),
             identity: IdentitySettings::from_env(env),
             jwks_url,
-            consumer: ConsumerSettings {
-                queue: env.string("USER_DELETED_QUEUE", crate::cascade::QUEUE),
-                prefetch: env.int_in("EVENTS_PREFETCH", 16, 1, 1000),
-                max_attempts: env.int_in("EVENTS_MAX_ATTEMPTS", 5, 1, 100),
-            },
+            consumer: ConsumerSettings::from_env(env, queue, 16),
         }
     }
 }
