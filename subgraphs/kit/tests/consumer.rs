@@ -28,6 +28,8 @@ struct Script {
     unavailable: HashSet<Uuid>,
     /// Not answering (as a dependency that hangs) until removed.
     hanging: HashSet<Uuid>,
+    /// Making the handler panic.
+    panicking: HashSet<Uuid>,
     /// Handler calls per user.
     attempts: HashMap<Uuid, u32>,
 }
@@ -41,14 +43,16 @@ impl Handler for Recorder {
     fn handle<'a>(&'a self, tx: &'a mut PgConnection, event: &'a Envelope) -> HandlerFuture<'a> {
         Box::pin(async move {
             let user: Uuid = serde_json::from_value(event.data["userId"].clone())?;
-            {
+            let panics = {
                 let mut script = self.script.lock().unwrap();
                 *script.attempts.entry(user).or_default() += 1;
                 if script.poisoned.contains(&user) {
                     return Err(Poison(format!("user {user} is poison")).into());
                 }
                 anyhow::ensure!(!script.unavailable.contains(&user), "the dependency is away");
-            }
+                script.panicking.contains(&user)
+            };
+            assert!(!panics, "a bug in the handler");
             while self.script.lock().unwrap().hanging.contains(&user) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -205,12 +209,14 @@ async fn an_event_is_handled_once_however_often_it_arrives() {
 async fn failures_leave_nothing_behind_and_are_told_apart() {
     let fixture = Fixture::new().await;
     let consumer = fixture.consumer();
-    let (away, poison) = (Uuid::new_v4(), Uuid::new_v4());
+    let (away, poison, bug) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     fixture.script().unavailable.insert(away);
     fixture.script().poisoned.insert(poison);
+    fixture.script().panicking.insert(bug);
 
     assert_eq!(consumer.process(&event(away)).await, Outcome::Failed, "transient: retried");
     assert_eq!(consumer.process(&event(poison)).await, Outcome::Malformed, "poison: dead-lettered");
+    assert_eq!(consumer.process(&event(bug)).await, Outcome::Malformed, "a panicking handler: dead-lettered");
     assert_eq!(consumer.process(b"{ not json").await, Outcome::Malformed, "not an envelope: dead-lettered");
 
     let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM consumer_test.processed_events")

@@ -209,11 +209,14 @@ impl Consumer {
     async fn consume(&self, cancel: &CancellationToken) {
         let mut delay = MIN_BACKOFF;
         while !cancel.is_cancelled() {
-            match self.session(cancel).await {
-                Ok(()) => delay = MIN_BACKOFF,
-                Err(e) => {
-                    tracing::warn!(queue = %self.core.subscription.queue(), error = %format!("{e:#}"), "consumer lost the broker")
-                }
+            let ended = self.session(cancel).await;
+            // A session that got as far as consuming earns a fresh backoff.
+            if self.status.connected() {
+                delay = MIN_BACKOFF;
+            }
+            self.status.set(false);
+            if let Err(e) = ended {
+                tracing::warn!(queue = %self.core.subscription.queue(), error = %format!("{e:#}"), "consumer lost the broker");
             }
             tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -249,7 +252,6 @@ impl Consumer {
     async fn session(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
         let conn = super::connect(self.settings.url.expose(), &format!("{}-consumer", self.service)).await?;
         let result = self.consume_on(&conn, cancel).await;
-        self.status.set(false);
         let _ = conn.close(200, "bye".into()).await;
         result
     }

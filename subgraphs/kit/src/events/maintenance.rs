@@ -97,6 +97,7 @@ async fn recreate_on(
     let (queue, routing_key) = (subscription.queue(), subscription.routing_key.as_str());
     let holding = format!("{queue}.moving");
     let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    super::declare_exchange(channel, exchange).await?;
     declare_dead_letters(channel, queue).await?;
     if !is_current(conn, queue).await? {
         let consumers = consumer_count(conn, queue).await?;
@@ -243,5 +244,26 @@ async fn run_one(name: &str, amqp: &AmqpSettings, subscription: &Subscription) -
     } else {
         let moved = recreate_queue(amqp, subscription).await?;
         Ok(format!("has this version's arguments; {moved} messages moved into it"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    #[test]
+    fn an_unknown_or_missing_command_is_refused_before_anything_is_dialled() {
+        let amqp = AmqpSettings {
+            // Never dialled.
+            url: Secret::new("amqp://guest:guest@127.0.0.1:1/%2f"),
+            exchange: "unused".into(),
+            poll_interval: std::time::Duration::from_secs(1),
+            max_backoff: std::time::Duration::from_secs(1),
+            in_process: None,
+        };
+        for args in [vec![], vec!["replay".to_owned()], vec!["replay-dead-letters".to_owned(), "extra".to_owned()]] {
+            assert_eq!(command("tasks", &args, &amqp, &[]), ExitCode::from(2), "{args:?}");
+        }
     }
 }
