@@ -12,9 +12,10 @@
 //!
 //! A subscriber that fails transiently (its database away) is retried with
 //! capped, jittered exponential backoff (its `max_backoff`) for as long as it
-//! fails, and the row stays pending meanwhile; subscribers are handed an event
-//! concurrently, and rows owed to one subscriber hold back neither later rows
-//! nor the other subscribers. A poison event (malformed, or refused by the
+//! fails, and the row stays pending meanwhile. The others are not made to
+//! wait for it: they are handed each event concurrently with it, and are
+//! handed later rows while it still owes earlier ones (an attempt that hangs
+//! does delay the relay's pass, up to the pool's acquire timeout). A poison event (malformed, or refused by the
 //! handler as [`super::consumer::Poison`]) is dead-lettered for that subscriber
 //! at once: an error log line and `events_dead_lettered_total{queue}`; the event
 //! stays readable in the producer's outbox table. What each subscriber settled
