@@ -237,7 +237,7 @@ mod tests {
         let settings =
             Settings::from_vars(vars(&[("TASKS_USER_DELETED_QUEUE", "q.tasks"), ("FILES_PORT", "0")])).unwrap();
         assert_eq!(settings.tasks.consumer.queue, "q.tasks");
-        assert_eq!(settings.files.user_deleted_queue, "files.user-deleted");
+        assert_eq!(settings.files.consumer.queue, "files.user-deleted");
         assert_eq!(settings.files.http.port, 0);
         assert_eq!(settings.auth.http.port, 4001);
     }

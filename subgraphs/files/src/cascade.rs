@@ -8,9 +8,8 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use anyhow::Context;
 use kit::config::AmqpSettings;
-use kit::events::consumer::{Consumer, Handler, HandlerFuture, Subscription};
+use kit::events::consumer::{Consumer, ConsumerSettings, Handler, HandlerFuture, Poison, Subscription};
 use kit::events::{Envelope, USER_DELETED, UserDeleted};
 use sqlx::PgConnection;
 
@@ -30,7 +29,8 @@ impl Handler for UserDeletedHandler {
                 tracing::warn!(event_type = %event.event_type, "not a user.deleted event; skipped");
                 return Ok(());
             }
-            let data: UserDeleted = serde_json::from_value(event.data.clone()).context("user.deleted data")?;
+            let data: UserDeleted =
+                serde_json::from_value(event.data.clone()).map_err(|e| Poison(format!("user.deleted data: {e}")))?;
             let queued = repository::retire_owner(tx, data.user_id).await?;
             tracing::info!(user_id = %data.user_id, files = queued.len(), "deleting a deleted user's files");
             Ok(())
@@ -50,14 +50,18 @@ impl Handler for UserDeletedHandler {
 /// Queued blobs deleted right after an event commits; the rest wait for the periodic retry.
 const DRAIN_BATCH: i64 = 10_000;
 
-pub fn consumer(repository: Repository, settings: AmqpSettings, queue: &str, service: &'static str) -> Consumer {
-    let subscription = Subscription {
-        queue: queue.to_owned(),
-        routing_key: USER_DELETED.to_owned(),
-        processed_table: PROCESSED_TABLE,
-        prefetch: 8,
-        max_attempts: 5,
-    };
+/// What the consumer reads: `user.deleted` on the configured queue.
+pub fn subscription(consumer: &ConsumerSettings) -> Subscription {
+    Subscription { routing_key: USER_DELETED.to_owned(), processed_table: PROCESSED_TABLE, settings: consumer.clone() }
+}
+
+pub fn consumer(
+    repository: Repository,
+    settings: AmqpSettings,
+    consumer: &ConsumerSettings,
+    service: &'static str,
+) -> Consumer {
     let pool = repository.pool().clone();
-    Consumer::new(pool, settings, subscription, Arc::new(UserDeletedHandler { repository }), service)
+    let handler = Arc::new(UserDeletedHandler { repository });
+    Consumer::new(pool, settings, subscription(consumer), handler, service)
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use kit::config::{
     AmqpSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, QueryLimits, Secret, TelemetrySettings,
 };
+use kit::events::consumer::ConsumerSettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -16,8 +17,8 @@ pub struct Settings {
     pub identity: IdentitySettings,
     /// Where the auth service publishes its public keys.
     pub jwks_url: String,
-    /// The durable queue of `user.deleted` events (dead letters go to `<queue>.dead`).
-    pub user_deleted_queue: String,
+    /// The `user.deleted` consumer (its queue's dead letters go to `<queue>.dead`).
+    pub consumer: ConsumerSettings,
     pub storage: StorageSettings,
     pub uploads: UploadSettings,
     pub downloads: DownloadSettings,
@@ -83,6 +84,7 @@ impl Settings {
         // a request may carry that plus its files.
         http.body_limit =
             http.body_limit.saturating_add(uploads.max_files.saturating_mul(uploads.max_file_bytes as usize));
+        let queue = env.string("USER_DELETED_QUEUE", crate::cascade::QUEUE);
         Self {
             http,
             database: DatabaseSettings::from_env(env),
@@ -91,7 +93,7 @@ impl Settings {
             identity: IdentitySettings::from_env(env),
             limits: QueryLimits::from_env(env),
             jwks_url: env.string("JWKS_URL", DEFAULT_JWKS_URL),
-            user_deleted_queue: env.string("USER_DELETED_QUEUE", crate::cascade::QUEUE),
+            consumer: ConsumerSettings::from_env(env, queue, 8),
             storage: StorageSettings::from_env(env),
             uploads,
             downloads: DownloadSettings::from_env(env),
@@ -207,6 +209,24 @@ mod tests {
         assert_eq!(settings.downloads.url_ttl, Duration::from_secs(300));
         assert!(settings.uploads.allowed_types.contains(&"application/pdf".to_owned()));
         assert_eq!(settings.uploads.quota_bytes, 1 << 30);
+        assert_eq!((settings.consumer.queue.as_str(), settings.consumer.prefetch), ("files.user-deleted", 8));
+        assert_eq!(settings.consumer.max_backoff, Duration::from_secs(30));
+        assert_eq!(settings.consumer.processed_retention.keep, Duration::from_secs(30 * 24 * 3600));
+    }
+
+    #[test]
+    fn the_consumer_is_configured_like_every_consumer() {
+        let mut env = Env::from_pairs([
+            ("USER_DELETED_QUEUE", "q.files"),
+            ("EVENTS_PREFETCH", "32"),
+            ("EVENTS_MAX_BACKOFF", "5s"),
+            ("PROCESSED_EVENTS_RETENTION", "90d"),
+        ]);
+        let settings = Settings::from_env(&mut env);
+        env.finish().unwrap();
+        assert_eq!((settings.consumer.queue.as_str(), settings.consumer.prefetch), ("q.files", 32));
+        assert_eq!(settings.consumer.max_backoff, Duration::from_secs(5));
+        assert_eq!(settings.consumer.processed_retention.keep, Duration::from_secs(90 * 24 * 3600));
     }
 
     #[test]

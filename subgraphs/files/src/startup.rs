@@ -70,8 +70,7 @@ impl Application {
             allowed_types: settings.uploads.allowed_types.clone(),
             quota_bytes: settings.uploads.quota_bytes,
         };
-        let consumer =
-            cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.user_deleted_queue, SERVICE);
+        let consumer = cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.consumer, SERVICE);
 
         let health = Health::new(
             SERVICE,

@@ -1,8 +1,9 @@
 //! Helpers for integration tests against the real services (feature `testing`):
 //! where they are, a per-test database and exchange that clean up after
-//! themselves, awaiting a condition instead of sleeping, and a TCP gate that
-//! plays an outage of one dependency without touching the shared service; and
-//! ([`limits`]) the abusive documents every GraphQL endpoint must refuse.
+//! themselves, awaiting a condition instead of sleeping, a TCP gate that
+//! plays an outage of one dependency without touching the shared service,
+//! readers of queue depths and of this process's metrics, and ([`limits`])
+//! the abusive documents every GraphQL endpoint must refuse.
 
 pub mod limits;
 
@@ -404,4 +405,31 @@ pub async fn rows_of_user(pool: &sqlx::PgPool, schema: &str, user: Uuid) -> Vec<
         }
     }
     found
+}
+
+/// Messages ready in `queue`, `None` if it does not exist.
+pub async fn queue_depth(queue: &str) -> Option<u32> {
+    let conn = crate::events::connect(&amqp_url(), "test-probe").await.expect("RabbitMQ is up");
+    let probe = conn.create_channel().await.expect("a channel");
+    let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+    let found = probe.queue_declare(queue.to_owned().into(), passive, Default::default()).await.ok();
+    let _ = probe.close(200, "probe".into()).await;
+    let _ = conn.close(200, "bye".into()).await;
+    found.map(|q| q.message_count())
+}
+
+/// The value of the series `name` whose labels include every one of `labels`,
+/// as this process's `/metrics` renders it (0 when there is none yet).
+pub fn metric(name: &str, labels: &[(&str, &str)]) -> f64 {
+    let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    crate::metrics::render()
+        .lines()
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (series_name, series_labels) = series.split_once('{').unwrap_or((series, ""));
+            let matches = series_name == name
+                && wanted.iter().all(|label| series_labels.trim_end_matches('}').split(',').any(|l| l == label));
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
 }

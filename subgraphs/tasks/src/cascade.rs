@@ -41,14 +41,17 @@ impl Handler for UserDeletedHandler {
     }
 }
 
-pub fn consumer(settings: &Settings, service: TaskService) -> Consumer {
-    let subscription = Subscription {
-        queue: settings.consumer.queue.clone(),
+/// What the consumer reads: `user.deleted` on the configured queue.
+pub fn subscription(settings: &Settings) -> Subscription {
+    Subscription {
         routing_key: USER_DELETED.to_owned(),
         processed_table: PROCESSED_TABLE,
-        prefetch: settings.consumer.prefetch,
-        max_attempts: settings.consumer.max_attempts,
-    };
+        settings: settings.consumer.clone(),
+    }
+}
+
+pub fn consumer(settings: &Settings, service: TaskService) -> Consumer {
     let pool = service.store().pool().clone();
-    Consumer::new(pool, settings.amqp.clone(), subscription, Arc::new(UserDeletedHandler { service }), crate::SERVICE)
+    let handler = Arc::new(UserDeletedHandler { service });
+    Consumer::new(pool, settings.amqp.clone(), subscription(settings), handler, crate::SERVICE)
 }

@@ -3,6 +3,7 @@
 use kit::config::{
     AmqpSettings, CacheSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, QueryLimits, TelemetrySettings,
 };
+use kit::events::consumer::ConsumerSettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -14,19 +15,10 @@ pub struct Settings {
     pub identity: IdentitySettings,
     /// Where the auth service publishes its signing keys.
     pub jwks_url: String,
+    /// The `user.deleted` consumer.
     pub consumer: ConsumerSettings,
     /// Limits on one GraphQL document (`MAX_QUERY_*`, as the router's).
     pub limits: QueryLimits,
-}
-
-#[derive(Debug, Clone)]
-pub struct ConsumerSettings {
-    /// Durable queue for `user.deleted`; dead letters go to `<queue>.dead`.
-    pub queue: String,
-    /// Unacknowledged `user.deleted` events held at once.
-    pub prefetch: u16,
-    /// Deliveries of one event before it goes to the dead-letter queue.
-    pub max_attempts: u32,
 }
 
 pub const DEFAULT_PORT: u16 = 4002;
@@ -37,6 +29,7 @@ impl Settings {
         if !(jwks_url.starts_with("http://") || jwks_url.starts_with("https://")) {
             env.invalid("JWKS_URL", "an http(s) URL", Some(&jwks_url));
         }
+        let queue = env.string("USER_DELETED_QUEUE", crate::cascade::QUEUE);
         Self {
             http: HttpSettings::from_env(env, DEFAULT_PORT),
             database: DatabaseSettings::from_env(env),
@@ -46,11 +39,7 @@ impl Settings {
             identity: IdentitySettings::from_env(env),
             limits: QueryLimits::from_env(env),
             jwks_url,
-            consumer: ConsumerSettings {
-                queue: env.string("USER_DELETED_QUEUE", crate::cascade::QUEUE),
-                prefetch: env.int_in("EVENTS_PREFETCH", 16, 1, 1000),
-                max_attempts: env.int_in("EVENTS_MAX_ATTEMPTS", 5, 1, 100),
-            },
+            consumer: ConsumerSettings::from_env(env, queue, 16),
         }
     }
 }

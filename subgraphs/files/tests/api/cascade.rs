@@ -1,15 +1,17 @@
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use files::cascade;
+use kit::Env;
 use kit::config::{AmqpSettings, Secret};
 use kit::events::Envelope;
-use kit::events::consumer::Outcome;
-use kit::testing::{eventually, wait_for};
+use kit::events::consumer::{Consumer, ConsumerSettings, Outcome};
+use kit::testing::{TcpGate, eventually, metric, queue_depth, wait_for, wait_for_consumer};
 use lapin::BasicProperties;
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, amqp_url, spawn_app};
+use crate::helpers::{TestApp, amqp_url, spawn_app, spawn_app_with};
 
 fn user_deleted(user: Uuid) -> Vec<u8> {
     let envelope = Envelope {
@@ -20,6 +22,34 @@ fn user_deleted(user: Uuid) -> Vec<u8> {
         data: serde_json::json!({ "userId": user }),
     };
     serde_json::to_vec(&envelope).unwrap()
+}
+
+/// A consumer of the app's queue, for calling `process` directly.
+fn consumer_of(app: &TestApp) -> Consumer {
+    let settings = AmqpSettings {
+        url: Secret::new(amqp_url()),
+        exchange: app.exchange.clone(),
+        poll_interval: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(200),
+        in_process: None,
+    };
+    let consumer = ConsumerSettings::from_env(&mut Env::from_pairs::<String, String>([]), app.queue.clone(), 8);
+    cascade::consumer(app.repository.clone(), settings, &consumer, "files")
+}
+
+async fn publish(app: &TestApp, body: &[u8]) {
+    let conn = kit::events::connect(&amqp_url(), "test-publisher").await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let properties = BasicProperties::default().with_delivery_mode(2);
+    let exchange = app.exchange.clone().into();
+    let confirm =
+        channel.basic_publish(exchange, "user.deleted".into(), BasicPublishOptions::default(), body, properties);
+    confirm.await.unwrap();
+    let _ = conn.close(200, "bye".into()).await;
+}
+
+async fn dead_letters(app: &TestApp) -> u32 {
+    queue_depth(&format!("{}.dead", app.queue)).await.expect("the dead-letter queue exists")
 }
 
 async fn owned_rows(app: &TestApp, user: Uuid) -> i64 {
@@ -83,14 +113,7 @@ async fn a_redelivered_event_is_a_duplicate_and_a_failed_blob_deletion_is_retrie
     // A blob that cannot be deleted yet: a non-empty directory in its place.
     std::fs::remove_file(&blob).unwrap();
     std::fs::create_dir_all(blob.join("stuck")).unwrap();
-    let settings = AmqpSettings {
-        url: Secret::new(amqp_url()),
-        exchange: app.exchange.clone(),
-        poll_interval: Duration::from_millis(100),
-        max_backoff: Duration::from_millis(200),
-        in_process: None,
-    };
-    let consumer = cascade::consumer(app.repository.clone(), settings, &app.queue, "files");
+    let consumer = consumer_of(&app);
     let event = user_deleted(user.id);
 
     let first = consumer.process(&event).await;
@@ -112,14 +135,7 @@ async fn a_redelivered_event_is_a_duplicate_and_a_failed_blob_deletion_is_retrie
 #[tokio::test]
 async fn a_malformed_event_is_refused() {
     let app = spawn_app().await;
-    let settings = AmqpSettings {
-        url: Secret::new(amqp_url()),
-        exchange: app.exchange.clone(),
-        poll_interval: Duration::from_millis(100),
-        max_backoff: Duration::from_millis(200),
-        in_process: None,
-    };
-    let consumer = cascade::consumer(app.repository.clone(), settings, &app.queue, "files");
+    let consumer = consumer_of(&app);
     let no_user = serde_json::to_vec(&Envelope {
         event_id: Uuid::now_v7(),
         event_type: "user.deleted".into(),
@@ -130,5 +146,61 @@ async fn a_malformed_event_is_refused() {
     .unwrap();
 
     assert_eq!(consumer.process(b"not json").await, Outcome::Malformed);
-    assert_eq!(consumer.process(&no_user).await, Outcome::Failed, "retried, then dead-lettered by the broker");
+    assert_eq!(consumer.process(&no_user).await, Outcome::Malformed, "data that can never be handled: poison");
+}
+
+#[tokio::test]
+async fn a_deletion_outlasts_a_database_outage_and_nothing_is_dead_lettered() {
+    let gate = TcpGate::start(SocketAddr::from(([127, 0, 0, 1], 5432)), true).await;
+    let app = spawn_app_with(|env| {
+        let direct = env.optional("DATABASE_URL").expect("the test database");
+        env.set("DATABASE_URL", direct.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", gate.port)));
+        env.set("DATABASE_ACQUIRE_TIMEOUT", "300ms");
+        env.set("EVENTS_MAX_BACKOFF", "200ms");
+        env.set("EVENTS_PREFETCH", "2");
+    })
+    .await;
+    let user = app.user();
+    app.uploaded(&user, "a.txt", b"a").await;
+    wait_for_consumer(&app.queue).await;
+    let failed = || metric("events_consumed_total", &[("queue", &app.queue), ("outcome", "failed")]);
+
+    gate.close();
+    publish(&app, &user_deleted(user.id)).await;
+    // Longer than the five deliveries after which this consumer used to give up.
+    wait_for("more failed attempts than the old delivery limit", || async {
+        (failed() > 5.0 || dead_letters(&app).await != 0).then_some(())
+    })
+    .await;
+    assert_eq!(dead_letters(&app).await, 0, "dead-lettered during the outage");
+    gate.open();
+
+    eventually("the user's files to go", || async { owned_rows(&app, user.id).await == 0 }).await;
+    eventually("their blob to go", || async { app.blobs().is_empty() }).await;
+    assert_eq!(dead_letters(&app).await, 0);
+    assert_eq!(metric("events_dead_lettered_total", &[("queue", &app.queue)]), 0.0);
+}
+
+#[tokio::test]
+async fn a_deletion_during_a_storage_outage_completes_and_the_blobs_go_once_it_is_back() {
+    let app = spawn_app_with(|env| env.set("ORPHAN_SWEEP_INTERVAL", "1s")).await;
+    let user = app.user();
+    app.uploaded(&user, "a.txt", b"a").await;
+    app.uploaded(&user, "b.txt", b"b").await;
+    wait_for_consumer(&app.queue).await;
+    // The store's directory gone, a file in its place: every blob operation fails.
+    let away = app.storage_dir.with_extension("away");
+    std::fs::rename(&app.storage_dir, &away).unwrap();
+    std::fs::write(&app.storage_dir, b"not a directory").unwrap();
+
+    publish(&app, &user_deleted(user.id)).await;
+
+    eventually("the user's rows to go", || async { owned_rows(&app, user.id).await == 0 }).await;
+    assert_eq!(app.repository.pending_blob_deletions().await.unwrap(), 2, "the blobs wait in the queue");
+    assert_eq!(dead_letters(&app).await, 0, "the event was handled, not dead-lettered");
+    std::fs::remove_file(&app.storage_dir).unwrap();
+    std::fs::rename(&away, &app.storage_dir).unwrap();
+
+    eventually("the blobs to go", || async { app.blobs().is_empty() }).await;
+    eventually("the queue to drain", || async { app.repository.pending_blob_deletions().await.unwrap() == 0 }).await;
 }

@@ -10,22 +10,31 @@
 //! subscriber that had already committed skips it. Nothing is lost and nothing
 //! is applied twice.
 //!
-//! A failing subscriber is retried with backoff, up to its subscription's
-//! `max_attempts`; then, or at once for a malformed event, the event is
-//! dead-lettered for that subscriber: an error log line and
-//! `events_consumed_total{outcome="dead_lettered"}`; the event stays readable in
-//! the producer's outbox table. Attempts are counted in memory, so a restart
-//! gives a poison event a fresh set of attempts (as a bounded, logged cost).
+//! A subscriber that fails transiently (its database away) is retried with
+//! capped, jittered exponential backoff (its `max_backoff`) for as long as it
+//! fails, and the row stays pending meanwhile. The others are not made to
+//! wait for it: they are handed each event concurrently with it, and are
+//! handed later rows while it still owes earlier ones (an attempt that hangs
+//! does delay the relay's pass, up to the pool's acquire timeout). A poison event (malformed, or refused by the
+//! handler as [`super::consumer::Poison`]) is dead-lettered for that subscriber
+//! at once: an error log line and `events_dead_lettered_total{queue}`; the event
+//! stays readable in the producer's outbox table. What each subscriber settled
+//! is remembered in memory only until every subscriber has: after a restart the
+//! ones that had committed skip it as a duplicate.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::consumer::{Core, MAX_RETRY_DELAY, MIN_BACKOFF, Outcome};
+use super::backoff;
+use super::consumer::{Core, Outcome, count_dead_lettered};
+
+/// When an event owed to a stopping subscriber is offered again.
+const STOPPED_RETRY: Duration = Duration::from_secs(5);
 
 /// A bus shared by the relays and consumers of one process. Cloning shares it.
 #[derive(Clone, Default)]
@@ -50,7 +59,8 @@ struct Subscriber {
 struct Attempts {
     failures: u32,
     not_before: Option<Instant>,
-    dead_lettered: bool,
+    /// Handled (or dead-lettered) by this subscriber; others still owe it.
+    settled: bool,
 }
 
 /// What became of one event.
@@ -64,7 +74,8 @@ pub enum Delivery {
 
 impl fmt::Debug for InProcessBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let queues: Vec<String> = self.read_subscribers().iter().map(|s| s.core.subscription.queue.clone()).collect();
+        let queues: Vec<String> =
+            self.read_subscribers().iter().map(|s| s.core.subscription.queue().to_owned()).collect();
         f.debug_struct("InProcessBus").field("queues", &queues).finish()
     }
 }
@@ -81,10 +92,11 @@ impl InProcessBus {
 
     /// Queue names of the subscribers (diagnostics and tests).
     pub fn queues(&self) -> Vec<String> {
-        self.read_subscribers().iter().map(|s| s.core.subscription.queue.clone()).collect()
+        self.read_subscribers().iter().map(|s| s.core.subscription.queue().to_owned()).collect()
     }
 
-    /// Hands one event to every subscriber bound to `routing_key`; see the module docs.
+    /// Hands one event to every subscriber bound to `routing_key`, concurrently;
+    /// see the module docs.
     pub async fn deliver(&self, event_id: Uuid, routing_key: &str, body: &[u8]) -> Delivery {
         let subscribers: Vec<Subscriber> = self
             .read_subscribers()
@@ -96,18 +108,13 @@ impl InProcessBus {
             // As RabbitMQ with no queue bound: nobody wants it. The row stays in the outbox.
             tracing::debug!(%event_id, routing_key, "no in-process subscriber for this event");
         }
-        let mut retry_at: Option<Instant> = None;
-        for subscriber in &subscribers {
-            if let Some(at) = self.deliver_to(subscriber, event_id, routing_key, body).await {
-                retry_at = Some(retry_at.map_or(at, |earliest| earliest.min(at)));
-            }
-        }
-        match retry_at {
+        let owed = futures::future::join_all(subscribers.iter().map(|s| self.deliver_to(s, event_id, body))).await;
+        match owed.into_iter().flatten().min() {
             Some(at) => Delivery::RetryAt(at),
             None => {
                 let mut attempts = self.lock_attempts();
                 for subscriber in &subscribers {
-                    attempts.remove(&(event_id, subscriber.core.subscription.queue.clone()));
+                    attempts.remove(&(event_id, subscriber.core.subscription.queue().to_owned()));
                 }
                 Delivery::Settled
             }
@@ -115,66 +122,43 @@ impl InProcessBus {
     }
 
     /// `None` once this subscriber has settled the event; else when to try again.
-    async fn deliver_to(
-        &self,
-        subscriber: &Subscriber,
-        event_id: Uuid,
-        routing_key: &str,
-        body: &[u8],
-    ) -> Option<Instant> {
+    async fn deliver_to(&self, subscriber: &Subscriber, event_id: Uuid, body: &[u8]) -> Option<Instant> {
         let subscription = &subscriber.core.subscription;
-        let key = (event_id, subscription.queue.clone());
+        let key = (event_id, subscription.queue().to_owned());
         let now = Instant::now();
-        {
-            let attempts = self.lock_attempts();
-            if let Some(previous) = attempts.get(&key) {
-                if previous.dead_lettered {
-                    return None;
-                }
-                if let Some(at) = previous.not_before.filter(|at| *at > now) {
-                    return Some(at);
-                }
+        if let Some(previous) = self.lock_attempts().get(&key) {
+            if previous.settled {
+                return None;
+            }
+            if let Some(at) = previous.not_before.filter(|at| *at > now) {
+                return Some(at);
             }
         }
         if subscriber.stopped.load(Ordering::SeqCst) {
             // Its service is shutting down: the row stays pending for the next start.
-            return Some(now + MAX_RETRY_DELAY);
+            return Some(now + STOPPED_RETRY);
         }
         let outcome = subscriber.core.process(body).await;
         let mut attempts = self.lock_attempts();
-        let (recorded, retry_at) = match outcome {
+        let entry = attempts.entry(key).or_default();
+        match outcome {
             Outcome::Processed | Outcome::Duplicate => {
-                attempts.remove(&key);
-                (outcome, None)
+                entry.settled = true;
+                None
             }
             Outcome::Malformed => {
-                attempts.entry(key).or_default().dead_lettered = true;
-                tracing::error!(%event_id, queue = %subscription.queue, routing_key, "unusable event; dead-lettered (it stays in the outbox)");
-                (Outcome::Malformed, None)
+                entry.settled = true;
+                tracing::error!(%event_id, queue = %subscription.queue(), "unusable event; dead-lettered (it stays in the outbox)");
+                count_dead_lettered(subscription.queue());
+                None
             }
             Outcome::Failed => {
-                let entry = attempts.entry(key).or_default();
                 entry.failures += 1;
-                if entry.failures >= subscription.max_attempts {
-                    entry.dead_lettered = true;
-                    tracing::error!(%event_id, queue = %subscription.queue, routing_key, attempts = entry.failures, "event kept failing; dead-lettered (it stays in the outbox)");
-                    // Reported as RabbitMQ's dead-lettering would be: the event left the queue.
-                    (Outcome::Malformed, None)
-                } else {
-                    let pause = (MIN_BACKOFF * 2u32.saturating_pow(entry.failures)).min(MAX_RETRY_DELAY);
-                    let at = now + pause;
-                    entry.not_before = Some(at);
-                    (Outcome::Failed, Some(at))
-                }
+                let at = Instant::now() + backoff(entry.failures, subscription.settings.max_backoff);
+                entry.not_before = Some(at);
+                Some(at)
             }
-        };
-        metrics::counter!(
-            "events_consumed_total",
-            "routing_key" => routing_key.to_owned(),
-            "outcome" => recorded.as_str(),
-        )
-        .increment(1);
-        retry_at
+        }
     }
 
     fn read_subscribers(&self) -> std::sync::RwLockReadGuard<'_, Vec<Subscriber>> {

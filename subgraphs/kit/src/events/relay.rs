@@ -9,6 +9,9 @@
 //! With [`AmqpSettings::in_process`] set, the relay delivers each row to the
 //! consumers of its own process instead, and marks it once they have all
 //! settled it (see [`super::in_process`]).
+//!
+//! Published rows are kept for inspection for a while ([`Relay::with_retention`],
+//! `OUTBOX_RETENTION`), then deleted by the relay at start and every hour.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,22 +21,18 @@ use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel};
-use rand::Rng;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::Outbox;
 use super::in_process::{Delivery, InProcessBus};
-use crate::config::AmqpSettings;
+use super::{MIN_BACKOFF, Outbox, Retention, jitter};
+use crate::config::{AmqpSettings, Env};
 use crate::health::{Check, CheckFuture};
 
 /// Rows published per transaction.
 const BATCH: i64 = 100;
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-/// Published rows are kept this long for inspection, then removed.
-const RETENTION: &str = "7 days";
 
 /// Whether the relay currently holds a broker connection (a readiness check).
 #[derive(Clone)]
@@ -44,7 +43,9 @@ pub struct BrokerStatus {
 }
 
 impl BrokerStatus {
-    fn new(name: &'static str) -> Self {
+    /// `rabbitmq`, or `event_bus` with the in-process bus.
+    pub(crate) fn for_settings(settings: &AmqpSettings) -> Self {
+        let name = if settings.in_process.is_some() { "event_bus" } else { "rabbitmq" };
         Self { connected: Arc::default(), name }
     }
 
@@ -52,7 +53,7 @@ impl BrokerStatus {
         self.connected.load(Ordering::Relaxed)
     }
 
-    fn set(&self, connected: bool) {
+    pub(crate) fn set(&self, connected: bool) {
         self.connected.store(connected, Ordering::Relaxed);
     }
 }
@@ -80,6 +81,12 @@ pub struct Relay {
     settings: AmqpSettings,
     service: &'static str,
     status: BrokerStatus,
+    retention: Retention,
+}
+
+/// `OUTBOX_RETENTION`: how long published rows are kept (default 7 days).
+pub fn retention_from_env(env: &mut Env) -> Retention {
+    Retention::from_env(env, "OUTBOX_RETENTION", "7d")
 }
 
 /// What one in-process delivery pass did.
@@ -103,25 +110,56 @@ struct PendingRow {
 
 impl Relay {
     pub fn new(pool: PgPool, outbox: Outbox, settings: AmqpSettings, service: &'static str) -> Self {
-        let status = BrokerStatus::new(if settings.in_process.is_some() { "event_bus" } else { "rabbitmq" });
-        Self { pool, outbox, settings, service, status }
+        let status = BrokerStatus::for_settings(&settings);
+        let retention = Retention { keep: Duration::from_secs(7 * 24 * 3600), every: Retention::HOURLY };
+        Self { pool, outbox, settings, service, status, retention }
+    }
+
+    /// Keeps published rows as `retention` says instead of 7 days (see [`retention_from_env`]).
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
     }
 
     pub fn status(&self) -> BrokerStatus {
         self.status.clone()
     }
 
-    /// Runs until `cancel` fires, reconnecting with jittered exponential backoff.
+    /// Runs until `cancel` fires, reconnecting with jittered exponential
+    /// backoff; prunes published rows meanwhile, broker or not.
     pub async fn run(self, cancel: CancellationToken) {
-        if let Some(bus) = self.settings.in_process.clone() {
-            self.run_in_process(&bus, &cancel).await;
+        let relaying = async {
+            match self.settings.in_process.clone() {
+                Some(bus) => self.run_in_process(&bus, &cancel).await,
+                None => self.run_with_broker(&cancel).await,
+            }
             self.status.set(false);
-            tracing::debug!("outbox relay stopped");
-            return;
+        };
+        tokio::join!(relaying, self.prune_periodically(&cancel));
+        tracing::debug!("outbox relay stopped");
+    }
+
+    async fn prune_periodically(&self, cancel: &CancellationToken) {
+        let mut tick = tokio::time::interval(self.retention.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            self.retention.prune_logged(&self.pool, &self.outbox.table(), "published_at").await;
         }
+    }
+
+    /// Deletes published rows older than the retention (never a pending one); returns how many.
+    pub async fn prune(&self) -> Result<u64, sqlx::Error> {
+        self.retention.prune(&self.pool, &self.outbox.table(), "published_at").await
+    }
+
+    async fn run_with_broker(&self, cancel: &CancellationToken) {
         let mut delay = MIN_BACKOFF;
         while !cancel.is_cancelled() {
-            let outcome = self.session(&cancel).await;
+            let outcome = self.session(cancel).await;
             let was_connected = self.status.connected();
             self.status.set(false);
             if cancel.is_cancelled() {
@@ -140,7 +178,6 @@ impl Relay {
             }
             delay = (delay * 2).min(self.settings.max_backoff);
         }
-        tracing::debug!("outbox relay stopped");
     }
 
     async fn session(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
@@ -166,7 +203,6 @@ impl Relay {
     /// interval, or cancellation.
     async fn pump(&self, channel: &Channel, cancel: &CancellationToken) -> anyhow::Result<()> {
         let mut listener = self.listen().await;
-        self.prune().await;
         loop {
             while self.publish_pending(channel).await? == BATCH as usize {
                 if cancel.is_cancelled() {
@@ -195,25 +231,15 @@ impl Relay {
         Some(listener)
     }
 
-    async fn prune(&self) {
-        let sql = format!("DELETE FROM {} WHERE published_at < now() - interval '{RETENTION}'", self.outbox.table());
-        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await {
-            tracing::warn!(error = %e, "could not prune the outbox");
-        }
-    }
-
     /// Delivers pending rows to this process's consumers until `cancel` fires:
     /// woken by `NOTIFY`, the poll interval, or the earliest retry due.
     async fn run_in_process(&self, bus: &InProcessBus, cancel: &CancellationToken) {
         self.status.set(true);
         tracing::info!("outbox relay delivering to the in-process bus");
         let mut listener = self.listen().await;
-        self.prune().await;
         let mut error_delay = MIN_BACKOFF;
         while !cancel.is_cancelled() {
             let wait = match self.deliver_pending(bus).await {
-                // A full batch settled: more rows may be waiting.
-                Ok(pass) if pass.settled == BATCH as usize => continue,
                 Ok(pass) => {
                     error_delay = MIN_BACKOFF;
                     let until_retry = pass.retry_at.map(|at| at.saturating_duration_since(Instant::now()));
@@ -239,36 +265,55 @@ impl Relay {
         }
     }
 
-    /// Hands one batch of pending rows to the in-process bus and marks those every
-    /// subscriber has settled, in the transaction that claimed them.
+    /// Hands every pending row to the in-process bus, a page at a time, and
+    /// marks those every subscriber has settled in the transaction that claimed
+    /// their page. Rows still owed to a subscriber never hold back later ones.
     pub async fn deliver_pending(&self, bus: &InProcessBus) -> anyhow::Result<InProcessPass> {
+        let mut pass = InProcessPass { settled: 0, retry_at: None };
+        let mut after = 0;
+        while let Some(last) = self.deliver_page(bus, after, &mut pass).await? {
+            after = last;
+        }
+        Ok(pass)
+    }
+
+    /// Delivers the page of pending rows after id `after`; returns the id of its
+    /// last row when the page was full (more may follow).
+    async fn deliver_page(
+        &self,
+        bus: &InProcessBus,
+        after: i64,
+        pass: &mut InProcessPass,
+    ) -> anyhow::Result<Option<i64>> {
         let mut tx = self.pool.begin().await?;
-        let rows = self.claim(&mut tx).await?;
+        let rows = self.claim(&mut tx, after).await?;
         let mut settled = Vec::with_capacity(rows.len());
-        let mut retry_at: Option<Instant> = None;
         for row in &rows {
             match bus.deliver(row.event_id, &row.routing_key, row.payload.as_bytes()).await {
                 Delivery::Settled => {
                     settled.push(row.id);
                     metrics::counter!("events_published_total", "routing_key" => row.routing_key.clone()).increment(1);
                 }
-                Delivery::RetryAt(at) => retry_at = Some(retry_at.map_or(at, |earliest| earliest.min(at))),
+                Delivery::RetryAt(at) => pass.retry_at = Some(pass.retry_at.map_or(at, |earliest| earliest.min(at))),
             }
         }
         if !settled.is_empty() {
             self.mark_published(&mut tx, &settled).await?;
         }
         tx.commit().await?;
-        Ok(InProcessPass { settled: settled.len(), retry_at })
+        pass.settled += settled.len();
+        Ok(rows.last().filter(|_| rows.len() == BATCH as usize).map(|row| row.id))
     }
 
-    /// Locks up to [`BATCH`] pending rows, oldest first, skipping rows another relay holds.
-    async fn claim(&self, tx: &mut PgConnection) -> Result<Vec<PendingRow>, sqlx::Error> {
+    /// Locks up to [`BATCH`] pending rows after id `after`, oldest first,
+    /// skipping rows another relay holds.
+    async fn claim(&self, tx: &mut PgConnection, after: i64) -> Result<Vec<PendingRow>, sqlx::Error> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT id, event_id, event_type, routing_key, payload::text AS payload, created_at
-             FROM {} WHERE published_at IS NULL ORDER BY id LIMIT {BATCH} FOR UPDATE SKIP LOCKED",
+             FROM {} WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT {BATCH} FOR UPDATE SKIP LOCKED",
             self.outbox.table()
         )))
+        .bind(after)
         .fetch_all(&mut *tx)
         .await
     }
@@ -287,7 +332,7 @@ impl Relay {
     /// Publishes one batch of pending rows; returns how many were confirmed.
     pub async fn publish_pending(&self, channel: &Channel) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let rows = self.claim(&mut tx).await?;
+        let rows = self.claim(&mut tx, 0).await?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -336,10 +381,4 @@ async fn next_notification(listener: &mut Option<PgListener>) -> Result<(), sqlx
         Some(l) => l.recv().await.map(|_| ()),
         None => std::future::pending().await,
     }
-}
-
-/// Between half and all of `delay`, so replicas do not reconnect in lockstep.
-fn jitter(delay: Duration) -> Duration {
-    let ms = delay.as_millis().max(2) as u64;
-    Duration::from_millis(rand::rng().random_range(ms / 2..=ms))
 }

@@ -47,7 +47,6 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Env)) -> TestApp {
         ("RABBITMQ_URL".to_owned(), amqp_url()),
         ("EVENTS_EXCHANGE".to_owned(), exchange.clone()),
         ("USER_DELETED_QUEUE".to_owned(), queue.clone()),
-        ("EVENTS_MAX_ATTEMPTS".to_owned(), "3".to_owned()),
         ("AMQP_MAX_BACKOFF".to_owned(), "200ms".to_owned()),
         ("REDIS_URL".to_owned(), redis_url()),
         ("CACHE_KEY_PREFIX".to_owned(), isolation.cache_prefix.clone()),
