@@ -403,6 +403,9 @@ pub struct CacheSettings {
     pub key_prefix: String,
     /// Bound of each replica's own copies of entries read from Redis (0: none).
     pub local_max_bytes: usize,
+    /// `CACHE_MAX_ENTRY_BYTES`: a larger value is answered but never cached,
+    /// in any tier.
+    pub max_entry_bytes: usize,
 }
 
 impl CacheSettings {
@@ -421,6 +424,8 @@ impl CacheSettings {
             timeout: env.duration("CACHE_TIMEOUT", "100ms", Duration::from_millis(1), Duration::from_secs(10)),
             key_prefix: env.string("CACHE_KEY_PREFIX", ""),
             local_max_bytes: env.int_in("CACHE_LOCAL_MAX_BYTES", 32 << 20, 0, 1 << 40),
+            // Redis refuses strings over 512 MiB.
+            max_entry_bytes: env.int_in("CACHE_MAX_ENTRY_BYTES", 1 << 20, 1, 512 << 20),
         }
     }
 }
