@@ -278,11 +278,8 @@ impl Cache {
         if current.is_some() {
             return current;
         }
-        let (script, fresh) = (&self.generation_script, new_generation());
-        self.run(|mut conn| async move {
-            script.key(key).arg(fresh).arg(GENERATION_TTL_SECS).invoke_async(&mut conn).await
-        })
-        .await
+        let (script, fresh, ttl) = (&self.generation_script, new_generation(), GENERATION_TTL_SECS);
+        self.run(|mut conn| async move { script.key(key).arg(fresh).arg(ttl).invoke_async(&mut conn).await }).await
     }
 
     async fn store(&self, key: String, value: Bytes) {
@@ -435,7 +432,8 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2, "loaded again: never cached");
         assert!(cache.memory.as_ref().is_some_and(MemoryStore::is_empty));
         let small = cache.get_or_load("ada", "small", || load(&calls, "s")).await.unwrap();
-        assert_eq!(cache.get_or_load("ada", "small", || load(&calls, "t")).await.unwrap(), small, "small ones still are");
+        let again = cache.get_or_load("ada", "small", || load(&calls, "t")).await.unwrap();
+        assert_eq!(again, small, "small ones still are");
     }
 
     #[tokio::test]
