@@ -528,6 +528,27 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_listener_is_on_loopback_1000_above_the_port_unless_told_otherwise() {
+        let admin = |pairs: &[(&str, &str)], port| {
+            let mut env = Env::from_pairs(pairs.iter().copied());
+            let http = HttpSettings::from_env(&mut env, port);
+            env.finish().map(|()| http.admin).map_err(|e| e.to_string())
+        };
+        assert_eq!(admin(&[], 4001), Ok(Some(([127, 0, 0, 1], 5001).into())));
+        assert_eq!(
+            admin(&[("PORT", "0")], 4001),
+            Ok(Some(([127, 0, 0, 1], 0).into())),
+            "a free one, as the public port"
+        );
+        assert_eq!(admin(&[("ADMIN_PORT", "none")], 4001), Ok(None));
+        assert_eq!(admin(&[("ADMIN_HOST", "0.0.0.0"), ("ADMIN_PORT", "9100")], 4001), Ok(Some(([0; 4], 9100).into())));
+        let past_the_end = admin(&[("PORT", "65000")], 4001).unwrap_err();
+        assert!(past_the_end.starts_with("ADMIN_PORT must be set"), "{past_the_end}");
+        let garbled = admin(&[("ADMIN_PORT", "metrics")], 4001).unwrap_err();
+        assert!(garbled.starts_with("ADMIN_PORT must be a TCP port number (0 to 65535) or none"), "{garbled}");
+    }
+
+    #[test]
     fn secrets_never_print_and_urls_are_not_echoed() {
         let mut env = Env::from_pairs([("DATABASE_URL", "mysql://root:hunter2@db/x")]);
         let db = DatabaseSettings::from_env(&mut env);
