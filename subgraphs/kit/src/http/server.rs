@@ -1,5 +1,5 @@
 //! The HTTP/1.1 server under every listener: an accept loop over hyper's
-//! connection builder (what `axum::serve` is, without its missing bounds).
+//! connection builder (what `axum::serve` does, with the bounds it lacks).
 //!
 //! - At most `MAX_CONNECTIONS` open connections: beyond them the loop stops
 //!   accepting, so new ones wait in the kernel's backlog (bounded by the
@@ -16,8 +16,9 @@
 //!   serving, closes idle ones at once, and drops whatever is left after the
 //!   grace period.
 //!
-//! HTTP/1.1 only: every client of ours (browsers through a proxy, the proxy
-//! itself, the router's subgraph client) speaks it to the services.
+//! HTTP/1.1 only (`axum::serve` also took cleartext HTTP/2 with prior
+//! knowledge): every client of ours (the proxy in front, the router's subgraph
+//! client, tests, probes) speaks HTTP/1.1 to the services.
 
 use std::convert::Infallible;
 use std::io;
