@@ -4,6 +4,9 @@
 //! - Subgraphs listen on 127.0.0.1 (only the router faces clients), on
 //!   `AUTH_PORT`, `TASKS_PORT`, `FILES_PORT` (4001 to 4003); the router on `HOST`
 //!   (127.0.0.1 here) and `PORT` (4000).
+//! - One admin listener (`/metrics`) for the whole process, the router's
+//!   (`ADMIN_HOST`, `ADMIN_PORT`: 5000): the four services share one metrics
+//!   registry, so the subgraphs open none.
 //! - `<SERVICE>_<NAME>` sets `<NAME>` for that service alone, e.g.
 //!   `TASKS_USER_DELETED_QUEUE` or `ROUTER_REQUEST_TIMEOUT`.
 //! - `REDIS_URL` or `RABBITMQ_URL` (also read as `AMQP_URL`) empty or `none`:
@@ -181,6 +184,7 @@ fn service_env(vars: &HashMap<String, String>, service: &str, default_port: u16)
     if service != "router" {
         own.insert("HOST".into(), SUBGRAPH_HOST.into());
         own.insert("PORT".into(), default_port.to_string());
+        own.insert("ADMIN_PORT".into(), "none".into());
     }
     let prefix = SERVICES.iter().find(|(name, _)| *name == service).map(|(_, prefix)| *prefix).unwrap_or("");
     for (name, value) in vars {
@@ -227,6 +231,11 @@ mod tests {
         assert_eq!(settings.tasks.http.port, 4002);
         assert_eq!(settings.files.http.port, 4003);
         assert!(settings.router.http.host.is_loopback() && settings.files.http.host.is_loopback());
+        assert_eq!(settings.router.http.admin, Some(([127, 0, 0, 1], 5000).into()), "the process's one admin listener");
+        assert_eq!(
+            (settings.auth.http.admin, settings.tasks.http.admin, settings.files.http.admin),
+            (None, None, None)
+        );
         assert_eq!(settings.auth.database.url.expose(), "postgres://postgres@127.0.0.1:5432/taskgraph");
         assert!(matches!(settings.cache, CacheMode::Redis { .. }));
         assert!(matches!(settings.events, EventsMode::RabbitMq { .. }));

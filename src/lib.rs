@@ -6,6 +6,7 @@
 
 pub mod config;
 
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use anyhow::Context;
@@ -41,6 +42,8 @@ pub struct Monolith {
     router: router::Application,
     cache: CacheMode,
     events: EventsMode,
+    /// Where the admin listener is reached, for the banner.
+    admin_host: IpAddr,
     /// Problems with optional dependencies found at start, for the banner.
     warnings: Vec<String>,
 }
@@ -76,12 +79,23 @@ impl Monolith {
         if settings.router.edge_auth.jwks_url.is_some() {
             settings.router.edge_auth.jwks_url = Some(jwks_url);
         }
+        // An admin listener on every address is reached on loopback too.
+        let admin_host = match settings.router.http.admin {
+            Some(address) if !address.ip().is_unspecified() => address.ip(),
+            _ => IpAddr::from([127, 0, 0, 1]),
+        };
         let router = router::Application::build(settings.router).await.context("starting the router")?;
-        Ok(Self { auth, tasks, files, router, cache: settings.cache, events: settings.events, warnings })
+        Ok(Self { auth, tasks, files, router, cache: settings.cache, events: settings.events, admin_host, warnings })
     }
 
     pub fn ports(&self) -> Ports {
         Ports { router: self.router.port(), auth: self.auth.port(), tasks: self.tasks.port(), files: self.files.port() }
+    }
+
+    /// The process's one admin listener (`/metrics` of all four services, the
+    /// router's health), unless `ADMIN_PORT=none`.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.router.admin_port()
     }
 
     pub fn cache(&self) -> &CacheMode {
@@ -100,7 +114,13 @@ impl Monolith {
             format!("GraphiQL: {api}/graphql"),
             format!("GraphQL:  {api}/graphql (POST JSON, or multipart with files)"),
             format!("subgraphs (loopback): auth :{}, tasks :{}, files :{}", ports.auth, ports.tasks, ports.files),
-            format!("health:   {api}/health/ready   metrics: {api}/metrics"),
+            match self.admin_port() {
+                Some(port) => {
+                    let admin = SocketAddr::new(self.admin_host, port);
+                    format!("health:   {api}/health/ready   metrics: http://{admin}/metrics")
+                }
+                None => format!("health:   {api}/health/ready   metrics: off (ADMIN_PORT=none)"),
+            },
         ];
         lines.push(match &self.cache {
             CacheMode::Redis { shown_url } => format!("cache:    Redis at {shown_url}"),

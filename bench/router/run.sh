@@ -17,6 +17,7 @@ duration=${1:-10}
 export TOKIO_WORKER_THREADS=${TOKIO_WORKER_THREADS:-1}
 echo "worker threads per process: $TOKIO_WORKER_THREADS"
 port=${BENCH_ROUTER_PORT:-4800}
+admin_port=$((port + 1000)) # the router's /metrics
 supergraph=$(mktemp --suffix .graphql)
 issuer=$(mktemp)
 
@@ -27,8 +28,8 @@ subgraphs=$!
 until [ -s "$issuer" ]; do sleep 0.1; done
 jwks_url=$(sed -n 1p "$issuer"); export BENCH_TOKEN; BENCH_TOKEN=$(sed -n 2p "$issuer")
 # The edge off: no token verification, no rate limits.
-PORT=$port SUPERGRAPH_PATH="$supergraph" LOG_LEVEL=warn JWKS_URL=none RATE_LIMIT_ENABLED=false \
-  "$CARGO_TARGET_DIR/release/router" &
+PORT=$port ADMIN_PORT=$admin_port SUPERGRAPH_PATH="$supergraph" LOG_LEVEL=warn JWKS_URL=none \
+  RATE_LIMIT_ENABLED=false "$CARGO_TARGET_DIR/release/router" &
 router=$!
 # The edge on: tokens verified against the issuer's JWKS, per-IP and per-user limits checked.
 PORT=$((port + 10)) SUPERGRAPH_PATH="$supergraph" LOG_LEVEL=warn JWKS_URL="$jwks_url" \
@@ -60,7 +61,7 @@ wrk -t1 -c10 -d2s -s bench/router/three_fetches.lua "http://127.0.0.1:$port/grap
 wrk -t1 -c10 -d2s -s bench/router/one_fetch_token.lua "http://127.0.0.1:$((port + 10))/graphql" >/dev/null
 # The router's own time per operation from its microsecond histogram: the
 # bucket bound below which a quantile of the operations since `snapshot` fell.
-overhead_buckets() { curl -s "http://127.0.0.1:$port/metrics" | grep '^router_overhead_seconds_bucket'; }
+overhead_buckets() { curl -s "http://127.0.0.1:$admin_port/metrics" | grep '^router_overhead_seconds_bucket'; }
 overhead_quantile() { # quantile snapshot
   overhead_buckets | paste -d' ' - <(echo "$2") | awk -v q="$1" '
     { match($1, /le="[^"]+"/); le = substr($1, RSTART + 4, RLENGTH - 5); n[NR] = $2 - $4; b[NR] = le }
@@ -85,4 +86,4 @@ run "one fetch, through the router, edge on (bearer token verified, rate limits 
 run "one fetch, through the router, edge off (again, for a fair pair)" "http://127.0.0.1:$port/graphql" one_fetch.lua
 run "three sequential fetches, through the router" "http://127.0.0.1:$port/graphql" three_fetches.lua
 echo "router RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$router/status)"
-curl -s "http://127.0.0.1:$port/metrics" | grep -E '^router_overhead_seconds_(sum|count)'
+curl -s "http://127.0.0.1:$admin_port/metrics" | grep -E '^router_overhead_seconds_(sum|count)'

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
@@ -15,7 +14,6 @@ use axum::routing::get;
 use futures::future::join_all;
 use kit::TokenVerifier;
 use kit::health::{Check, CheckFuture, Health};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -32,8 +30,7 @@ use crate::supergraph::{self, SharedSupergraph};
 use crate::{SERVICE, Settings};
 
 pub struct Application {
-    listener: TcpListener,
-    router: axum::Router,
+    server: kit::http::Server,
     supergraph: SharedSupergraph,
     current_sdl: String,
     settings: Settings,
@@ -110,16 +107,18 @@ impl Application {
                 .layer(cors(&settings.cors_origins))
                 .layer(tower::util::MapResponseLayer::new(security_headers as fn(Response) -> Response)),
         );
-        let app = kit::http::platform_router(SERVICE, routes, health, &settings.http);
-        let listener = kit::http::bind(&settings.http)
-            .await
-            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-        tracing::info!(address = %listener.local_addr()?, "router listening");
-        Ok(Self { listener, router: app, supergraph: shared, current_sdl, settings, edge })
+        let server = kit::http::Server::bind(SERVICE, routes, health, &settings.http).await?;
+        tracing::info!(address = %server.local_addr()?, admin = ?server.admin_addr(), "router listening");
+        Ok(Self { server, supergraph: shared, current_sdl, settings, edge })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+        self.server.port()
+    }
+
+    /// The admin listener's port (`/metrics`), unless `ADMIN_PORT=none`.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.server.admin_port()
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -136,10 +135,8 @@ impl Application {
             let cancel = background.clone();
             tasks.spawn(async move { limiter.housekeeping(cancel).await });
         }
-        let grace = self.settings.http.shutdown_grace;
-        kit::http::serve_then_stop_background(self.listener, self.router, shutdown, grace, background, tasks)
-            .await
-            .context("serving HTTP")
+        self.server.serve_then_stop_background(shutdown, background, tasks).await;
+        Ok(())
     }
 }
 

@@ -18,6 +18,10 @@ pub enum Mode {
 
 pub struct TestMonolith {
     pub ports: Ports,
+    /// The process's one admin listener (`/metrics`).
+    pub admin_port: Option<u16>,
+    /// What the binary prints once started.
+    pub banner: String,
     pub cache: CacheMode,
     pub events: EventsMode,
     pub client: reqwest::Client,
@@ -63,13 +67,15 @@ pub async fn spawn_monolith(mode: Mode) -> TestMonolith {
     let settings =
         Settings::from_vars(vars.into_iter().map(|(k, v)| (k.to_owned(), v))).expect("test settings are valid");
     let monolith = Monolith::build(settings).await.expect("the monolith starts");
-    let ports = monolith.ports();
+    let (ports, admin_port, banner) = (monolith.ports(), monolith.admin_port(), monolith.banner());
     let (cache, events) = (monolith.cache().clone(), monolith.events().clone());
     let shutdown = CancellationToken::new();
     tokio::spawn(monolith.run_until_stopped(shutdown.clone()));
     let pool = PgPool::connect(&isolation.database_url()).await.expect("the test connects to its database");
     TestMonolith {
         ports,
+        admin_port,
+        banner,
         cache,
         events,
         client: reqwest::Client::new(),

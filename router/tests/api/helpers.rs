@@ -143,19 +143,27 @@ pub async fn spawn_router(supergraph: PathBuf, vars: &[(&str, String)]) -> Route
     let settings = kit::cli::load::<router::Application>(env).expect("router settings");
     let app = router::Application::build(settings).await.expect("router starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = app.admin_port().map(|port| format!("http://127.0.0.1:{port}"));
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    RouterClient { running: Running { address, shutdown }, http: reqwest::Client::new() }
+    RouterClient { running: Running { address, shutdown }, admin_address, http: reqwest::Client::new() }
 }
 
 pub struct RouterClient {
     pub running: Running,
+    /// The admin listener (`/metrics`), unless `ADMIN_PORT=none`.
+    pub admin_address: Option<String>,
     pub http: reqwest::Client,
 }
 
 impl RouterClient {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.running.address)
+    }
+
+    /// `path` on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{path}", self.admin_address.as_deref().expect("the router has an admin listener"))
     }
 
     pub async fn post(&self, token: Option<&str>, body: Value) -> reqwest::Response {

@@ -139,7 +139,7 @@ async fn a_supergraph_naming_a_subgraph_the_router_cannot_call_is_refused() {
 /// Waits until the router has counted a refused supergraph reload.
 async fn a_reload_refused(router: &RouterClient) {
     eventually("the new supergraph file to be refused", || async {
-        let metrics = router.http.get(router.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let metrics = router.http.get(router.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
         metrics.lines().any(|l| l.starts_with("supergraph_reloads_total{outcome=\"refused\"}"))
     })
     .await;
@@ -156,7 +156,7 @@ async fn metrics_count_operations_plan_cache_and_subgraph_calls() {
         router.graphql(None, "query Bye { goodbye }", json!({})).await;
     }
 
-    let metrics = router.http.get(router.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = router.http.get(router.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
     for expected in [
         "graphql_operations_total{operation_type=\"query\",outcome=\"success\"}",
         "query_plan_cache_total{result=\"hit\"}",

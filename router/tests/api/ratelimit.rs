@@ -74,7 +74,7 @@ async fn each_ip_has_a_bucket_and_clients_see_their_budget() {
     // Without a trusted proxy, X-Forwarded-For is the client's word: no fresh bucket for it.
     assert_limited(hello(&router, Some("198.51.100.1"), None).await, "ip").await;
 
-    let metrics = router.http.get(router.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = router.http.get(router.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains(r#"rate_limited_total{policy="ip"}"#), "{metrics}");
 }
 

@@ -41,7 +41,7 @@ fn message(response: &Value) -> &str {
 }
 
 async fn circuit_gauge(router: &crate::helpers::RouterClient) -> Option<String> {
-    let metrics = router.http.get(router.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = router.http.get(router.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
     metrics
         .lines()
         .find(|l| l.starts_with("subgraph_circuit_state{") && l.contains("subgraph=\"greeting\""))

@@ -14,7 +14,6 @@ use kit::events::Relay;
 use kit::graphql::{GraphQLBatchRequest, GraphQLResponse};
 use kit::health::{Health, PostgresCheck};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -27,12 +26,10 @@ use crate::{SERVICE, Settings};
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    server: kit::http::Server,
     pool: PgPool,
     relay: Relay,
     accounts: Accounts,
-    grace: Duration,
 }
 
 #[derive(Clone)]
@@ -79,16 +76,18 @@ impl Application {
             .route("/graphql", post(graphql))
             .route("/.well-known/jwks.json", get(jwks_document))
             .with_state(state);
-        let router = kit::http::platform_router(SERVICE, routes, health, &settings.http);
-        let listener = kit::http::bind(&settings.http)
-            .await
-            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-        tracing::info!(address = %listener.local_addr()?, "auth listening");
-        Ok(Self { listener, router, pool, relay, accounts, grace: settings.http.shutdown_grace })
+        let server = kit::http::Server::bind(SERVICE, routes, health, &settings.http).await?;
+        tracing::info!(address = %server.local_addr()?, admin = ?server.admin_addr(), "auth listening");
+        Ok(Self { server, pool, relay, accounts })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+        self.server.port()
+    }
+
+    /// The admin listener's port (`/metrics`), unless `ADMIN_PORT=none`.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.server.admin_port()
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -101,11 +100,9 @@ impl Application {
         let tasks = TaskTracker::new();
         tasks.spawn(self.relay.run(background.clone()));
         tasks.spawn(prune(self.accounts, background.clone()));
-        let served =
-            kit::http::serve_then_stop_background(self.listener, self.router, shutdown, self.grace, background, tasks)
-                .await;
+        self.server.serve_then_stop_background(shutdown, background, tasks).await;
         self.pool.close().await;
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Body;
@@ -16,7 +15,6 @@ use kit::graphql::{GraphQLBatchRequest, request_error};
 use kit::health::{Check, CheckFuture, Health, PostgresCheck};
 use kit::{ApiError, TokenVerifier, Viewer};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -32,12 +30,10 @@ use crate::{SERVICE, Settings, cascade};
 const RETRY_BATCH: i64 = 1_000;
 
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    server: kit::http::Server,
     pool: PgPool,
     repository: Repository,
     consumer: Consumer,
-    grace: Duration,
     orphan_grace: Duration,
     sweep_interval: Duration,
 }
@@ -87,25 +83,27 @@ impl Application {
             .route("/graphql", post(graphql))
             .with_state(state)
             .merge(Router::new().route("/files/{id}/content", get(download::content)).with_state(downloads));
-        let router = kit::http::platform_router(SERVICE, routes, health, &settings.http);
-        let listener = kit::http::bind(&settings.http)
-            .await
-            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-        tracing::info!(address = %listener.local_addr()?, storage = ?repository.storage(), "files listening");
+        let server = kit::http::Server::bind(SERVICE, routes, health, &settings.http).await?;
+        tracing::info!(
+            address = %server.local_addr()?, admin = ?server.admin_addr(), storage = ?repository.storage(), "files listening"
+        );
         Ok(Self {
-            listener,
-            router,
+            server,
             pool,
             repository,
             consumer,
-            grace: settings.http.shutdown_grace,
             orphan_grace: settings.uploads.orphan_grace,
             sweep_interval: settings.uploads.sweep_interval,
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+        self.server.port()
+    }
+
+    /// The admin listener's port (`/metrics`), unless `ADMIN_PORT=none`.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.server.admin_port()
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -123,11 +121,9 @@ impl Application {
         let tasks = TaskTracker::new();
         tasks.spawn(self.consumer.run(background.clone()));
         tasks.spawn(maintain(self.repository, self.orphan_grace, self.sweep_interval, background.clone()));
-        let served =
-            kit::http::serve_then_stop_background(self.listener, self.router, shutdown, self.grace, background, tasks)
-                .await;
+        self.server.serve_then_stop_background(shutdown, background, tasks).await;
         self.pool.close().await;
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 

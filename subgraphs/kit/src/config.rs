@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -217,24 +217,46 @@ impl TelemetrySettings {
     }
 }
 
-/// What every HTTP service needs: where to listen, how long to wait.
+/// What every HTTP service needs: where to listen, how long to wait, how much
+/// to take on at once.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub host: IpAddr,
     pub port: u16,
-    /// Longest time one request may take before it is answered 408.
+    /// Longest time one request may take before it is answered 504.
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// Largest request body accepted.
     pub body_limit: usize,
+    /// `HEADER_READ_TIMEOUT`: a connection that has not sent a whole request
+    /// head this long after it opened (or after its first byte, between
+    /// requests) is closed.
+    pub header_read_timeout: Duration,
+    /// `KEEP_ALIVE_TIMEOUT`: a kept-alive connection idle this long after its
+    /// last response is closed.
+    pub keep_alive_timeout: Duration,
+    /// `MAX_CONNECTIONS`: open connections; beyond them new ones wait in the
+    /// kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// `MAX_IN_FLIGHT`: requests being handled at once; beyond them a request is
+    /// answered 503 at once (health probes excepted).
+    pub max_in_flight: usize,
+    /// `ADMIN_HOST` and `ADMIN_PORT`: where `/metrics` (and the health routes)
+    /// are served, away from the public port; `None` (`ADMIN_PORT=none`): nowhere.
+    pub admin: Option<SocketAddr>,
 }
+
+/// How far above the public port the admin listener is by default (auth
+/// 4001 gives 5001).
+const ADMIN_PORT_OFFSET: u16 = 1000;
 
 impl HttpSettings {
     pub fn from_env(env: &mut Env, default_port: u16) -> Self {
+        let port = env.port("PORT", default_port);
         Self {
             host: env.ip("HOST", IpAddr::from([0, 0, 0, 0])),
-            port: env.port("PORT", default_port),
+            port,
             request_timeout: env.duration(
                 "REQUEST_TIMEOUT",
                 "30s",
@@ -243,8 +265,46 @@ impl HttpSettings {
             ),
             shutdown_grace: env.duration("SHUTDOWN_GRACE", "20s", Duration::ZERO, Duration::from_secs(600)),
             body_limit: env.int_in("BODY_LIMIT_BYTES", 1 << 20, 1024, 1 << 30),
+            header_read_timeout: env.duration(
+                "HEADER_READ_TIMEOUT",
+                "10s",
+                Duration::from_millis(10),
+                Duration::from_secs(600),
+            ),
+            // Longer than the idle timeout of the proxies that pool connections
+            // to us (nginx's upstream keepalive_timeout and AWS load balancers:
+            // 60 s; the router's own pool: 60 s), so the proxy always closes an
+            // idle connection first and never sends a request on one we are closing.
+            keep_alive_timeout: env.duration(
+                "KEEP_ALIVE_TIMEOUT",
+                "75s",
+                Duration::from_millis(10),
+                Duration::from_secs(3600),
+            ),
+            max_connections: env.int_in("MAX_CONNECTIONS", 10_000, 1, 1_000_000),
+            max_in_flight: env.int_in("MAX_IN_FLIGHT", 1_000, 1, 1_000_000),
+            admin: admin_address(env, port),
         }
     }
+}
+
+/// `ADMIN_HOST` (loopback) and `ADMIN_PORT` (the public port + 1000; with a
+/// public port of 0, 0 too: a free one; `none`: no admin listener).
+fn admin_address(env: &mut Env, port: u16) -> Option<SocketAddr> {
+    let host = env.ip("ADMIN_HOST", IpAddr::from([127, 0, 0, 1]));
+    let default = if port == 0 { Some(0) } else { port.checked_add(ADMIN_PORT_OFFSET) };
+    let port = match env.optional("ADMIN_PORT") {
+        Some(raw) if raw.eq_ignore_ascii_case("none") => return None,
+        Some(_) => env.parse("ADMIN_PORT", 0, "a TCP port number (0 to 65535) or none"),
+        None => match default {
+            Some(port) => port,
+            None => {
+                env.invalid("ADMIN_PORT", "set when PORT + 1000 is past 65535 (a port number or none)", None);
+                return None;
+            }
+        },
+    };
+    Some(SocketAddr::new(host, port))
 }
 
 /// Limits on one GraphQL document, the same for the router and every subgraph
@@ -403,6 +463,9 @@ pub struct CacheSettings {
     pub key_prefix: String,
     /// Bound of each replica's own copies of entries read from Redis (0: none).
     pub local_max_bytes: usize,
+    /// `CACHE_MAX_ENTRY_BYTES`: a larger value is answered but never cached,
+    /// in any tier.
+    pub max_entry_bytes: usize,
 }
 
 impl CacheSettings {
@@ -421,6 +484,8 @@ impl CacheSettings {
             timeout: env.duration("CACHE_TIMEOUT", "100ms", Duration::from_millis(1), Duration::from_secs(10)),
             key_prefix: env.string("CACHE_KEY_PREFIX", ""),
             local_max_bytes: env.int_in("CACHE_LOCAL_MAX_BYTES", 32 << 20, 0, 1 << 40),
+            // Redis refuses strings over 512 MiB.
+            max_entry_bytes: env.int_in("CACHE_MAX_ENTRY_BYTES", 1 << 20, 1, 512 << 20),
         }
     }
 }
@@ -460,6 +525,27 @@ mod tests {
         env.finish().unwrap();
         assert_eq!(http.port, 4001);
         assert_eq!(http.request_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn the_admin_listener_is_on_loopback_1000_above_the_port_unless_told_otherwise() {
+        let admin = |pairs: &[(&str, &str)], port| {
+            let mut env = Env::from_pairs(pairs.iter().copied());
+            let http = HttpSettings::from_env(&mut env, port);
+            env.finish().map(|()| http.admin).map_err(|e| e.to_string())
+        };
+        assert_eq!(admin(&[], 4001), Ok(Some(([127, 0, 0, 1], 5001).into())));
+        assert_eq!(
+            admin(&[("PORT", "0")], 4001),
+            Ok(Some(([127, 0, 0, 1], 0).into())),
+            "a free one, as the public port"
+        );
+        assert_eq!(admin(&[("ADMIN_PORT", "none")], 4001), Ok(None));
+        assert_eq!(admin(&[("ADMIN_HOST", "0.0.0.0"), ("ADMIN_PORT", "9100")], 4001), Ok(Some(([0; 4], 9100).into())));
+        let past_the_end = admin(&[("PORT", "65000")], 4001).unwrap_err();
+        assert!(past_the_end.starts_with("ADMIN_PORT must be set"), "{past_the_end}");
+        let garbled = admin(&[("ADMIN_PORT", "metrics")], 4001).unwrap_err();
+        assert!(garbled.starts_with("ADMIN_PORT must be a TCP port number (0 to 65535) or none"), "{garbled}");
     }
 
     #[test]

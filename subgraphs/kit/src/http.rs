@@ -1,19 +1,23 @@
 //! The HTTP wiring every service shares: request ids, request logs, latency
-//! metrics, timeouts, health and metrics routes, and graceful shutdown.
+//! metrics, timeouts, a cap on requests in flight, health routes, the admin
+//! listener for `/metrics`, and the server under both (see [`server`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 use tower_http::limit::RequestBodyLimit;
@@ -21,6 +25,9 @@ use tracing::{Instrument, Span};
 
 use crate::config::HttpSettings;
 use crate::health::{self, Health};
+
+mod server;
+use server::ConnectionLimits;
 
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -65,20 +72,30 @@ fn request_span(req: &Request) -> Span {
     )
 }
 
-/// Adds the platform routes and layers around a service's own routes.
+/// Gauge of open connections per service.
+const OPEN_CONNECTIONS: &str = "http_connections_open";
+/// Requests answered 503 because `MAX_IN_FLIGHT` were already being handled.
+const SHED_REQUESTS: &str = "http_requests_shed_total";
+
+/// The health probes: on the public port (where probes look) and on the admin
+/// port, and never refused for load, so an overloaded process is not also
+/// killed by its liveness probe.
+const PROBES: [&str; 2] = ["/health/live", "/health/ready"];
+
+fn probes(health: Health) -> Router {
+    Router::new().route(PROBES[0], get(health::live)).route(PROBES[1], get(health::ready)).with_state(health)
+}
+
+/// Adds the platform routes and layers around a service's own routes: what the
+/// public port serves (`/metrics` is on the admin port, [`admin_router`]).
 ///
 /// Only the service's own routes are traced and timed: probes would drown both.
 pub fn platform_router(service: &'static str, app: Router, health: Health, settings: &HttpSettings) -> Router {
     // Install the recorder now: anything recorded before installation would be lost.
     crate::metrics::handle();
-    let probes = Router::new()
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .with_state(health)
-        .route("/metrics", get(|| async { crate::metrics::render() }));
     let routes = app
         .layer(tower::layer::layer_fn(|inner| Observed { inner }))
-        .merge(probes)
+        .merge(probes(health))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not found") });
     // Around everything, as one service rather than layers on every route:
     // a route clones its whole stack of boxed layers on every request.
@@ -86,18 +103,39 @@ pub fn platform_router(service: &'static str, app: Router, health: Health, setti
         inner: RequestBodyLimit::new(routes, settings.body_limit),
         service,
         timeout: settings.request_timeout,
+        timed_out: Bytes::from(graphql_error_body(
+            &format!(
+                "The request took longer than REQUEST_TIMEOUT ({})",
+                humantime::format_duration(settings.request_timeout)
+            ),
+            "REQUEST_TIMEOUT",
+        )),
+        in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
     };
     Router::new().fallback_service(platform)
 }
 
+/// What the admin listener serves: `/metrics` (the process's whole registry)
+/// and the health probes.
+pub fn admin_router(health: Health) -> Router {
+    crate::metrics::handle();
+    probes(health)
+        .route("/metrics", get(|| async { crate::metrics::render() }))
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not found") })
+}
+
 /// The work done for every request: its id, the service's name for the
-/// metrics, the body limit, the timeout, and a GraphQL error for a body over
-/// the limit.
+/// metrics, the cap on requests in flight, the body limit, the timeout, and
+/// GraphQL errors for a body over the limit and a request over the timeout.
 #[derive(Clone)]
 struct Platform {
     inner: RequestBodyLimit<Router>,
     service: &'static str,
     timeout: Duration,
+    /// The body of a request's 504, made once.
+    timed_out: Bytes,
+    /// `MAX_IN_FLIGHT` permits, shared by every clone.
+    in_flight: Arc<Semaphore>,
 }
 
 impl Service<Request> for Platform {
@@ -116,20 +154,49 @@ impl Service<Request> for Platform {
             .filter(|v| is_acceptable_request_id(v.as_bytes()))
             .cloned()
             .unwrap_or_else(new_request_id);
+        // Before anything else (the body above all) is read: refusing must stay cheap.
+        let slot = if PROBES.contains(&req.uri().path()) {
+            None
+        } else {
+            match self.in_flight.clone().try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => return Box::pin(std::future::ready(Ok(self.overloaded(id)))),
+            }
+        };
         req.headers_mut().insert(REQUEST_ID_HEADER.clone(), id.clone());
         req.extensions_mut().insert(RequestId(id.clone()));
         req.extensions_mut().insert(ServiceName(self.service));
         let response = self.inner.call(req);
-        let timeout = self.timeout;
+        let (timeout, timed_out) = (self.timeout, self.timed_out.clone());
         Box::pin(async move {
             let mut response = match tokio::time::timeout(timeout, response).await {
                 Ok(Ok(response)) => payload_too_large_as_graphql(response.map(Body::new)),
                 Ok(Err(never)) => match never {},
-                Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+                Err(_) => {
+                    tracing::warn!(request_id = %id.to_str().unwrap_or(""), "request timed out (REQUEST_TIMEOUT)");
+                    graphql_error_response(StatusCode::GATEWAY_TIMEOUT, timed_out)
+                }
             };
+            drop(slot);
             response.headers_mut().insert(REQUEST_ID_HEADER.clone(), id);
             Ok(response)
         })
+    }
+}
+
+impl Platform {
+    /// 503 with `Retry-After`: `MAX_IN_FLIGHT` requests are being handled.
+    fn overloaded(&self, id: HeaderValue) -> Response {
+        metrics::counter!(SHED_REQUESTS, "service" => self.service).increment(1);
+        let body = graphql_error_body(
+            "The service is at its limit of requests in flight (MAX_IN_FLIGHT); retry shortly",
+            "SERVICE_UNAVAILABLE",
+        );
+        let mut response = graphql_error_response(StatusCode::SERVICE_UNAVAILABLE, Bytes::from(body));
+        let headers = response.headers_mut();
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        headers.insert(REQUEST_ID_HEADER.clone(), id);
+        response
     }
 }
 
@@ -193,62 +260,124 @@ where
 fn payload_too_large_as_graphql(response: Response) -> Response {
     let is_json = response
         .headers()
-        .get(axum::http::header::CONTENT_TYPE)
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.contains("json"));
     if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
         return response;
     }
-    let body = serde_json::json!({
-        "errors": [{ "message": "The request body is too large", "extensions": { "code": "PAYLOAD_TOO_LARGE" } }]
-    });
-    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+    let body = graphql_error_body("The request body is too large", "PAYLOAD_TOO_LARGE");
+    graphql_error_response(StatusCode::PAYLOAD_TOO_LARGE, Bytes::from(body))
 }
 
-/// Binds the listener (port 0 picks a free port).
-pub async fn bind(settings: &HttpSettings) -> std::io::Result<TcpListener> {
-    TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await
+/// `{"errors":[{"message":…,"extensions":{"code":…}}]}`.
+fn graphql_error_body(message: &str, code: &str) -> Vec<u8> {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    serde_json::to_vec(&body).expect("a JSON value always encodes")
 }
 
-/// Serves until `shutdown` fires, then lets in-flight requests finish for at
-/// most `grace` before returning.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    tokio::select! {
-        result = server => result,
-        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(grace_secs = grace.as_secs_f64(), "shutdown grace period over; dropping unfinished requests");
-            Ok(())
-        }
-    }
+fn graphql_error_response(status: StatusCode, body: Bytes) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 /// Longest wait for a service's background tasks once serving has stopped.
 const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// [`serve`], then winds down the service's background work: cancels
-/// `background` and waits (at most 10 s) for the `tasks` it runs.
-pub async fn serve_then_stop_background(
-    listener: TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-    grace: Duration,
-    background: CancellationToken,
-    tasks: tokio_util::task::TaskTracker,
-) -> std::io::Result<()> {
-    tasks.close();
-    let served = serve(listener, router, shutdown, grace).await;
-    background.cancel();
-    if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, tasks.wait()).await.is_err() {
-        tracing::warn!("background tasks did not stop in time");
+/// Open connections the admin listener takes: Prometheus and probes, not clients.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
+
+/// A service's HTTP side, bound: its public listener and, unless
+/// `ADMIN_PORT=none`, its admin listener, and what each serves.
+pub struct Server {
+    service: &'static str,
+    public: TcpListener,
+    admin: Option<TcpListener>,
+    app: Router,
+    admin_app: Router,
+    settings: HttpSettings,
+}
+
+impl Server {
+    /// Wraps `app` in the platform routes and layers ([`platform_router`]) and
+    /// binds both listeners (port 0 picks a free one).
+    pub async fn bind(
+        service: &'static str,
+        app: Router,
+        health: Health,
+        settings: &HttpSettings,
+    ) -> anyhow::Result<Self> {
+        let public = TcpListener::bind(SocketAddr::new(settings.host, settings.port))
+            .await
+            .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
+        let admin = match settings.admin {
+            Some(address) => Some(
+                TcpListener::bind(address).await.with_context(|| format!("binding the admin listener {address}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            service,
+            public,
+            admin,
+            app: platform_router(service, app, health.clone(), settings),
+            admin_app: admin_router(health),
+            settings: settings.clone(),
+        })
     }
-    served
+
+    /// The public listener's address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.public.local_addr()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.public.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The admin listener's address (`None` with `ADMIN_PORT=none`).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|admin| admin.local_addr().ok())
+    }
+
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_addr().map(|a| a.port())
+    }
+
+    /// Serves both listeners until `shutdown` fires, then lets in-flight
+    /// requests finish for at most `SHUTDOWN_GRACE` before returning.
+    pub async fn serve(self, shutdown: CancellationToken) {
+        let settings = &self.settings;
+        let limits = ConnectionLimits {
+            header_read_timeout: settings.header_read_timeout,
+            keep_alive_timeout: settings.keep_alive_timeout,
+            max_connections: settings.max_connections,
+        };
+        let grace = settings.shutdown_grace;
+        let public = server::serve(self.public, self.app, limits, self.service, shutdown.clone(), grace);
+        let admin = async {
+            if let Some(listener) = self.admin {
+                let limits = ConnectionLimits { max_connections: ADMIN_MAX_CONNECTIONS, ..limits };
+                server::serve(listener, self.admin_app, limits, "admin", shutdown.clone(), grace).await;
+            }
+        };
+        tokio::join!(public, admin);
+    }
+
+    /// [`Server::serve`], then winds down the service's background work:
+    /// cancels `background` and waits (at most 10 s) for the `tasks` it runs.
+    pub async fn serve_then_stop_background(
+        self,
+        shutdown: CancellationToken,
+        background: CancellationToken,
+        tasks: tokio_util::task::TaskTracker,
+    ) {
+        tasks.close();
+        self.serve(shutdown).await;
+        background.cancel();
+        if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, tasks.wait()).await.is_err() {
+            tracing::warn!("background tasks did not stop in time");
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

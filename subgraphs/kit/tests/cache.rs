@@ -34,6 +34,34 @@ impl TestCache {
         Cache::new(self.namespace, settings(&redis_url(), 1 << 20))
     }
 
+    /// This test's entry keys in Redis (generations left out).
+    async fn entries_in_redis(&self) -> Vec<String> {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("KEYS").arg(format!("{}:{ENTRY_KEYS}", self.namespace)).query_async(&mut conn).await.unwrap()
+    }
+
+    /// Milliseconds left of every key of this test in Redis (-1: no TTL).
+    async fn ttls_in_redis(&self) -> Vec<(String, i64)> {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{}:{ALL_KEYS}", self.namespace)).query_async(&mut conn).await.unwrap();
+        let mut ttls = Vec::new();
+        for key in keys {
+            let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
+            ttls.push((key, ttl));
+        }
+        ttls
+    }
+
+    /// How often this cache skipped a value for `reason`, from the process's metrics.
+    fn skipped(&self, reason: &str) -> u64 {
+        let series = format!(r#"cache_skipped_total{{cache="{}",reason="{reason}"}} "#, self.namespace);
+        let metrics = kit::metrics::render();
+        metrics.lines().find_map(|line| line.strip_prefix(&series)?.parse().ok()).unwrap_or(0)
+    }
+
     /// Deletes this test's keys matching `pattern` (after the namespace) from
     /// Redis, as a restart or an eviction would.
     async fn delete_in_redis(&self, pattern: &str) {
@@ -51,6 +79,9 @@ const ALL_KEYS: &str = "*";
 /// Entries only, keeping the generations.
 const ENTRY_KEYS: &str = "*:g[0-9]*";
 
+/// `CACHE_MAX_ENTRY_BYTES` of these tests: small, so a large entry is cheap to make.
+const MAX_ENTRY_BYTES: usize = 4 << 10;
+
 fn settings(url: &str, local_max_bytes: usize) -> CacheSettings {
     CacheSettings {
         backend: CacheBackend::Redis,
@@ -59,6 +90,7 @@ fn settings(url: &str, local_max_bytes: usize) -> CacheSettings {
         timeout: Duration::from_millis(200),
         key_prefix: String::new(),
         local_max_bytes,
+        max_entry_bytes: MAX_ENTRY_BYTES,
     }
 }
 
@@ -201,4 +233,45 @@ async fn an_unreachable_redis_never_fails_a_read_and_is_rested_after_repeated_er
 
     assert_eq!(calls.load(Ordering::SeqCst), 4, "every read fell back to the loader");
     assert!(test.cache.cooling_down(), "repeated errors pause Redis use");
+}
+
+#[tokio::test]
+async fn entries_over_the_bound_are_answered_but_kept_in_no_tier_and_counted() {
+    kit::metrics::handle();
+    for local in LOCAL_TIERS {
+        let test = TestCache::with_local_tier(&redis_url(), local);
+        let calls = AtomicUsize::new(0);
+        let large = "x".repeat(MAX_ENTRY_BYTES);
+
+        let first = test.cache.get_or_load("u", "rows", || load(&calls, &large)).await.unwrap();
+        let second = test.cache.get_or_load("u", "rows", || load(&calls, &large)).await.unwrap();
+        let body = bytes::Bytes::from(format!(r#"{{"data":"{large}"}}"#));
+        let raw: Result<_, ()> = test.cache.get_or_load_raw("u", "response", || async { Ok(body.clone()) }).await;
+
+        assert_eq!((first, second), (vec![large.clone()], vec![large.clone()]), "served whole");
+        assert_eq!(raw.unwrap(), body, "a whole response too");
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "loaded every time (local tier of {local} bytes)");
+        assert_eq!(test.entries_in_redis().await, Vec::<String>::new(), "nothing over the bound reaches Redis");
+        assert!(test.cache.local_tier().is_none_or(|tier| tier.is_empty()), "nor the local tier");
+        assert_eq!(test.skipped("too_large"), 3);
+
+        let small = test.cache.get_or_load("u", "small", || load(&calls, "s")).await.unwrap();
+        assert_eq!(test.cache.get_or_load("u", "small", || load(&calls, "t")).await.unwrap(), small);
+        assert_eq!(test.entries_in_redis().await.len(), 1, "values within the bound are still kept");
+    }
+}
+
+#[tokio::test]
+async fn every_key_the_cache_writes_expires_so_volatile_lru_can_evict_it() {
+    for local in LOCAL_TIERS {
+        let test = TestCache::with_local_tier(&redis_url(), local);
+        let calls = AtomicUsize::new(0);
+        test.cache.get_or_load("created-by-a-read", "p", || load(&calls, "a")).await.unwrap();
+        test.cache.invalidate("created-by-a-write").await;
+
+        let ttls = test.ttls_in_redis().await;
+
+        assert_eq!(ttls.len(), 3, "two generations and one entry: {ttls:?}");
+        assert!(ttls.iter().all(|(_, ttl)| *ttl > 0), "each has a TTL (local tier of {local} bytes): {ttls:?}");
+    }
 }

@@ -1,9 +1,7 @@
 //! Building and running the tasks service.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -14,7 +12,6 @@ use kit::cache::Cache;
 use kit::events::consumer::Consumer;
 use kit::graphql::GraphQLBatchRequest;
 use kit::health::{Health, PostgresCheck};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -24,11 +21,9 @@ use crate::store::TaskStore;
 use crate::{SERVICE, Settings};
 
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    server: kit::http::Server,
     service: TaskService,
     consumer: Consumer,
-    grace: Duration,
 }
 
 #[derive(Clone)]
@@ -62,16 +57,18 @@ impl Application {
             service: service.clone(),
         };
         let routes = Router::new().route("/graphql", post(graphql)).with_state(state);
-        let router = kit::http::platform_router(SERVICE, routes, health, &settings.http);
-        let listener = kit::http::bind(&settings.http)
-            .await
-            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-        tracing::info!(address = %listener.local_addr()?, "tasks listening");
-        Ok(Self { listener, router, service, consumer, grace: settings.http.shutdown_grace })
+        let server = kit::http::Server::bind(SERVICE, routes, health, &settings.http).await?;
+        tracing::info!(address = %server.local_addr()?, admin = ?server.admin_addr(), "tasks listening");
+        Ok(Self { server, service, consumer })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+        self.server.port()
+    }
+
+    /// The admin listener's port (`/metrics`), unless `ADMIN_PORT=none`.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.server.admin_port()
     }
 
     /// The service behind the resolvers (tests count its SQL statements).
@@ -84,11 +81,9 @@ impl Application {
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(self.consumer.run(background.clone()));
-        let served =
-            kit::http::serve_then_stop_background(self.listener, self.router, shutdown, self.grace, background, tasks)
-                .await;
+        self.server.serve_then_stop_background(shutdown, background, tasks).await;
         self.service.store().pool().close().await;
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 

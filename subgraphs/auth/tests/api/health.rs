@@ -75,7 +75,7 @@ async fn metrics_record_route_templates_and_process_figures() {
     app.graphql(None, "{ __typename }", json!({})).await;
     app.get("/health/live").await;
 
-    let response = app.get("/metrics").await;
+    let response = app.get_admin("/metrics").await;
 
     assert_eq!(response.status(), 200);
     let body = response.text().await.unwrap();
@@ -94,6 +94,26 @@ async fn metrics_record_route_templates_and_process_figures() {
     assert!(!body.contains("route=\"/health/live\""), "probes are not measured");
     assert!(body.contains("process_resident_memory_bytes "));
     assert!(body.contains("process_cpu_seconds_total "));
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_the_admin_listener_only_and_health_on_both() {
+    let app = spawn_app().await;
+
+    let public = app.get("/metrics").await;
+    assert_eq!(public.status(), 404, "the public port does not serve /metrics");
+    for path in ["/health/live", "/health/ready"] {
+        assert_eq!(app.get(path).await.status(), 200, "{path} on the public port");
+        assert_eq!(app.get_admin(path).await.status(), 200, "{path} on the admin port");
+    }
+    assert_eq!(app.get_admin("/graphql").await.status(), 404, "the admin port serves no API");
+}
+
+#[tokio::test]
+async fn admin_port_none_turns_the_admin_listener_off() {
+    let app = spawn_app_with(|env| env.set("ADMIN_PORT", "none")).await;
+    assert_eq!(app.admin_address, None);
+    assert_eq!(app.get("/health/live").await.status(), 200);
 }
 
 #[tokio::test]

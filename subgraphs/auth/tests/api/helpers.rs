@@ -17,6 +17,8 @@ pub fn test_key_pem() -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// The admin listener (`/metrics`), unless `ADMIN_PORT=none`.
+    pub admin_address: Option<String>,
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub exchange: String,
@@ -56,10 +58,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Env)) -> TestApp {
     let settings = kit::cli::load::<Application>(env).expect("test settings are valid");
     let app = Application::build(settings).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = app.admin_port().map(|port| format!("http://127.0.0.1:{port}"));
     let pool = app.pool().clone();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    TestApp { address, client: reqwest::Client::new(), pool, exchange, shutdown, _isolation: isolation }
+    TestApp { address, admin_address, client: reqwest::Client::new(), pool, exchange, shutdown, _isolation: isolation }
 }
 
 impl Drop for TestApp {
@@ -85,6 +88,12 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request sent")
+    }
+
+    /// `GET path` on the admin listener.
+    pub async fn get_admin(&self, path: &str) -> reqwest::Response {
+        let admin = self.admin_address.as_deref().expect("the app has an admin listener");
+        self.client.get(format!("{admin}{path}")).send().await.expect("request sent")
     }
 
     pub async fn register(&self, email: &str, password: &str) -> Value {

@@ -12,6 +12,9 @@
 //! `CACHE_LOCAL_MAX_BYTES`). The generation still comes from Redis on every
 //! read, so a write on any replica is seen by the next read on every replica;
 //! only the entry itself, which never changes under its key, is held locally.
+//!
+//! No tier keeps a value over `CACHE_MAX_ENTRY_BYTES`: it is answered, not
+//! cached, and counted in `cache_skipped_total{cache,reason="too_large"}`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -29,23 +32,33 @@ mod memory;
 pub use memory::{LocalTier, MemoryStore};
 
 /// Lua that sets `generation` to the owner's (key 1), giving the owner
-/// `ARGV[$fresh]` if it has none yet: the one place that rule is written.
+/// `ARGV[$fresh]` if it has none yet, for `ARGV[$ttl]` seconds: the one place
+/// that rule is written.
 macro_rules! generation_lua {
-    ($fresh:literal) => {
+    ($fresh:literal, $ttl:literal) => {
         concat!(
             "local generation = redis.call('GET', KEYS[1])\n",
             "if not generation then\n",
             "  generation = ARGV[",
             $fresh,
             "]\n",
-            "  redis.call('SET', KEYS[1], generation)\n",
+            "  redis.call('SET', KEYS[1], generation, 'EX', ARGV[",
+            $ttl,
+            "])\n",
             "end\n"
         )
     };
 }
 
+/// How long a generation lives in Redis: at least as long as any entry
+/// (`CACHE_TTL` is at most a day). It expires so that every key the cache
+/// writes has a TTL (Redis under `volatile-lru` can evict it); one that
+/// expires or is evicted is replaced by a fresh random one, which costs the
+/// owner's entries a miss, never a stale read.
+const GENERATION_TTL_SECS: u64 = 24 * 3600;
+
 /// An owner's generation, created if the owner has none yet.
-const GENERATION_SCRIPT: &str = concat!(generation_lua!(1), "return generation\n");
+const GENERATION_SCRIPT: &str = concat!(generation_lua!(1, 2), "return generation\n");
 
 /// An entry and the milliseconds it has left.
 const ENTRY_SCRIPT: &str = r"
@@ -57,7 +70,7 @@ return {value, redis.call('PTTL', KEYS[1])}
 /// Without a local tier: the generation (created if need be) and the entry in
 /// one round trip.
 const READ_SCRIPT: &str = concat!(
-    generation_lua!(3),
+    generation_lua!(3, 4),
     "local value = redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])\n",
     "return {generation, value}\n"
 );
@@ -141,8 +154,8 @@ impl Cache {
     }
 
     /// [`Cache::get_or_load`] for values kept as they are, such as whole
-    /// responses: bytes in, the same bytes out, no encoding. An empty value is
-    /// answered but never cached.
+    /// responses: bytes in, the same bytes out, no encoding. An empty value, or
+    /// one over `CACHE_MAX_ENTRY_BYTES`, is answered but never cached.
     pub async fn get_or_load_raw<E, F, Fut>(&self, owner: &str, args: &str, load: F) -> Result<Bytes, E>
     where
         F: FnOnce() -> Fut,
@@ -156,7 +169,7 @@ impl Cache {
     }
 
     /// The entry for (`owner`, `args`) as `decode` reads it, or else `load`'s
-    /// value, whose encoding (unless empty) is then cached.
+    /// value, whose encoding is then cached (see [`Cache::keeps`]).
     async fn cached<V, E, F, Fut>(
         &self,
         owner: &str,
@@ -176,7 +189,7 @@ impl Cache {
             }
             self.count_miss();
             let (value, encoded) = load().await?;
-            if !encoded.is_empty() {
+            if self.keeps(&encoded) {
                 memory.write(owner, generation, args, encoded);
             }
             return Ok(value);
@@ -188,10 +201,23 @@ impl Cache {
         }
         self.count_miss();
         let (value, encoded) = load().await?;
-        if let Some(generation) = read.generation.filter(|_| !encoded.is_empty()) {
+        if let Some(generation) = read.generation
+            && self.keeps(&encoded)
+        {
             self.store(self.entry_key(owner, &generation, args), encoded).await;
         }
         Ok(value)
+    }
+
+    /// Whether an encoded value is cached: not when empty (nothing to keep), nor
+    /// when over `CACHE_MAX_ENTRY_BYTES`, which is counted: one huge answer
+    /// would otherwise push out thousands of small ones (and fill Redis).
+    fn keeps(&self, encoded: &[u8]) -> bool {
+        if encoded.len() > self.settings.max_entry_bytes {
+            metrics::counter!("cache_skipped_total", "cache" => self.name, "reason" => "too_large").increment(1);
+            return false;
+        }
+        !encoded.is_empty()
     }
 
     async fn read(&self, owner: &str, args: &str) -> Read {
@@ -208,8 +234,11 @@ impl Cache {
         let value = match entry {
             Some((Some(value), Some(ttl_ms))) => {
                 let value = Bytes::from(value);
-                // The copy lives no longer than the entry in Redis.
-                if let Ok(ttl_ms) = u64::try_from(ttl_ms) {
+                // The copy lives no longer than the entry in Redis, and is not
+                // made of an entry over the bound (written under a larger one).
+                if let Ok(ttl_ms) = u64::try_from(ttl_ms)
+                    && value.len() <= self.settings.max_entry_bytes
+                {
                     local.put(key, value.clone(), Duration::from_millis(ttl_ms));
                 }
                 Some(value)
@@ -226,7 +255,8 @@ impl Cache {
         let (prefix, fresh) = (&prefix, new_generation());
         let read: Option<(String, Option<Vec<u8>>)> = self
             .run(|mut conn| async move {
-                script.key(&generation_key).arg(prefix).arg(args).arg(fresh).invoke_async(&mut conn).await
+                let ttl = GENERATION_TTL_SECS;
+                script.key(&generation_key).arg(prefix).arg(args).arg(fresh).arg(ttl).invoke_async(&mut conn).await
             })
             .await;
         match read {
@@ -248,8 +278,8 @@ impl Cache {
         if current.is_some() {
             return current;
         }
-        let (script, fresh) = (&self.generation_script, new_generation());
-        self.run(|mut conn| async move { script.key(key).arg(fresh).invoke_async(&mut conn).await }).await
+        let (script, fresh, ttl) = (&self.generation_script, new_generation(), GENERATION_TTL_SECS);
+        self.run(|mut conn| async move { script.key(key).arg(fresh).arg(ttl).invoke_async(&mut conn).await }).await
     }
 
     async fn store(&self, key: String, value: Bytes) {
@@ -280,8 +310,10 @@ impl Cache {
             return;
         }
         let (key, fresh) = (self.generation_key(owner), new_generation());
-        self.run(|mut conn| async move { redis::cmd("SET").arg(&key).arg(fresh).query_async::<()>(&mut conn).await })
-            .await;
+        self.run(|mut conn| async move {
+            redis::cmd("SET").arg(&key).arg(fresh).arg("EX").arg(GENERATION_TTL_SECS).query_async::<()>(&mut conn).await
+        })
+        .await;
     }
 
     /// Whether anything is cached at all (`REDIS_URL=none` turns caching off in a
@@ -361,6 +393,7 @@ mod tests {
             timeout: Duration::from_millis(100),
             key_prefix: String::new(),
             local_max_bytes: 0,
+            max_entry_bytes: 1 << 10,
         };
         Cache::new("test", settings)
     }
@@ -384,6 +417,23 @@ mod tests {
         let third = cache.get_or_load("ada", "page-1", || load(&calls, "c")).await.unwrap();
         assert_eq!(third, vec!["c".to_owned()]);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn in_memory_a_value_over_the_entry_bound_is_answered_but_not_kept() {
+        let cache = in_memory();
+        let calls = AtomicUsize::new(0);
+        let large = "x".repeat(2 << 10);
+
+        let first = cache.get_or_load("ada", "big", || load(&calls, &large)).await.unwrap();
+        let second = cache.get_or_load("ada", "big", || load(&calls, &large)).await.unwrap();
+
+        assert_eq!((first[0].len(), second[0].len()), (large.len(), large.len()), "served whole both times");
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "loaded again: never cached");
+        assert!(cache.memory.as_ref().is_some_and(MemoryStore::is_empty));
+        let small = cache.get_or_load("ada", "small", || load(&calls, "s")).await.unwrap();
+        let again = cache.get_or_load("ada", "small", || load(&calls, "t")).await.unwrap();
+        assert_eq!(again, small, "small ones still are");
     }
 
     #[tokio::test]
