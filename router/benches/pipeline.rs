@@ -34,7 +34,7 @@ fn plan_cache_hit(c: &mut Criterion) {
     let (supergraph, settings) = fixture();
     let cache = PlanCache::new(&settings);
     let request = GraphqlRequest { query: Some(QUERY.into()), ..Default::default() };
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     runtime.block_on(cache.prepare(&supergraph, &request, &settings)).expect("plans");
     c.bench_function("plan cache hit", |b| {
         b.iter(|| cache.cached(black_box(&supergraph), black_box(&request), &settings).expect("hit").expect("plan"))
@@ -58,9 +58,14 @@ fn refusals(c: &mut Criterion) {
         assert!(prepare(&supergraph, &query, None, &settings).is_err(), "{name}: refused");
         c.bench_function(name, |b| b.iter(|| prepare(black_box(&supergraph), black_box(&query), None, &settings)));
     }
+    // Most of a refusal is the parse, which MAX_QUERY_TOKENS bounds.
+    let repeated = format!("{{ topProducts {{ {} }} }}", "upc ".repeat(5000));
+    c.bench_function("parse 5000 repeated fields", |b| {
+        b.iter(|| hive_router_query_planner::utils::parsing::safe_parse_operation(black_box(&repeated)))
+    });
     let cache = PlanCache::new(&settings);
     let request = GraphqlRequest { query: Some(fragment_bomb()), ..Default::default() };
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     assert!(runtime.block_on(cache.prepare(&supergraph, &request, &settings)).is_err());
     c.bench_function("refuse fragment bomb again (cached refusal)", |b| {
         b.iter(|| cache.cached(black_box(&supergraph), black_box(&request), &settings).expect("cached"))

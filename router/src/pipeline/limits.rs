@@ -35,12 +35,16 @@
 //! fragments spread each other. The walk stops at the first limit exceeded (every part
 //! measured is used at least once and page sizes are at least 1, so a part over a limit
 //! puts the whole over it). A fragment that spreads itself is refused as validation
-//! would refuse it; spreads nested more than 64 deep are refused.
+//! would refuse it; spreads nested more than 64 deep are refused. Validation reads
+//! the whole document, so every operation in it and every fragment definition (used
+//! or not) is held to the limits, not only the operation to run.
 
 use std::collections::HashMap;
 
-use graphql_tools::static_graphql::query::{Field, FragmentDefinition, Selection, SelectionSet, Value};
-use graphql_tools::static_graphql::schema::{self, Definition, TypeDefinition};
+use graphql_tools::static_graphql::query::{
+    Definition, Document, Field, FragmentDefinition, OperationDefinition, Selection, SelectionSet, TypeCondition, Value,
+};
+use graphql_tools::static_graphql::schema::{self, TypeDefinition};
 use rustc_hash::FxHashMap;
 
 use super::error::RequestError;
@@ -93,8 +97,8 @@ impl PageDefaults {
         let mut pages: FxHashMap<String, FxHashMap<String, u64>> = FxHashMap::default();
         for definition in &api_schema.definitions {
             let (type_name, fields) = match definition {
-                Definition::TypeDefinition(TypeDefinition::Object(o)) => (&o.name, &o.fields),
-                Definition::TypeDefinition(TypeDefinition::Interface(i)) => (&i.name, &i.fields),
+                schema::Definition::TypeDefinition(TypeDefinition::Object(o)) => (&o.name, &o.fields),
+                schema::Definition::TypeDefinition(TypeDefinition::Interface(i)) => (&i.name, &i.fields),
                 _ => continue,
             };
             for field in fields {
@@ -217,19 +221,30 @@ fn block_string_end(bytes: &[u8], mut from: usize) -> usize {
     bytes.len()
 }
 
-/// Measures the operation (`root` is its selection set, `root_type` its root
-/// type's name) and refuses it over any limit, stopping at the first exceeded.
+/// Measures the `selected` operation of `document` and refuses it over any limit,
+/// stopping at the first exceeded. Validation reads the whole document, so every
+/// other operation and every fragment definition (used or not, duplicates too) must
+/// be within the limits as well.
 pub fn check(
     limits: &OperationLimits,
     supergraph: &Supergraph,
-    root_type: Option<&str>,
-    root: &SelectionSet,
+    document: &Document,
+    selected: &OperationDefinition,
     fragments: &HashMap<String, FragmentDefinition>,
 ) -> Result<Measure, RequestError> {
     let mut walker = Walker { limits, supergraph, fragments, measured: HashMap::new() };
-    let measure = walker.selection_set(root, root_type.and_then(|t| supergraph.schema.type_name(t)), 0, 0)?;
-    if measure.root_fields > limits.max_root_fields {
-        return Err(exceeded("root fields", measure.root_fields, limits.max_root_fields, "MAX_ROOT_FIELDS"));
+    let measure = walker.operation(selected)?;
+    for definition in &document.definitions {
+        match definition {
+            Definition::Operation(other) if !std::ptr::eq(other, selected) => {
+                walker.operation(other)?;
+            }
+            Definition::Fragment(fragment) => {
+                let on = walker.type_name(&fragment.type_condition);
+                walker.selection_set(&fragment.selection_set, on, 0, 1)?;
+            }
+            Definition::Operation(_) => {}
+        }
     }
     Ok(measure)
 }
@@ -252,6 +267,24 @@ struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
+    fn operation(&mut self, operation: &'a OperationDefinition) -> Result<Measure, RequestError> {
+        let schema = &self.supergraph.schema;
+        let (root_type, set) = match operation {
+            OperationDefinition::SelectionSet(set) => (Some(&schema.query_type), set),
+            OperationDefinition::Query(query) => (Some(&schema.query_type), &query.selection_set),
+            OperationDefinition::Mutation(mutation) => (schema.mutation_type.as_ref(), &mutation.selection_set),
+            OperationDefinition::Subscription(subscription) => {
+                (schema.subscription_type.as_ref(), &subscription.selection_set)
+            }
+        };
+        let measure = self.selection_set(set, root_type.and_then(|t| schema.type_name(t)), 0, 0)?;
+        let limits = self.limits;
+        if measure.root_fields > limits.max_root_fields {
+            return Err(exceeded("root fields", measure.root_fields, limits.max_root_fields, "MAX_ROOT_FIELDS"));
+        }
+        Ok(measure)
+    }
+
     /// The measure of `set` on type `on` (`None`: unknown, validation refuses the
     /// document later), whose fields sit at depth `above + 1`, `spreads` fragments deep.
     fn selection_set(
@@ -355,8 +388,8 @@ impl<'a> Walker<'a> {
         Ok(measure)
     }
 
-    fn type_name(&self, condition: &graphql_tools::static_graphql::query::TypeCondition) -> Option<&'a str> {
-        let graphql_tools::static_graphql::query::TypeCondition::On(name) = condition;
+    fn type_name(&self, condition: &TypeCondition) -> Option<&'a str> {
+        let TypeCondition::On(name) = condition;
         self.supergraph.schema.type_name(name)
     }
 
@@ -396,8 +429,6 @@ fn named_type(ty: &schema::Type) -> &str {
 mod tests {
     use std::sync::LazyLock;
 
-    use graphql_tools::static_graphql::query::{Definition, OperationDefinition};
-
     use super::*;
 
     /// Our own API: paged fields with `first: Int = 20`, introspection of its real types.
@@ -417,16 +448,15 @@ mod tests {
                 _ => None,
             })
             .collect();
-        let root = document
+        let selected = document
             .definitions
             .iter()
             .find_map(|d| match d {
-                Definition::Operation(OperationDefinition::SelectionSet(s)) => Some(s.clone()),
-                Definition::Operation(OperationDefinition::Query(q)) => Some(q.selection_set.clone()),
+                Definition::Operation(operation) => Some(operation),
                 _ => None,
             })
-            .expect("a query");
-        check(limits, &SUPERGRAPH, Some("Query"), &root, &fragments)
+            .expect("an operation");
+        check(limits, &SUPERGRAPH, &document, selected, &fragments)
     }
 
     fn measure(query: &str) -> Result<Measure, RequestError> {
@@ -505,6 +535,18 @@ mod tests {
         assert!(
             refusal(&flood).contains("The operation's field count is 1001, over the limit of 1000 (MAX_QUERY_FIELDS)")
         );
+    }
+
+    #[test]
+    fn every_operation_and_fragment_of_the_document_is_bounded_as_validation_reads_them_all() {
+        let ids = "id ".repeat(1001);
+        for query in [
+            format!("query A {{ me {{ id }} }} query B {{ me {{ {ids} }} }}"),
+            format!("{{ me {{ id }} }} fragment Unused on User {{ {ids} }}"),
+            format!("{{ me {{ ...A }} }} fragment A on User {{ {ids} }} fragment A on User {{ id }}"),
+        ] {
+            assert!(refusal(&query).contains("MAX_QUERY_FIELDS"), "{query}");
+        }
     }
 
     #[test]

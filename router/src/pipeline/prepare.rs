@@ -247,7 +247,7 @@ pub fn prepare(
     super::limits::check_tokens(&settings.limits, query)?;
     let document = hive_router_query_planner::utils::parsing::safe_parse_operation(query)
         .map_err(|e| RequestError::Parse(e.to_string().trim().to_owned()))?;
-    let operation = select_operation(&document, operation_name)?.clone();
+    let selected = select_operation(&document, operation_name)?;
     let fragments: HashMap<String, FragmentDefinition> = document
         .definitions
         .iter()
@@ -256,13 +256,10 @@ pub fn prepare(
             _ => None,
         })
         .collect();
+    // Measured before the operation is copied: a refusal costs the parse and this walk.
+    super::limits::check(&settings.limits, supergraph, &document, selected, &fragments)?;
+    let operation = selected.clone();
     let operation_type = operation_type(&operation);
-    let root_type = match operation_type {
-        OperationType::Query => Some(supergraph.schema.query_type.as_str()),
-        OperationType::Mutation => supergraph.schema.mutation_type.as_deref(),
-        OperationType::Subscription => supergraph.schema.subscription_type.as_deref(),
-    };
-    super::limits::check(&settings.limits, supergraph, root_type, selection_set(&operation), &fragments)?;
     let errors =
         graphql_tools::validation::validate::validate(&supergraph.api_schema, &document, &supergraph.validation);
     if let Some(first) = errors.first() {

@@ -60,7 +60,7 @@ async fn fragment_bombs_field_floods_token_floods_and_default_pages_are_refused_
 
 /// `{ me { id id … } }` with enough ids to keep validation (quadratic in them) busy for seconds.
 fn expensive_document() -> String {
-    format!("{{ me {{ {} }} }}", "id ".repeat(8000))
+    format!("{{ me {{ {} }} }}", "id ".repeat(10_000))
 }
 
 #[tokio::test]
@@ -70,6 +70,7 @@ async fn the_router_stays_responsive_and_times_out_while_expensive_documents_are
     let router = spawn_router(
         repo_path("schema/supergraph.graphql"),
         &[
+            ("MAX_QUERY_TOKENS", "100000".to_owned()),
             ("MAX_QUERY_FIELDS", "100000".to_owned()),
             ("MAX_QUERY_COST", "100000".to_owned()),
             ("REQUEST_TIMEOUT", "1s".to_owned()),
