@@ -103,6 +103,10 @@ pub struct GraphqlSettings {
     pub plan_cache_size: usize,
     /// Document limits (kit's, the same for every subgraph), the batch size among them.
     pub limits: OperationLimits,
+    /// Operations parsed, validated and planned at once, on the blocking pool (`PREPARE_CONCURRENCY`).
+    pub prepare_concurrency: usize,
+    /// Longest an operation may take to prepare (`PLANNING_TIMEOUT`).
+    pub planning_timeout: Duration,
 }
 
 impl Settings {
@@ -144,6 +148,13 @@ impl Settings {
                 graphiql: env.bool("GRAPHIQL", true),
                 plan_cache_size: env.int_in("PLAN_CACHE_SIZE", 1000, 1, 1_000_000),
                 limits: OperationLimits::from_env(env),
+                prepare_concurrency: env.int_in("PREPARE_CONCURRENCY", default_prepare_concurrency(), 1, 1024),
+                planning_timeout: env.duration(
+                    "PLANNING_TIMEOUT",
+                    "5s",
+                    Duration::from_millis(1),
+                    Duration::from_secs(600),
+                ),
             },
             rate_limits: rate_limits_from_env(env),
             trusted_proxies: trusted_proxies_from_env(env),
@@ -153,6 +164,11 @@ impl Settings {
             },
         }
     }
+}
+
+/// One preparation per CPU the process may use.
+fn default_prepare_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn rate_limits_from_env(env: &mut Env) -> Option<RateLimitSettings> {

@@ -65,7 +65,7 @@ impl Application {
         let shared: SharedSupergraph = Arc::new(ArcSwap::from_pointee(loaded));
         let router = Arc::new(Router {
             supergraph: shared.clone(),
-            cache: PlanCache::new(settings.graphql.plan_cache_size),
+            cache: PlanCache::new(&settings.graphql),
             subgraphs: SubgraphClient::new(
                 &settings.subgraphs.forward_headers,
                 settings.subgraphs.breaker,

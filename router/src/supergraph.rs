@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{SubgraphSettings, SupergraphSettings};
 use crate::pipeline::introspection::IntrospectionSchema;
 pub use crate::pipeline::introspection::Kind;
+use crate::pipeline::limits::PageDefaults;
+use crate::pipeline::variables::InputTypes;
 
 /// One subgraph as the router calls it.
 #[derive(Debug, Clone)]
@@ -42,6 +44,10 @@ pub struct Supergraph {
     pub api_schema: Arc<schema::Document>,
     pub schema: SchemaIndex,
     pub introspection: IntrospectionSchema,
+    /// Page sizes the cost limit counts for paged fields called without `first`/`last`.
+    pub page_defaults: PageDefaults,
+    /// Input types, for coercing variables.
+    pub inputs: InputTypes,
     pub validation: ValidationPlan,
     pub subgraphs: HashMap<String, Subgraph>,
     /// Distinguishes versions in plan-cache keys.
@@ -88,6 +94,8 @@ impl Supergraph {
         Ok(Self {
             schema: SchemaIndex::new(&api_schema),
             introspection: IntrospectionSchema::new(&api_schema),
+            page_defaults: PageDefaults::new(&api_schema),
+            inputs: InputTypes::new(&api_schema),
             validation: default_rules_validation_plan(),
             planner,
             api_schema,

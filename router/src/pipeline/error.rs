@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 /// A request that cannot be executed at all: the response has no `data`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RequestError {
     #[error("{0}")]
     BadRequest(String),

@@ -14,6 +14,8 @@
 //! and built-in directives always come from the canonical definitions below, whatever
 //! copies of them the API schema document carries.
 
+mod size;
+
 use std::collections::{HashMap, HashSet};
 
 use graphql_tools::parser::parse_schema;

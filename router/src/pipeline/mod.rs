@@ -1,6 +1,8 @@
 //! The request path, one stage per file:
-//! request (HTTP → GraphQL requests) → prepare (parse, validate, plan; cached)
-//! → execute (run the plan against subgraphs) → project (shape the response).
+//! request (HTTP → GraphQL requests) → prepare (limits, parse, validate, plan;
+//! cached, refusals too; a miss on the blocking pool) → variables (coerced to
+//! their declared types) → execute (run the plan against subgraphs) → project
+//! (shape the response).
 
 pub mod answer;
 pub mod error;
@@ -13,6 +15,7 @@ pub mod project;
 pub mod request;
 pub mod response;
 mod telemetry;
+pub mod variables;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -57,7 +60,7 @@ impl Router {
     ) -> GraphqlResponse {
         let started = Instant::now();
         let supergraph = self.supergraph.load_full();
-        let prepared = match self.cache.prepare(&supergraph, &request, &self.settings) {
+        let prepared = match self.cache.prepare(&supergraph, &request, &self.settings).await {
             Ok(prepared) => prepared,
             Err(e) => return self.finish(GraphqlResponse::request_error(e), None, started, 0.0, &[]),
         };
@@ -71,7 +74,7 @@ impl Router {
         if let Err(e) = admission.charge_operation(&prepared.root_fields).await {
             return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, 0.0, &[]);
         }
-        let variables = match prepared.coerce_variables(request.variables.unwrap_or_default()) {
+        let variables = match prepared.coerce_variables(&supergraph.inputs, request.variables.unwrap_or_default()) {
             Ok(v) => v,
             Err(e) => return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, 0.0, &[]),
         };

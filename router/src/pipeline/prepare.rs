@@ -5,19 +5,22 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use graphql_tools::static_graphql::query::{
-    self, Definition, Field, FragmentDefinition, OperationDefinition, Selection, SelectionSet, Type,
+    self, Definition, Field, FragmentDefinition, OperationDefinition, Selection, SelectionSet,
 };
 use hive_router_query_planner::ast::normalization::normalize_operation;
 use hive_router_query_planner::planner::plan_nodes::QueryPlan;
 use hive_router_query_planner::utils::cancellation::CancellationToken;
 use lru::LruCache;
 use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
 
 use super::error::RequestError;
 use super::project::is_included;
 use super::request::GraphqlRequest;
+use super::variables::InputTypes;
 use crate::config::GraphqlSettings;
 use crate::supergraph::Supergraph;
 
@@ -53,90 +56,198 @@ pub struct Prepared {
 
 const INTROSPECTION_FIELDS: [&str; 2] = ["__schema", "__type"];
 
-/// Prepared operations by a hash of their text, operation name and supergraph
-/// version. A hit is used only when all three equal the request's: a hash
-/// alone would let one query be answered with another's plan (and a crafted
-/// collision make a victim's query run an attacker's operation). The hash keys
-/// are random per process, so collisions cannot be aimed at an entry either.
+/// How long past `PLANNING_TIMEOUT` a request waits for a preparation that
+/// is not the planner's (which stops itself at the timeout).
+const PREPARE_GRACE: Duration = Duration::from_millis(100);
+
+/// Prepared operations, and refused ones, by a hash of their text, operation
+/// name and supergraph version. A hit is used only when all three equal the
+/// request's: a hash alone would let one query be answered with another's plan
+/// (and a crafted collision make a victim's query run an attacker's operation).
+/// The hash keys are random per process, so collisions cannot be aimed at an
+/// entry either. A miss is prepared on the blocking pool, a bounded number at
+/// once, so that an expensive document never holds up the async threads.
 pub struct PlanCache {
-    entries: Mutex<LruCache<u64, Cached>>,
+    entries: Arc<Entries>,
+    permits: Arc<Semaphore>,
+    planning_timeout: Duration,
+}
+
+struct Entries {
+    prepared: Mutex<LruCache<u64, Cached<Arc<Prepared>>>>,
+    /// Refused documents, kept apart so that junk cannot push good plans out:
+    /// repeating a refused document costs a lookup.
+    refused: Mutex<LruCache<u64, Cached<RequestError>>>,
     hasher: std::hash::RandomState,
 }
 
-struct Cached {
+struct Cached<T> {
     query: Box<str>,
     operation_name: Option<Box<str>>,
     version: u64,
-    prepared: Arc<Prepared>,
+    value: T,
 }
 
-impl Cached {
-    fn is_for(&self, query: &str, operation_name: Option<&str>, version: u64) -> bool {
-        self.version == version && *self.query == *query && self.operation_name.as_deref() == operation_name
+impl<T: Clone> Cached<T> {
+    fn new(query: &str, operation_name: Option<&str>, version: u64, value: T) -> Self {
+        Self { query: query.into(), operation_name: operation_name.map(Into::into), version, value }
+    }
+
+    fn value_for(&self, query: &str, operation_name: Option<&str>, version: u64) -> Option<T> {
+        let same = self.version == version && *self.query == *query && self.operation_name.as_deref() == operation_name;
+        same.then(|| self.value.clone())
+    }
+}
+
+/// What identifies a preparation: the text, the operation name, the supergraph version.
+struct Key<'r> {
+    hash: u64,
+    query: &'r str,
+    operation_name: Option<&'r str>,
+    version: u64,
+}
+
+impl Entries {
+    fn get(&self, key: &Key) -> Option<Result<Arc<Prepared>, RequestError>> {
+        let (query, name, version) = (key.query, key.operation_name, key.version);
+        let hit =
+            self.prepared.lock().expect("cache lock").get(&key.hash).and_then(|c| c.value_for(query, name, version));
+        if let Some(prepared) = hit {
+            return Some(Ok(prepared));
+        }
+        let refused =
+            self.refused.lock().expect("cache lock").get(&key.hash).and_then(|c| c.value_for(query, name, version));
+        refused.map(Err)
+    }
+
+    fn file(&self, key: &Key, result: &Result<Arc<Prepared>, RequestError>) {
+        let (query, name, version) = (key.query, key.operation_name, key.version);
+        match result {
+            Ok(prepared) => {
+                let cached = Cached::new(query, name, version, prepared.clone());
+                self.prepared.lock().expect("cache lock").put(key.hash, cached);
+            }
+            Err(error) => {
+                let cached = Cached::new(query, name, version, error.clone());
+                self.refused.lock().expect("cache lock").put(key.hash, cached);
+            }
+        }
     }
 }
 
 impl PlanCache {
-    pub fn new(size: usize) -> Self {
-        Self {
-            entries: Mutex::new(LruCache::new(NonZeroUsize::new(size.max(1)).expect("at least one"))),
+    pub fn new(settings: &GraphqlSettings) -> Self {
+        let size = NonZeroUsize::new(settings.plan_cache_size.max(1)).expect("at least one");
+        let entries = Entries {
+            prepared: Mutex::new(LruCache::new(size)),
+            refused: Mutex::new(LruCache::new(size)),
             hasher: std::hash::RandomState::new(),
+        };
+        Self {
+            entries: Arc::new(entries),
+            permits: Arc::new(Semaphore::new(settings.prepare_concurrency.max(1))),
+            planning_timeout: settings.planning_timeout,
         }
     }
 
-    pub fn prepare(
+    /// The request's prepared operation (or its refusal): from the cache on the
+    /// calling thread, else prepared on the blocking pool once a permit is free.
+    /// The wait for a permit ends with the request (`REQUEST_TIMEOUT`).
+    pub async fn prepare(
+        &self,
+        supergraph: &Arc<Supergraph>,
+        request: &GraphqlRequest,
+        settings: &GraphqlSettings,
+    ) -> Result<Arc<Prepared>, RequestError> {
+        let key = self.key(supergraph, request, settings)?;
+        if let Some(hit) = self.entries.get(&key) {
+            super::telemetry::get().plan_cache(true);
+            return hit;
+        }
+        super::telemetry::get().plan_cache(false);
+        let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let (entries, supergraph, settings) = (self.entries.clone(), supergraph.clone(), settings.clone());
+        let (hash, query, operation_name) = (key.hash, key.query.to_owned(), key.operation_name.map(str::to_owned));
+        let job = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let result = prepare(&supergraph, &query, operation_name.as_deref(), &settings).map(Arc::new);
+            let key =
+                Key { hash, query: &query, operation_name: operation_name.as_deref(), version: supergraph.version };
+            entries.file(&key, &result);
+            result
+        });
+        match tokio::time::timeout(self.planning_timeout + PREPARE_GRACE, job).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panicked)) => {
+                tracing::error!(error = %panicked, "preparing an operation panicked");
+                Err(RequestError::Plan)
+            }
+            // The job goes on, holding its permit, and files its result when done;
+            // the planner, if it gets that far, logs the timeout as a warning.
+            Err(_) => {
+                tracing::debug!(timeout = ?self.planning_timeout, "preparing an operation timed out");
+                Err(timed_out(self.planning_timeout))
+            }
+        }
+    }
+
+    /// The cached preparation or refusal for this request, if there is one.
+    pub fn cached(
         &self,
         supergraph: &Supergraph,
         request: &GraphqlRequest,
         settings: &GraphqlSettings,
-    ) -> Result<Arc<Prepared>, RequestError> {
+    ) -> Option<Result<Arc<Prepared>, RequestError>> {
+        self.key(supergraph, request, settings).map_or_else(|e| Some(Err(e)), |key| self.entries.get(&key))
+    }
+
+    fn key<'r>(
+        &self,
+        supergraph: &Supergraph,
+        request: &'r GraphqlRequest,
+        settings: &GraphqlSettings,
+    ) -> Result<Key<'r>, RequestError> {
         let query = request.query.as_deref().filter(|q| !q.trim().is_empty());
         let query = query.ok_or_else(|| RequestError::BadRequest("The request has no query".into()))?;
         super::limits::check_length(&settings.limits, query)?;
         let operation_name = request.operation_name.as_deref();
         let version = supergraph.version;
-        let key = self.hasher.hash_one((query, operation_name, version));
-        let hit = self
-            .entries
-            .lock()
-            .expect("cache lock")
-            .get(&key)
-            .and_then(|cached| cached.is_for(query, operation_name, version).then(|| cached.prepared.clone()));
-        if let Some(hit) = hit {
-            super::telemetry::get().plan_cache(true);
-            return Ok(hit);
-        }
-        super::telemetry::get().plan_cache(false);
-        let prepared = Arc::new(prepare(supergraph, query, operation_name, settings)?);
-        let cached = Cached {
-            query: query.into(),
-            operation_name: operation_name.map(Into::into),
-            version,
-            prepared: prepared.clone(),
-        };
-        self.entries.lock().expect("cache lock").put(key, cached);
-        Ok(prepared)
+        let hash = self.entries.hasher.hash_one((query, operation_name, version));
+        Ok(Key { hash, query, operation_name, version })
     }
 
     /// Files `prepared` under the key `query` would have, whatever its own text: a collision, for tests.
     #[cfg(test)]
     fn plant(&self, query: &str, version: u64, impostor: &str, prepared: Arc<Prepared>) {
-        let key = self.hasher.hash_one((query, None::<&str>, version));
-        let cached = Cached { query: impostor.into(), operation_name: None, version, prepared };
-        self.entries.lock().expect("cache lock").put(key, cached);
+        let key = Key {
+            hash: self.entries.hasher.hash_one((query, None::<&str>, version)),
+            query: impostor,
+            operation_name: None,
+            version,
+        };
+        self.entries.file(&key, &Ok(prepared));
     }
 }
 
-/// Parse → select operation → validate → plan.
+fn timed_out(timeout: Duration) -> RequestError {
+    RequestError::LimitExceeded(format!(
+        "The operation could not be prepared within {} (PLANNING_TIMEOUT)",
+        humantime::format_duration(timeout)
+    ))
+}
+
+/// Tokens → parse → select operation → limits → validate → plan, within `PLANNING_TIMEOUT`.
 pub fn prepare(
     supergraph: &Supergraph,
     query: &str,
     operation_name: Option<&str>,
     settings: &GraphqlSettings,
 ) -> Result<Prepared, RequestError> {
+    let cancel = CancellationToken::with_timeout(settings.planning_timeout);
+    super::limits::check_tokens(&settings.limits, query)?;
     let document = hive_router_query_planner::utils::parsing::safe_parse_operation(query)
         .map_err(|e| RequestError::Parse(e.to_string().trim().to_owned()))?;
-    let operation = select_operation(&document, operation_name)?.clone();
+    let selected = select_operation(&document, operation_name)?;
     let fragments: HashMap<String, FragmentDefinition> = document
         .definitions
         .iter()
@@ -145,14 +256,16 @@ pub fn prepare(
             _ => None,
         })
         .collect();
-    super::limits::check(&settings.limits, selection_set(&operation), &fragments)?;
+    // Measured before the operation is copied: a refusal costs the parse and this walk.
+    super::limits::check(&settings.limits, supergraph, &document, selected, &fragments)?;
+    let operation = selected.clone();
+    let operation_type = operation_type(&operation);
     let errors =
         graphql_tools::validation::validate::validate(&supergraph.api_schema, &document, &supergraph.validation);
     if let Some(first) = errors.first() {
         let locations = first.locations.iter().map(|p| (p.line, p.column)).collect();
         return Err(RequestError::Validation { message: first.message.clone(), locations });
     }
-    let operation_type = operation_type(&operation);
     if operation_type == OperationType::Subscription {
         return Err(RequestError::Unsupported("Subscriptions are not supported over HTTP".into()));
     }
@@ -160,7 +273,7 @@ pub fn prepare(
     if has_introspection && !settings.introspection {
         return Err(RequestError::IntrospectionDisabled);
     }
-    let plan = plan(supergraph, &document, &operation, operation_name, &fragments)?;
+    let plan = plan(supergraph, &document, &operation, operation_name, &fragments, &cancel, settings)?;
     let mut root_fields = Vec::new();
     collect_root_fields(selection_set(&operation), &fragments, &mut root_fields);
     Ok(Prepared {
@@ -247,12 +360,18 @@ fn uses_introspection(set: &SelectionSet, fragments: &HashMap<String, FragmentDe
 
 /// Plans what the subgraphs must fetch: the operation without the root fields
 /// the router answers itself (`__schema`, `__type`, `__typename`).
+///
+/// The document has passed validation, so a failure here is the planner's, but
+/// any client can trigger one: it is logged once (the refusal is cached), not
+/// at error level, and a planner that runs out of time is the document's fault.
 fn plan(
     supergraph: &Supergraph,
     document: &query::Document,
     operation: &OperationDefinition,
     operation_name: Option<&str>,
     fragments: &HashMap<String, FragmentDefinition>,
+    cancel: &CancellationToken,
+    settings: &GraphqlSettings,
 ) -> Result<Option<QueryPlan>, RequestError> {
     let mut for_planner = document.clone();
     let mut remaining = 0;
@@ -270,14 +389,19 @@ fn plan(
     }
     let normalized =
         normalize_operation(&supergraph.planner.supergraph, &for_planner, operation_name).map_err(|e| {
-            tracing::error!(error = %e, "normalization failed");
+            tracing::warn!(error = %e, "the planner could not normalise a validated operation");
             RequestError::Plan
         })?;
     let plan = supergraph
         .planner
-        .plan_from_normalized_operation(&normalized.operation, Default::default(), &CancellationToken::new())
+        .plan_from_normalized_operation(&normalized.operation, Default::default(), cancel)
         .map_err(|e| {
-            tracing::error!(error = %e, "planning failed");
+            // The planner's stages wrap its cancellation each in their own error.
+            if cancel.bail_if_cancelled().is_err() {
+                tracing::warn!(timeout = ?settings.planning_timeout, "planning timed out");
+                return timed_out(settings.planning_timeout);
+            }
+            tracing::warn!(error = %e, "the planner could not plan a validated operation");
             RequestError::Plan
         })?;
     tracing::debug!(plan = %plan, "planned");
@@ -327,31 +451,13 @@ fn strip_router_fields(set: &mut SelectionSet, fragments: &HashMap<String, Fragm
 }
 
 impl Prepared {
-    /// Checks that every variable the operation requires is given, applies defaults,
-    /// and drops variables the operation does not declare.
-    pub fn coerce_variables(&self, mut given: Map<String, Value>) -> Result<Map<String, Value>, RequestError> {
-        let mut coerced = Map::new();
-        for definition in variable_definitions(&self.operation) {
-            let name = &definition.name;
-            // Per the spec: a missing value takes the default; an explicit null does not.
-            let value = match given.remove(name) {
-                None => definition.default_value.as_ref().map(|d| super::project::literal_to_json(d, &Map::new())),
-                given => given,
-            };
-            match value {
-                Some(Value::Null) | None if matches!(definition.var_type, Type::NonNullType(_)) => {
-                    return Err(RequestError::Variables(format!(
-                        "Variable \"${name}\" of required type \"{}\" was not provided.",
-                        definition.var_type
-                    )));
-                }
-                Some(value) => {
-                    coerced.insert(name.clone(), value);
-                }
-                None => {}
-            }
-        }
-        Ok(coerced)
+    /// The request's variables coerced to the types the operation declares (see `variables`).
+    pub fn coerce_variables(
+        &self,
+        inputs: &InputTypes,
+        given: Map<String, Value>,
+    ) -> Result<Map<String, Value>, RequestError> {
+        inputs.coerce(variable_definitions(&self.operation), given)
     }
 
     /// Root `__schema` / `__type` fields that `@skip`/`@include` leave in.
@@ -410,29 +516,89 @@ mod tests {
     use super::*;
     use crate::config::{GraphqlSettings, SubgraphSettings};
 
-    fn fixture() -> (Supergraph, GraphqlSettings) {
+    fn fixture() -> (Arc<Supergraph>, GraphqlSettings) {
         let sdl = include_str!("../../benches/fixtures/supergraph.graphql");
         let env = &mut kit::Env::from_pairs(Vec::<(String, String)>::new());
         let subgraphs: SubgraphSettings = crate::Settings::from_env(env).subgraphs;
         let settings = crate::Settings::from_env(env).graphql;
-        (Supergraph::from_sdl(sdl, &subgraphs, 1).expect("fixture builds"), settings)
+        (Arc::new(Supergraph::from_sdl(sdl, &subgraphs, 1).expect("fixture builds")), settings)
     }
 
     fn request(query: &str) -> GraphqlRequest {
         GraphqlRequest { query: Some(query.into()), ..Default::default() }
     }
 
-    #[test]
-    fn a_cached_plan_is_used_only_for_the_very_text_it_was_made_from() {
+    #[tokio::test]
+    async fn a_cached_plan_is_used_only_for_the_very_text_it_was_made_from() {
         let (supergraph, settings) = fixture();
-        let cache = PlanCache::new(10);
+        let cache = PlanCache::new(&settings);
         let victim = "{ topProducts { upc } }";
-        let other = cache.prepare(&supergraph, &request("{ topProducts { name } }"), &settings).expect("plans");
+        let other = cache.prepare(&supergraph, &request("{ topProducts { name } }"), &settings).await.expect("plans");
         // As if the other query's text had hashed to the victim's key.
         cache.plant(victim, supergraph.version, "{ topProducts { name } }", other.clone());
-        let prepared = cache.prepare(&supergraph, &request(victim), &settings).expect("plans");
+        let prepared = cache.prepare(&supergraph, &request(victim), &settings).await.expect("plans");
         assert!(!Arc::ptr_eq(&prepared, &other), "another query's plan was used");
-        let again = cache.prepare(&supergraph, &request(victim), &settings).expect("plans");
+        let again = cache.prepare(&supergraph, &request(victim), &settings).await.expect("plans");
         assert!(Arc::ptr_eq(&prepared, &again), "the victim's own plan is now cached");
+    }
+
+    #[tokio::test]
+    async fn a_refused_document_is_remembered_for_its_very_text_name_and_version() {
+        let (supergraph, settings) = fixture();
+        let cache = PlanCache::new(&settings);
+        let refused = format!("query Many {{ topProducts {{ {} }} }}", "upc ".repeat(1001));
+        let first = cache.prepare(&supergraph, &request(&refused), &settings).await.err().expect("refused");
+        assert!(first.to_string().contains("MAX_QUERY_FIELDS"), "{first}");
+
+        let remembered = cache.cached(&supergraph, &request(&refused), &settings).expect("a cached refusal");
+        assert_eq!(remembered.err().map(|e| e.to_string()), Some(first.to_string()));
+        let named = GraphqlRequest { operation_name: Some("Many".into()), ..request(&refused) };
+        assert!(cache.cached(&supergraph, &named, &settings).is_none(), "another operation name is another key");
+        let reloaded = Supergraph::from_sdl(
+            include_str!("../../benches/fixtures/supergraph.graphql"),
+            &crate::Settings::from_env(&mut kit::Env::from_pairs(Vec::<(String, String)>::new())).subgraphs,
+            2,
+        )
+        .expect("fixture builds");
+        assert!(cache.cached(&reloaded, &request(&refused), &settings).is_none(), "a new supergraph decides anew");
+    }
+
+    /// The levels of the events logged on this thread.
+    #[derive(Clone, Default)]
+    struct Logged(Arc<Mutex<Vec<tracing::Level>>>);
+
+    impl tracing::Subscriber for Logged {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            self.0.lock().expect("lock").push(*event.metadata().level());
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn planning_stops_at_the_planning_timeout_and_says_so_once_as_a_warning() {
+        let (supergraph, mut settings) = fixture();
+        settings.planning_timeout = Duration::ZERO;
+        let logged = Logged::default();
+        let error = tracing::subscriber::with_default(logged.clone(), || {
+            let refused = prepare(&supergraph, "{ topProducts { name reviews { body } } }", None, &settings);
+            let error = refused.err().expect("timed out");
+            // Where the response is made, which logged planning failures a second time.
+            let _ = crate::pipeline::response::GraphqlResponse::request_error(error.clone());
+            error
+        });
+        assert_eq!(error.code(), "BAD_USER_INPUT");
+        assert!(error.to_string().contains("PLANNING_TIMEOUT"), "{error}");
+        let levels = logged.0.lock().expect("lock").clone();
+        let loud: Vec<_> = levels.into_iter().filter(|level| *level <= tracing::Level::WARN).collect();
+        assert_eq!(loud, [tracing::Level::WARN], "one warning, no error: anyone can send such a document");
     }
 }

@@ -14,9 +14,6 @@ pub struct GraphqlResponse {
 
 impl GraphqlResponse {
     pub fn request_error(error: RequestError) -> Self {
-        if matches!(error, RequestError::Plan) {
-            tracing::error!("planning failed");
-        }
         Self { data: None, errors: vec![error.to_json()], request_error: true }
     }
 
