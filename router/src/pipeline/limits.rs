@@ -130,7 +130,7 @@ fn page_size(value: &Value) -> Option<u64> {
     }
 }
 
-/// Refuses a query text over `MAX_QUERY_LENGTH`, before it is parsed.
+/// Refuses a query text over `MAX_QUERY_LENGTH` (before it is hashed, looked up or kept).
 pub fn check_length(limits: &OperationLimits, query: &str) -> Result<(), RequestError> {
     if query.len() > limits.max_length {
         return Err(exceeded("query length", query.len() as u64, limits.max_length as u64, "MAX_QUERY_LENGTH"));
@@ -138,87 +138,10 @@ pub fn check_length(limits: &OperationLimits, query: &str) -> Result<(), Request
     Ok(())
 }
 
-/// Refuses a query text of more than `MAX_QUERY_TOKENS` tokens, before it is parsed.
-pub fn check_tokens(limits: &OperationLimits, query: &str) -> Result<(), RequestError> {
-    let tokens = count_tokens(query, limits.max_tokens.saturating_add(1));
-    if tokens > limits.max_tokens {
-        return Err(exceeded("token count", tokens as u64, limits.max_tokens as u64, "MAX_QUERY_TOKENS"));
-    }
-    Ok(())
-}
-
-/// GraphQL's lexical tokens in `text`, counted up to `stop_at`. Not a validating
-/// lexer: anything it does not know counts as one token, and the parser refuses it.
-pub fn count_tokens(text: &str, stop_at: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut at = 0;
-    let mut tokens = 0;
-    while at < bytes.len() && tokens < stop_at {
-        at = match bytes[at] {
-            b' ' | b'\t' | b'\n' | b'\r' | b',' => at + 1,
-            b'#' => bytes[at..].iter().position(|&b| b == b'\n' || b == b'\r').map_or(bytes.len(), |end| at + end),
-            // The byte order mark is white space too.
-            0xEF if bytes[at..].starts_with("\u{feff}".as_bytes()) => at + 3,
-            byte => {
-                tokens += 1;
-                token_end(bytes, at, byte)
-            }
-        };
-    }
-    tokens
-}
-
-/// Where the token starting at `start` ends.
-fn token_end(bytes: &[u8], start: usize, first: u8) -> usize {
-    let rest = |from: usize, keep: fn(u8) -> bool| {
-        bytes[from..].iter().position(|&b| !keep(b)).map_or(bytes.len(), |end| from + end)
-    };
-    match first {
-        b'"' if bytes[start..].starts_with(b"\"\"\"") => block_string_end(bytes, start + 3),
-        b'"' => string_end(bytes, start + 1),
-        b'.' if bytes[start..].starts_with(b"...") => start + 3,
-        b'_' | b'a'..=b'z' | b'A'..=b'Z' => rest(start + 1, |b| b == b'_' || b.is_ascii_alphanumeric()),
-        // Numbers: digits, sign, point and exponent, as one token.
-        b'-' | b'0'..=b'9' => rest(start + 1, |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-')),
-        // A punctuator, or a character the parser will refuse.
-        _ => start + text_char_len(first),
-    }
-}
-
-fn text_char_len(first: u8) -> usize {
-    match first {
-        0xF0..=0xFF => 4,
-        0xE0..=0xEF => 3,
-        0xC0..=0xDF => 2,
-        _ => 1,
-    }
-}
-
-/// The end of a `"…"` string whose content starts at `from` (escapes skipped; a line break ends it).
-fn string_end(bytes: &[u8], mut from: usize) -> usize {
-    while from < bytes.len() {
-        match bytes[from] {
-            b'\\' => from += 2,
-            b'"' => return from + 1,
-            b'\n' | b'\r' => return from,
-            _ => from += 1,
-        }
-    }
-    bytes.len()
-}
-
-/// The end of a `"""…"""` block string whose content starts at `from` (`\"""` escaped).
-fn block_string_end(bytes: &[u8], mut from: usize) -> usize {
-    while from < bytes.len() {
-        if bytes[from..].starts_with(b"\\\"\"\"") {
-            from += 4;
-        } else if bytes[from..].starts_with(b"\"\"\"") {
-            return from + 3;
-        } else {
-            from += 1;
-        }
-    }
-    bytes.len()
+/// Refuses a query text over the length, token or bracket-nesting limits
+/// (kit's check, the same as every subgraph's), before it is parsed.
+pub fn check_text(limits: &OperationLimits, query: &str) -> Result<(), RequestError> {
+    kit::query_text::check(limits, query).map_err(|e| RequestError::LimitExceeded(e.to_string()))
 }
 
 /// Measures the `selected` operation of `document` and refuses it over any limit,
@@ -249,8 +172,8 @@ pub fn check(
     Ok(measure)
 }
 
-fn exceeded(what: &str, value: u64, limit: u64, setting: &str) -> RequestError {
-    RequestError::LimitExceeded(format!("The operation's {what} is {value}, over the limit of {limit} ({setting})"))
+fn exceeded(what: &'static str, value: u64, limit: u64, setting: &'static str) -> RequestError {
+    RequestError::LimitExceeded(kit::query_text::Exceeded { what, value, limit, setting }.to_string())
 }
 
 /// A fragment's measure, or the mark that it is being measured (a spread of it then is a cycle).
@@ -596,7 +519,7 @@ mod tests {
     fn graphiqls_introspection_query_passes_every_default_limit() {
         let m = measure(GRAPHIQL_INTROSPECTION).unwrap();
         let limits = OperationLimits::default();
-        assert!(count_tokens(GRAPHIQL_INTROSPECTION, usize::MAX) <= limits.max_tokens);
+        assert!(check_text(&limits, GRAPHIQL_INTROSPECTION).is_ok());
         assert!(m.depth <= limits.max_depth && m.fields <= limits.max_fields && m.cost <= limits.max_cost, "{m:?}");
     }
 
@@ -605,23 +528,14 @@ mod tests {
     const GRAPHIQL_INTROSPECTION: &str = include_str!("../../tests/api/graphiql_introspection.graphql");
 
     #[test]
-    fn tokens_are_counted_as_the_lexer_sees_them() {
-        assert_eq!(count_tokens("{ me { id } }", usize::MAX), 6);
-        assert_eq!(count_tokens("query($a: [Int!] = [1, -2.5e3]) { ...F }", usize::MAX), 19);
-        // Comments, commas and white space are not tokens; a string is one, escapes and all.
-        assert_eq!(count_tokens("# { { {\n,,, \"a \\\" { b\" \u{feff}\t", usize::MAX), 1);
-        assert_eq!(count_tokens("\"\"\" block \\\"\"\" { \"\"\" name", usize::MAX), 2);
-        assert_eq!(count_tokens(&"a ".repeat(100), 10), 10, "the count stops where asked");
+    fn texts_are_refused_by_length_tokens_and_bracket_nesting_before_parsing() {
         let limits = OperationLimits::default();
-        assert!(check_tokens(&limits, &"a,".repeat(10_000)).is_ok());
-        let refused = check_tokens(&limits, &"a,".repeat(10_001)).unwrap_err();
+        assert!(check_text(&limits, &"a,".repeat(10_000)).is_ok());
+        let refused = check_text(&limits, &"a,".repeat(10_001)).unwrap_err();
         assert!(refused.to_string().contains("MAX_QUERY_TOKENS"), "{refused}");
-    }
-
-    #[test]
-    fn long_queries_are_refused_before_parsing() {
-        let limits = OperationLimits::default();
-        assert!(check_length(&limits, &"a".repeat(32 * 1024)).is_ok());
-        assert!(check_length(&limits, &"a".repeat(32 * 1024 + 1)).is_err());
+        assert!(check_text(&limits, &"a".repeat(32 * 1024)).is_ok());
+        assert!(check_text(&limits, &"a".repeat(32 * 1024 + 1)).unwrap_err().to_string().contains("MAX_QUERY_LENGTH"));
+        let lists = format!("{{ me(l: {}1{}) {{ id }} }}", "[".repeat(3_000), "]".repeat(3_000));
+        assert!(check_text(&limits, &lists).unwrap_err().to_string().contains("bracket nesting"));
     }
 }

@@ -244,7 +244,7 @@ pub fn prepare(
     settings: &GraphqlSettings,
 ) -> Result<Prepared, RequestError> {
     let cancel = CancellationToken::with_timeout(settings.planning_timeout);
-    super::limits::check_tokens(&settings.limits, query)?;
+    super::limits::check_text(&settings.limits, query)?;
     let document = hive_router_query_planner::utils::parsing::safe_parse_operation(query)
         .map_err(|e| RequestError::Parse(e.to_string().trim().to_owned()))?;
     let selected = select_operation(&document, operation_name)?;

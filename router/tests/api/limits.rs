@@ -40,11 +40,14 @@ async fn fragment_bombs_field_floods_token_floods_and_default_pages_are_refused_
     let router = spawn_router(repo_path("schema/supergraph.graphql"), &[]).await;
     let flood = format!("{{ me {{ {} }} }}", "id ".repeat(5000));
     let tokens = format!("query($x: [Int] = [{}]) {{ __typename }}", "1,".repeat(10_000));
+    // Within the token limit, but deep enough to overflow a parser's stack (and abort the process).
+    let brackets = format!("{{ me(l: {}1{}) {{ id }} }}", "[".repeat(3_000), "]".repeat(3_000));
     let nested_default_pages = "{ me { tasks { edges { node { owner { tasks { edges { node { owner { tasks { edges { node { id } } } } } } } } } } } } }";
     for (query, setting) in [
         (fragment_bomb().as_str(), "MAX_QUERY_FIELDS"),
         (flood.as_str(), "MAX_QUERY_FIELDS"),
         (tokens.as_str(), "MAX_QUERY_TOKENS"),
+        (brackets.as_str(), "bracket nesting"),
         (nested_default_pages, "MAX_QUERY_COST"),
     ] {
         // Twice: the second answer comes from the cache of refusals, and says the same.

@@ -15,6 +15,7 @@ pub mod health;
 pub mod http;
 pub mod identity;
 pub mod metrics;
+pub mod query_text;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -32,16 +32,10 @@ use async_graphql::{Name, Variables};
 use async_graphql_value::{ConstValue, Value};
 
 use super::shape::Shape;
-use super::tokens;
 use crate::config::QueryLimits;
 
 /// A `first`/`last` that is neither a literal Int nor a variable holding one counts this.
 const UNKNOWN_PAGE_SIZE: u64 = 100;
-/// Brackets (`{`, `[`, `(`) nested deeper than this are refused before
-/// parsing: the parser recurses on each, and a few thousand nested list
-/// brackets overflow a 2 MiB stack. Selection sets nest at most 64 deep anyway
-/// (the parser's own limit), values far less in any real document.
-pub const MAX_BRACKET_NESTING: usize = 128;
 /// Selection sets nested deeper than this are refused (async-graphql's own
 /// recursion limit is set to the same, counted the same way).
 pub const MAX_NESTING: usize = 64;
@@ -57,8 +51,8 @@ pub struct DocumentLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused(pub String);
 
-fn exceeded(what: &str, value: u64, limit: u64, setting: &str) -> Refused {
-    Refused(format!("The operation's {what} is {value}, over the limit of {limit} ({setting})"))
+fn exceeded(what: &'static str, value: u64, limit: u64, setting: &'static str) -> Refused {
+    Refused(crate::query_text::Exceeded { what, value, limit, setting }.to_string())
 }
 
 impl DocumentLimits {
@@ -77,20 +71,9 @@ impl DocumentLimits {
         Ok(())
     }
 
-    /// Refuses a text over `MAX_QUERY_LENGTH` bytes or `MAX_QUERY_TOKENS` tokens, before it is parsed.
+    /// Refuses a text over the length, token or bracket-nesting limits, before it is parsed.
     pub fn check_text(&self, query: &str) -> Result<(), Refused> {
-        let limits = &self.limits;
-        if query.len() > limits.max_length {
-            return Err(exceeded("query length", query.len() as u64, limits.max_length as u64, "MAX_QUERY_LENGTH"));
-        }
-        let scan = tokens::scan(query, limits.max_tokens, MAX_BRACKET_NESTING);
-        if scan.tokens > limits.max_tokens {
-            return Err(exceeded("token count", scan.tokens as u64, limits.max_tokens as u64, "MAX_QUERY_TOKENS"));
-        }
-        if scan.nesting > MAX_BRACKET_NESTING {
-            return Err(exceeded("bracket nesting", scan.nesting as u64, MAX_BRACKET_NESTING as u64, "fixed"));
-        }
-        Ok(())
+        crate::query_text::check(&self.limits, query).map_err(|e| Refused(e.to_string()))
     }
 
     /// Measures every operation of `document` and refuses it over any limit.
@@ -140,7 +123,7 @@ impl Measure {
         let checks = [
             ("query depth", self.depth, limits.max_depth as u64, "MAX_QUERY_DEPTH"),
             ("selection nesting", self.nesting, MAX_NESTING as u64, "fixed"),
-            ("fields", self.fields, limits.max_fields, "MAX_QUERY_FIELDS"),
+            ("field count", self.fields, limits.max_fields, "MAX_QUERY_FIELDS"),
             ("aliases", self.aliases, limits.max_aliases, "MAX_ALIASES"),
             (
                 "directives on one field",
@@ -350,7 +333,7 @@ mod tests {
         assert!(check_with(limits(|l| l.max_depth = 6), query, serde_json::json!({ "n": 7 })).is_ok());
         // me tasks edges node id title owner email; a totalCount; tasks totalCount
         let fields = refused_message(limits(|l| l.max_fields = 11), query);
-        assert_eq!(fields, "The operation's fields is 12, over the limit of 11 (MAX_QUERY_FIELDS)");
+        assert_eq!(fields, "The operation's field count is 12, over the limit of 11 (MAX_QUERY_FIELDS)");
         let aliases = refused_message(limits(|l| l.max_aliases = 0), query);
         assert_eq!(aliases, "The operation's aliases is 1, over the limit of 0 (MAX_ALIASES)");
         let roots = refused_message(limits(|l| l.max_root_fields = 2), query);
@@ -415,7 +398,7 @@ mod tests {
     #[test]
     fn repeated_fields_cycles_and_deep_nesting_are_refused() {
         let ids = format!("{{ me {{ {} }} }}", "id ".repeat(5_000));
-        assert!(check(&ids).expect_err("refused").0.contains("fields is 1001,"));
+        assert!(check(&ids).expect_err("refused").0.contains("field count is 1001,"));
         let cycle = "{ me { ...A } } fragment A on User { ...B } fragment B on User { id ...A }";
         assert_eq!(check(cycle).expect_err("refused").0, "The fragment A spreads itself (directly or through others)");
         let nested = format!("{{ me {{ {} id {} }} }}", "... on User { ".repeat(40), "} ".repeat(40));
@@ -448,6 +431,6 @@ mod tests {
         // Validation visits every operation, so their fields add up: 501 each.
         let query = format!("query A {{ me {{ {ids} }} }} query B {{ me {{ {ids} }} }}", ids = "id ".repeat(500));
         let refused = check(&query).expect_err("refused").0;
-        assert_eq!(refused, "The operation's fields is 1002, over the limit of 1000 (MAX_QUERY_FIELDS)");
+        assert_eq!(refused, "The operation's field count is 1002, over the limit of 1000 (MAX_QUERY_FIELDS)");
     }
 }

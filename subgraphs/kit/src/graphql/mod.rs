@@ -4,7 +4,6 @@
 mod limits;
 mod rejection;
 mod shape;
-mod tokens;
 
 use std::num::NonZeroUsize;
 use std::sync::{LazyLock, Mutex};

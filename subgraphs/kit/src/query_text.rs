@@ -1,9 +1,60 @@
-//! Counting a document's lexical tokens without parsing it: one linear pass,
-//! so a flood of tokens is refused before the parser (and its allocations)
-//! ever sees it. The same pass finds how deeply brackets nest: the parser
-//! recurses once per bracket, and a few thousand nested list brackets in an
-//! argument overflow a thread's stack (aborting the process) well within the
-//! token limit.
+//! Counting a GraphQL document's lexical tokens without parsing it: one linear
+//! pass, so a flood of tokens is refused before the parser (and its
+//! allocations) ever sees it. The same pass finds how deeply brackets nest:
+//! parsers recurse once per bracket, and a few thousand nested list brackets in
+//! an argument overflow a thread's stack (aborting the process) well within the
+//! token limit. Shared by the router and the subgraphs, which must refuse the
+//! same texts.
+
+use std::fmt;
+
+use crate::config::QueryLimits;
+
+/// Brackets (`{`, `[`, `(`) nested deeper than this are refused before
+/// parsing: parsers recurse on each, and a few thousand nested list brackets
+/// overflow a 2 MiB stack. Selection sets nest at most 64 deep anyway (the
+/// subgraphs' parser limit), values far less in any real document.
+pub const MAX_BRACKET_NESTING: usize = 128;
+
+/// A limit a document is over, worded the same by the router and every
+/// subgraph: "The operation's query depth is 17, over the limit of 16 (MAX_QUERY_DEPTH)".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exceeded {
+    pub what: &'static str,
+    pub value: u64,
+    pub limit: u64,
+    /// The variable that sets the limit, or `fixed`.
+    pub setting: &'static str,
+}
+
+impl fmt::Display for Exceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { what, value, limit, setting } = self;
+        write!(f, "The operation's {what} is {value}, over the limit of {limit} ({setting})")
+    }
+}
+
+/// Refuses a text over `MAX_QUERY_LENGTH` bytes, `MAX_QUERY_TOKENS` tokens or
+/// [`MAX_BRACKET_NESTING`] nested brackets, before anything parses it.
+pub fn check(limits: &QueryLimits, query: &str) -> Result<(), Exceeded> {
+    let over = |what, value: usize, limit: usize, setting| Exceeded {
+        what,
+        value: value as u64,
+        limit: limit as u64,
+        setting,
+    };
+    if query.len() > limits.max_length {
+        return Err(over("query length", query.len(), limits.max_length, "MAX_QUERY_LENGTH"));
+    }
+    let scan = scan(query, limits.max_tokens, MAX_BRACKET_NESTING);
+    if scan.tokens > limits.max_tokens {
+        return Err(over("token count", scan.tokens, limits.max_tokens, "MAX_QUERY_TOKENS"));
+    }
+    if scan.nesting > MAX_BRACKET_NESTING {
+        return Err(over("bracket nesting", scan.nesting, MAX_BRACKET_NESTING, "fixed"));
+    }
+    Ok(())
+}
 
 /// What a scan of a document's text found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
