@@ -28,6 +28,7 @@ pub struct Application {
     router: Router,
     service: TaskService,
     consumer: Consumer,
+    verifier: TokenVerifier,
     grace: Duration,
 }
 
@@ -45,8 +46,7 @@ impl Application {
 
         let cache = Arc::new(Cache::new(SERVICE, settings.cache.clone()));
         let service = TaskService::new(TaskStore::new(pool.clone()), cache.clone());
-        let verifier =
-            TokenVerifier::with_jwks(&settings.identity.issuer, &settings.identity.audience, settings.jwks_url.clone());
+        let verifier = TokenVerifier::remote(&settings.identity, &settings.jwks_url);
         let consumer = crate::cascade::consumer(&settings, service.clone());
 
         let mut checks: Vec<Box<dyn kit::health::Check>> = vec![Box::new(PostgresCheck(pool))];
@@ -58,7 +58,7 @@ impl Application {
         let health = Health::new(SERVICE, checks);
         let state = AppState {
             schema: schema::build(Some(service.clone()), settings.limits),
-            verifier,
+            verifier: verifier.clone(),
             service: service.clone(),
         };
         let routes = Router::new().route("/graphql", post(graphql)).with_state(state);
@@ -67,7 +67,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
         tracing::info!(address = %listener.local_addr()?, "tasks listening");
-        Ok(Self { listener, router, service, consumer, grace: settings.http.shutdown_grace })
+        Ok(Self { listener, router, service, consumer, verifier, grace: settings.http.shutdown_grace })
     }
 
     pub fn port(&self) -> u16 {
@@ -84,6 +84,7 @@ impl Application {
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(self.consumer.run(background.clone()));
+        tasks.spawn(self.verifier.keep_fresh(background.clone()));
         let served =
             kit::http::serve_then_stop_background(self.listener, self.router, shutdown, self.grace, background, tasks)
                 .await;
