@@ -3,4 +3,5 @@
 
 mod cascade;
 mod helpers;
+mod sessions;
 mod startup;

@@ -10,5 +10,6 @@ mod journey;
 mod operations;
 mod ratelimit;
 mod resilience;
+mod sessions;
 mod tasks_e2e;
 mod uploads;

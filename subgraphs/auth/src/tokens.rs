@@ -283,7 +283,7 @@ mod tests {
         );
 
         assert!(verifier(&current).verify(&old_token).await.is_ok(), "the previous key still verifies");
-        let new_kid = jsonwebtoken::decode_header(&current.issue(Uuid::new_v4(), 0).unwrap()).unwrap().kid;
+        let new_kid = jsonwebtoken::decode_header(current.issue(Uuid::new_v4(), 0).unwrap()).unwrap().kid;
         assert_eq!(new_kid.as_deref(), Some(current.key.kid()));
         let kids: Vec<Value> = current.jwks()["keys"].as_array().unwrap().iter().map(|k| k["kid"].clone()).collect();
         assert_eq!(kids, [json!(current.key.kid()), json!(old.key.kid())], "current first, then previous");

@@ -10,3 +10,4 @@ mod health;
 mod helpers;
 mod limits;
 mod pagination;
+mod tokens;
