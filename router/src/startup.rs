@@ -75,11 +75,7 @@ impl Application {
         });
         let health = Health::new(SERVICE, vec![Box::new(SubgraphsCheck(router.clone()))]);
         let identity = &settings.edge_auth.identity;
-        let verifier = settings
-            .edge_auth
-            .jwks_url
-            .as_ref()
-            .map(|url| TokenVerifier::with_jwks(&identity.issuer, &identity.audience, url.clone()));
+        let verifier = settings.edge_auth.jwks_url.as_ref().map(|url| TokenVerifier::remote(identity, url));
         if verifier.is_none() {
             tracing::warn!("JWKS_URL=none: bearer tokens reach subgraphs unchecked by the router");
         }
@@ -131,6 +127,9 @@ impl Application {
             self.settings.subgraphs.clone(),
             background.clone(),
         ));
+        if let Some(verifier) = self.edge.verifier.clone() {
+            tasks.spawn(verifier.keep_fresh(background.clone()));
+        }
         if let Some(limiter) = self.edge.limiter.clone() {
             let cancel = background.clone();
             tasks.spawn(async move { limiter.housekeeping(cancel).await });
@@ -321,17 +320,24 @@ async fn get_file_content(
     response
 }
 
-/// A request refused on its headers: 401 for a bad token, 429 over a limit.
+/// A request refused on its headers: 401 for a bad token, 503 for one that
+/// cannot be checked now, 429 over a limit.
 fn refuse(media: MediaType, refusal: Refusal, admission: &Admission) -> Response {
     let status = match refusal {
         Refusal::InvalidToken => StatusCode::UNAUTHORIZED,
+        Refusal::TokenUncheckable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Refusal::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
     };
     let mut response = respond_error(status, media, refusal.error());
-    if matches!(refusal, Refusal::InvalidToken) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+    match refusal {
+        Refusal::InvalidToken => {
+            let challenge = HeaderValue::from_static("Bearer error=\"invalid_token\"");
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        Refusal::TokenUncheckable { retry_after } => {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        Refusal::RateLimited(_) => {}
     }
     admission.decorate(&mut response);
     response

@@ -4,4 +4,5 @@
 mod admin;
 mod cascade;
 mod helpers;
+mod sessions;
 mod startup;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
 use kit::TokenVerifier;
+use kit::identity::TokenError;
 
 use crate::pipeline::error::RequestError;
 use client_ip::TrustedProxies;
@@ -30,6 +31,11 @@ pub struct Edge {
 #[derive(Debug)]
 pub enum Refusal {
     InvalidToken,
+    /// The token's key or its user's revocations cannot be fetched from auth
+    /// now: the client should retry, not sign in again.
+    TokenUncheckable {
+        retry_after: u64,
+    },
     RateLimited(Decision),
 }
 
@@ -37,6 +43,7 @@ impl Refusal {
     pub fn error(&self) -> RequestError {
         match self {
             Refusal::InvalidToken => RequestError::InvalidToken,
+            Refusal::TokenUncheckable { retry_after } => RequestError::TokenUncheckable { retry_after: *retry_after },
             Refusal::RateLimited(d) => RequestError::RateLimited { retry_after: ratelimit::ceil_secs(d.retry_after) },
         }
     }
@@ -70,6 +77,11 @@ impl Edge {
                     admission.user_id = Some(viewer.user_id);
                 }
                 Ok(None) => {}
+                Err(TokenError::Unavailable) => {
+                    tracing::debug!("a bearer token cannot be checked now");
+                    let retry_after = verifier.retry_after_secs();
+                    return Err((Refusal::TokenUncheckable { retry_after }, admission));
+                }
                 Err(reason) => {
                     tracing::debug!(%reason, "refused a bearer token");
                     return Err((Refusal::InvalidToken, admission));

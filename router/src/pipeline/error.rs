@@ -27,6 +27,9 @@ pub enum RequestError {
     CsrfSuspected,
     #[error("The access token is invalid or expired")]
     InvalidToken,
+    /// Its key or the session revocations cannot be fetched from auth now.
+    #[error("The access token cannot be checked right now; retry in {retry_after} s")]
+    TokenUncheckable { retry_after: u64 },
     #[error("Too many requests: retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     /// An operation limit (depth, aliases, cost...) is exceeded.
@@ -53,6 +56,7 @@ impl RequestError {
             RequestError::IntrospectionDisabled => "INTROSPECTION_DISABLED",
             RequestError::CsrfSuspected => "CSRF_SUSPECTED",
             RequestError::InvalidToken => "UNAUTHENTICATED",
+            RequestError::TokenUncheckable { .. } => "UNAVAILABLE",
             RequestError::RateLimited { .. } => "RATE_LIMITED",
             RequestError::LimitExceeded(_) => "BAD_USER_INPUT",
             RequestError::Unsupported(_) => "BAD_REQUEST",
@@ -71,7 +75,7 @@ impl RequestError {
             error.insert("locations".into(), Value::Array(locations));
         }
         let mut extensions = json!({ "code": self.code() });
-        if let RequestError::RateLimited { retry_after } = self {
+        if let RequestError::RateLimited { retry_after } | RequestError::TokenUncheckable { retry_after } = self {
             extensions["retryAfter"] = json!(retry_after);
         }
         error.insert("extensions".into(), extensions);

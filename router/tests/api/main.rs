@@ -12,6 +12,7 @@ mod operations;
 mod outage;
 mod ratelimit;
 mod resilience;
+mod sessions;
 mod tasks_e2e;
 mod uploads;
 mod variables;

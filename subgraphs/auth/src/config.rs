@@ -5,6 +5,7 @@ use std::time::Duration;
 use kit::config::{AmqpSettings, DatabaseSettings, Env, HttpSettings, QueryLimits, Secret, TelemetrySettings};
 
 use crate::passwords::FailureLimit;
+use crate::tokens::{VerificationKey, public_keys_from_pem};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -24,8 +25,15 @@ pub struct JwtSettings {
     pub audience: String,
     /// PKCS#8 PEM of the Ed25519 signing key; `None` generates one at start.
     pub private_key_pem: Option<Secret>,
+    /// Keys rotated out (`JWT_PREVIOUS_PUBLIC_KEYS`): published and trusted, never signing.
+    pub previous_public_keys: Vec<VerificationKey>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// How long a rotated refresh token may be presented again for the same
+    /// successor (`REFRESH_REUSE_GRACE`) before its reuse revokes the family.
+    pub refresh_reuse_grace: Duration,
+    /// How often auth's own verifier reads the revocations other replicas wrote.
+    pub revocation_poll_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -57,23 +65,7 @@ impl Settings {
 
 impl JwtSettings {
     fn from_env(env: &mut Env) -> Self {
-        let inline = env.secret("JWT_PRIVATE_KEY");
-        let file = env.optional("JWT_PRIVATE_KEY_FILE");
-        let private_key_pem = match (inline, file) {
-            (Some(_), Some(_)) => {
-                env.invalid("JWT_PRIVATE_KEY_FILE", "unset when JWT_PRIVATE_KEY is set (use one of them)", None);
-                None
-            }
-            (Some(pem), None) => Some(pem),
-            (None, Some(path)) => match std::fs::read_to_string(&path) {
-                Ok(pem) => Some(Secret::new(pem)),
-                Err(e) => {
-                    env.invalid("JWT_PRIVATE_KEY_FILE", &format!("a readable PEM file ({e})"), Some(&path));
-                    None
-                }
-            },
-            (None, None) => None,
-        };
+        let private_key_pem = inline_or_file(env, "JWT_PRIVATE_KEY").map(Secret::new);
         if let Some(pem) = &private_key_pem
             && crate::tokens::SigningKey::from_pem(pem.expose()).is_err()
         {
@@ -87,6 +79,7 @@ impl JwtSettings {
             issuer: env.string("JWT_ISSUER", "taskgraph-auth"),
             audience: env.string("JWT_AUDIENCE", "taskgraph"),
             private_key_pem,
+            previous_public_keys: previous_public_keys(env),
             access_ttl: env.duration(
                 "ACCESS_TOKEN_TTL",
                 "15m",
@@ -99,8 +92,40 @@ impl JwtSettings {
                 Duration::from_secs(60),
                 Duration::from_secs(365 * 24 * 3600),
             ),
+            refresh_reuse_grace: env.duration("REFRESH_REUSE_GRACE", "30s", Duration::ZERO, Duration::from_secs(300)),
+            revocation_poll_interval: kit::config::revocation_poll_interval(env),
         }
     }
+}
+
+/// `<NAME>`, or the contents of the file `<NAME>_FILE` names (one of the two).
+fn inline_or_file(env: &mut Env, name: &str) -> Option<String> {
+    let file_var = format!("{name}_FILE");
+    match (env.optional(name), env.optional(&file_var)) {
+        (Some(_), Some(_)) => {
+            env.invalid(&file_var, &format!("unset when {name} is set (use one of them)"), None);
+            None
+        }
+        (Some(inline), None) => Some(inline),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                env.invalid(&file_var, &format!("a readable PEM file ({e})"), Some(&path));
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
+/// `JWT_PREVIOUS_PUBLIC_KEYS` (or `_FILE`): concatenated PEM public keys.
+fn previous_public_keys(env: &mut Env) -> Vec<VerificationKey> {
+    let Some(text) = inline_or_file(env, "JWT_PREVIOUS_PUBLIC_KEYS") else { return Vec::new() };
+    public_keys_from_pem(&text).unwrap_or_else(|e| {
+        let expects = format!("Ed25519 public keys in PEM, one after another (openssl pkey -pubout): {e}");
+        env.invalid("JWT_PREVIOUS_PUBLIC_KEYS", &expects, None);
+        Vec::new()
+    })
 }
 
 impl PasswordSettings {
@@ -140,6 +165,30 @@ fn failure_limit(env: &mut Env) -> FailureLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn previous_keys_are_read_inline_or_from_a_file_and_refused_when_not_public_keys() {
+        use ed25519_dalek::pkcs8::EncodePublicKey;
+        let pem = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32])
+            .verifying_key()
+            .to_public_key_pem(Default::default())
+            .unwrap();
+        let mut env = Env::from_pairs([("JWT_PREVIOUS_PUBLIC_KEYS", format!("{pem}{pem}"))]);
+        assert_eq!(previous_public_keys(&mut env).len(), 2);
+        env.finish().unwrap();
+
+        let path = std::env::temp_dir().join(format!("previous-{}.pem", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&path, &pem).unwrap();
+        let mut env = Env::from_pairs([("JWT_PREVIOUS_PUBLIC_KEYS_FILE", path.display().to_string())]);
+        assert_eq!(previous_public_keys(&mut env).len(), 1);
+        env.finish().unwrap();
+        std::fs::remove_file(&path).unwrap();
+
+        let mut env = Env::from_pairs([("JWT_PREVIOUS_PUBLIC_KEYS", "-----BEGIN PRIVATE KEY-----")]);
+        assert!(previous_public_keys(&mut env).is_empty());
+        let err = env.finish().unwrap_err().to_string();
+        assert!(err.starts_with("JWT_PREVIOUS_PUBLIC_KEYS must be Ed25519 public keys in PEM"), "{err}");
+    }
 
     #[test]
     fn the_password_failure_limit_reads_a_count_and_a_window() {

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod config;
 pub mod passwords;
+pub mod revocations;
 pub mod schema;
 pub mod startup;
 pub mod tokens;

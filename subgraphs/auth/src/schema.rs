@@ -63,7 +63,7 @@ impl Query {
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let viewer = require_viewer(ctx)?;
-        // A deleted account's tokens outlive it by at most their TTL; they buy nothing here.
+        // A deleted account's tokens are refused once its revocation is read; until then they buy nothing here.
         let user = accounts(ctx).user(viewer.user_id).await?.ok_or_else(ApiError::unauthenticated)?;
         Ok(Some(User(user)))
     }

@@ -4,21 +4,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::State;
-use axum::http::{HeaderMap, header};
-use axum::response::IntoResponse;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kit::TokenVerifier;
 use kit::events::Relay;
-use kit::graphql::{GraphQLBatchRequest, GraphQLResponse};
+use kit::graphql::GraphQLBatchRequest;
 use kit::health::{Health, PostgresCheck};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::accounts::{Accounts, OUTBOX};
+use crate::accounts::{Accounts, OUTBOX, Tokens};
 use crate::passwords::Passwords;
+use crate::revocations::RevocationLog;
 use crate::schema::{self, AuthSchema};
 use crate::tokens::{AccessTokens, SigningKey};
 use crate::{SERVICE, Settings};
@@ -30,6 +31,7 @@ pub struct Application {
     pool: PgPool,
     relay: Relay,
     accounts: Accounts,
+    verifier: TokenVerifier,
 }
 
 #[derive(Clone)]
@@ -37,6 +39,7 @@ struct AppState {
     schema: AuthSchema,
     verifier: TokenVerifier,
     jwks: Arc<serde_json::Value>,
+    revocations: RevocationLog,
 }
 
 impl Application {
@@ -56,9 +59,11 @@ impl Application {
                 key
             }
         };
-        let tokens = AccessTokens::new(key, &settings.jwt);
-        let verifier = tokens.verifier();
-        let jwks = Arc::new(tokens.jwks());
+        let refresh = key.refresh_tokens();
+        let access = AccessTokens::new(key, settings.jwt.previous_public_keys.clone(), &settings.jwt);
+        let revocations = RevocationLog::new(pool.clone(), settings.jwt.access_ttl);
+        let verifier = access.verifier(revocations.clone(), settings.jwt.revocation_poll_interval);
+        let jwks = Arc::new(access.jwks());
         let password_settings = &settings.passwords;
         let passwords = Passwords::new(
             password_settings.bcrypt_cost,
@@ -66,19 +71,21 @@ impl Application {
             password_settings.max_queued_hashes,
         )
         .await?;
-        let accounts =
-            Accounts::new(pool.clone(), passwords, tokens, settings.jwt.refresh_ttl, password_settings.failure_limit);
+        let tokens = Tokens { access, refresh, revocations: revocations.clone(), verifier: verifier.clone() };
+        let accounts = Accounts::new(pool.clone(), passwords, tokens, &settings.jwt, password_settings.failure_limit);
 
         let relay = Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE);
         let health = Health::new(SERVICE, vec![Box::new(PostgresCheck(pool.clone())), Box::new(relay.status())]);
-        let state = AppState { schema: schema::build(Some(accounts.clone()), settings.limits), verifier, jwks };
+        let schema = schema::build(Some(accounts.clone()), settings.limits);
+        let state = AppState { schema, verifier: verifier.clone(), jwks, revocations };
         let routes = Router::new()
             .route("/graphql", post(graphql))
             .route("/.well-known/jwks.json", get(jwks_document))
+            .route("/.well-known/session-revocations", get(session_revocations))
             .with_state(state);
         let server = kit::http::Server::bind(SERVICE, routes, health, &settings.http).await?;
         tracing::info!(address = %server.local_addr()?, admin = ?server.admin_addr(), "auth listening");
-        Ok(Self { server, pool, relay, accounts })
+        Ok(Self { server, pool, relay, accounts, verifier })
     }
 
     pub fn port(&self) -> u16 {
@@ -100,6 +107,7 @@ impl Application {
         let tasks = TaskTracker::new();
         tasks.spawn(self.relay.run(background.clone()));
         tasks.spawn(prune(self.accounts, background.clone()));
+        tasks.spawn(self.verifier.keep_fresh(background.clone()));
         self.server.serve_then_stop_background(shutdown, background, tasks).await;
         self.pool.close().await;
         Ok(())
@@ -131,7 +139,7 @@ impl kit::cli::Service for Application {
     }
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLBatchRequest) -> GraphQLResponse {
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLBatchRequest) -> Response {
     kit::graphql::execute(&state.schema, &state.verifier, &headers, request).await
 }
 
@@ -139,7 +147,25 @@ async fn jwks_document(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(state.jwks.as_ref().clone()))
 }
 
-/// Removes expired refresh tokens and ended password failure counts, every [`PRUNE_INTERVAL`].
+/// `GET /.well-known/session-revocations?since=<cursor>`: the ended sessions
+/// after the cursor, for verifiers elsewhere (see `kit::identity::revocations`).
+async fn session_revocations(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let since = query.as_deref().unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("since="));
+    let Some(since) = since.map_or(Some(0), |since| since.parse::<i64>().ok().filter(|n| *n >= 0)) else {
+        let error = serde_json::json!({ "error": "since must be a cursor: a whole number, 0 or more" });
+        return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+    };
+    match state.revocations.page(since).await {
+        Ok(page) => ([(header::CACHE_CONTROL, "no-store")], Json(page)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read session revocations");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "error": "unavailable" }))).into_response()
+        }
+    }
+}
+
+/// Removes expired refresh tokens, ended password failure counts and
+/// revocations whose tokens have all expired, every [`PRUNE_INTERVAL`].
 async fn prune(accounts: Accounts, cancel: CancellationToken) {
     loop {
         match accounts.prune_expired_refresh_tokens().await {
@@ -149,6 +175,9 @@ async fn prune(accounts: Accounts, cancel: CancellationToken) {
         }
         if let Err(e) = accounts.prune_expired_password_failures().await {
             tracing::warn!(error = %e, "could not prune password failure counts");
+        }
+        if let Err(e) = accounts.revocations().prune().await {
+            tracing::warn!(error = %e, "could not prune session revocations");
         }
         tokio::select! {
             _ = cancel.cancelled() => return,

@@ -1,26 +1,73 @@
-//! Access tokens (EdDSA JWTs) and refresh tokens (opaque random strings).
+//! Access tokens (EdDSA JWTs) and refresh tokens (opaque strings of 256 bits).
 
 use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use kit::TokenVerifier;
-use kit::identity::{ACCESS_TOKEN_TYPE, AccessClaims};
+use kit::identity::{ACCESS_TOKEN_TYPE, AccessClaims, RevocationSource};
 use rand::RngCore;
+use ring::{hkdf, hmac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::JwtSettings;
 
-/// An Ed25519 signing key with its key id (the RFC 7638 JWK thumbprint).
-pub struct SigningKey {
+/// An Ed25519 public key with its key id (the RFC 7638 JWK thumbprint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationKey {
     kid: String,
-    encoding: EncodingKey,
     public: [u8; 32],
+}
+
+impl VerificationKey {
+    fn new(public: [u8; 32]) -> Self {
+        Self { kid: thumbprint(&public), public }
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key as a JWK.
+    pub fn jwk(&self) -> Value {
+        let x = URL_SAFE_NO_PAD.encode(self.public);
+        json!({ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "alg": "EdDSA", "use": "sig" })
+    }
+
+    pub fn decoding_key(&self) -> DecodingKey {
+        DecodingKey::from_ed_der(&self.public)
+    }
+}
+
+/// Reads one or more SPKI PEM public keys (`openssl pkey -in old.pem -pubout`),
+/// concatenated: the previous keys whose tokens are still accepted.
+pub fn public_keys_from_pem(text: &str) -> anyhow::Result<Vec<VerificationKey>> {
+    const END: &str = "-----END PUBLIC KEY-----";
+    let mut keys = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        anyhow::ensure!(rest.starts_with("-----BEGIN PUBLIC KEY-----"), "not a PEM public key (BEGIN PUBLIC KEY)");
+        let end = rest.find(END).context("a PEM public key without its END line")? + END.len();
+        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&rest[..end])
+            .map_err(|_| anyhow::anyhow!("not an Ed25519 public key"))?;
+        keys.push(VerificationKey::new(key.to_bytes()));
+        rest = rest[end..].trim_start();
+    }
+    anyhow::ensure!(!keys.is_empty(), "no PEM public key");
+    Ok(keys)
+}
+
+/// An Ed25519 signing key, with what is derived from it: its public key and
+/// the key that derives refresh tokens' successors.
+pub struct SigningKey {
+    public: VerificationKey,
+    encoding: EncodingKey,
+    successors: hmac::Key,
 }
 
 impl SigningKey {
@@ -40,25 +87,25 @@ impl SigningKey {
 
     fn from_dalek(key: &ed25519_dalek::SigningKey) -> anyhow::Result<Self> {
         let der = key.to_pkcs8_der().map_err(|_| anyhow::anyhow!("encoding the signing key"))?;
-        let public = key.verifying_key().to_bytes();
-        Ok(Self { kid: thumbprint(&public), encoding: EncodingKey::from_ed_der(der.as_bytes()), public })
+        // A key of its own for successors (HKDF, a label of its own), so an
+        // HMAC tag can never be mistaken for anything signed with the key.
+        let prk =
+            hkdf::Salt::new(hkdf::HKDF_SHA256, b"taskgraph-auth refresh token successors v1").extract(&key.to_bytes());
+        let okm = prk.expand(&[], hmac::HMAC_SHA256).map_err(|_| anyhow::anyhow!("deriving the successor key"))?;
+        Ok(Self {
+            public: VerificationKey::new(key.verifying_key().to_bytes()),
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            successors: hmac::Key::from(okm),
+        })
     }
 
     pub fn kid(&self) -> &str {
-        &self.kid
+        self.public.kid()
     }
 
-    fn x(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.public)
-    }
-
-    /// The public key as a JWK.
-    pub fn jwk(&self) -> Value {
-        json!({ "kty": "OKP", "crv": "Ed25519", "x": self.x(), "kid": self.kid, "alg": "EdDSA", "use": "sig" })
-    }
-
-    pub fn decoding_key(&self) -> DecodingKey {
-        DecodingKey::from_ed_der(&self.public)
+    /// Refresh tokens whose successors are derived from this key.
+    pub fn refresh_tokens(&self) -> RefreshTokens {
+        RefreshTokens { successors: self.successors.clone() }
     }
 }
 
@@ -68,24 +115,35 @@ fn thumbprint(public: &[u8; 32]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// Issues access tokens.
+/// Issues access tokens with the current key; its tokens and those of the
+/// previous keys verify.
 pub struct AccessTokens {
     key: SigningKey,
+    /// Keys rotated out, still published and trusted until their tokens expire.
+    previous: Vec<VerificationKey>,
     issuer: String,
     audience: String,
     ttl: Duration,
 }
 
 impl AccessTokens {
-    pub fn new(key: SigningKey, settings: &JwtSettings) -> Self {
-        Self { key, issuer: settings.issuer.clone(), audience: settings.audience.clone(), ttl: settings.access_ttl }
+    pub fn new(key: SigningKey, previous: Vec<VerificationKey>, settings: &JwtSettings) -> Self {
+        let previous = previous.into_iter().filter(|p| p.kid != key.kid()).collect();
+        Self {
+            key,
+            previous,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            ttl: settings.access_ttl,
+        }
     }
 
     pub fn ttl_secs(&self) -> i64 {
         self.ttl.as_secs() as i64
     }
 
-    pub fn issue(&self, user_id: Uuid) -> anyhow::Result<String> {
+    /// A token for `user_id` at its current `session_version`.
+    pub fn issue(&self, user_id: Uuid, session_version: i64) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
             sub: user_id.to_string(),
@@ -95,29 +153,56 @@ impl AccessTokens {
             iat: now,
             jti: Uuid::new_v4().to_string(),
             typ: ACCESS_TOKEN_TYPE.to_owned(),
-            kid: self.key.kid.clone(),
+            kid: self.key.kid().to_owned(),
+            sv: session_version,
         };
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.key.kid.clone());
+        header.kid = Some(self.key.kid().to_owned());
         jsonwebtoken::encode(&header, &claims, &self.key.encoding).context("signing an access token")
     }
 
-    /// `GET /.well-known/jwks.json`.
-    pub fn jwks(&self) -> Value {
-        json!({ "keys": [self.key.jwk()] })
+    fn verification_keys(&self) -> impl Iterator<Item = &VerificationKey> {
+        std::iter::once(&self.key.public).chain(&self.previous)
     }
 
-    /// A verifier for the tokens this issuer signs.
-    pub fn verifier(&self) -> TokenVerifier {
-        TokenVerifier::with_keys(&self.issuer, &self.audience, [(self.key.kid.clone(), self.key.decoding_key())])
+    /// `GET /.well-known/jwks.json`: the current key first, then the previous ones.
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": self.verification_keys().map(VerificationKey::jwk).collect::<Vec<_>>() })
+    }
+
+    /// A verifier for the tokens of every published key, refusing those whose
+    /// sessions `revocations` says ended (read every `poll_interval`).
+    pub fn verifier(&self, revocations: impl RevocationSource, poll_interval: Duration) -> TokenVerifier {
+        let keys = self.verification_keys().map(|k| (k.kid.clone(), k.decoding_key()));
+        TokenVerifier::with_keys(&self.issuer, &self.audience, keys.collect::<Vec<_>>(), revocations, poll_interval)
     }
 }
 
-/// A new refresh token (256 random bits, base64url) and the hash we store.
-pub fn new_refresh_token() -> (String, Vec<u8>) {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+/// Makes refresh tokens: a new session's at random, a rotation's successor
+/// derived from the token it replaces, HMAC(key, parent). Only hashes are
+/// stored, yet the presenter of a just-rotated token can be handed the same
+/// successor again (see `Accounts::refresh`): deriving it needs the parent,
+/// which the store never holds, and the key, which never leaves the process.
+pub struct RefreshTokens {
+    successors: hmac::Key,
+}
+
+impl RefreshTokens {
+    /// A new session's token (256 random bits, base64url) and the hash we store.
+    pub fn random(&self) -> (String, Vec<u8>) {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        with_hash(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// The token that replaces `parent` when it is rotated, and its hash: the
+    /// same for the same parent, unpredictable without the key.
+    pub fn successor(&self, parent: &str) -> (String, Vec<u8>) {
+        with_hash(URL_SAFE_NO_PAD.encode(hmac::sign(&self.successors, parent.as_bytes()).as_ref()))
+    }
+}
+
+fn with_hash(token: String) -> (String, Vec<u8>) {
     let hash = hash_refresh_token(&token);
     (token, hash)
 }
@@ -133,6 +218,10 @@ pub const REFRESH_TOKEN_LEN: usize = 43;
 
 #[cfg(test)]
 mod tests {
+    use ed25519_dalek::pkcs8::EncodePublicKey;
+    use futures::future::BoxFuture;
+    use kit::identity::RevocationPage;
+
     use super::*;
 
     fn settings() -> JwtSettings {
@@ -140,26 +229,79 @@ mod tests {
             issuer: "iss".into(),
             audience: "aud".into(),
             private_key_pem: None,
+            previous_public_keys: Vec::new(),
             access_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(600),
+            refresh_reuse_grace: Duration::from_secs(30),
+            revocation_poll_interval: Duration::from_secs(1),
         }
+    }
+
+    struct NoRevocations;
+
+    impl RevocationSource for NoRevocations {
+        fn since(&self, cursor: i64) -> BoxFuture<'_, anyhow::Result<RevocationPage>> {
+            Box::pin(async move { Ok(RevocationPage { cursor, revocations: vec![], more: false }) })
+        }
+    }
+
+    fn verifier(tokens: &AccessTokens) -> TokenVerifier {
+        tokens.verifier(NoRevocations, Duration::from_secs(1))
+    }
+
+    fn dalek(seed: u8) -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn public_pem(seed: u8) -> String {
+        dalek(seed).verifying_key().to_public_key_pem(Default::default()).unwrap()
     }
 
     #[tokio::test]
     async fn issued_tokens_verify_and_foreign_keys_do_not() {
-        let tokens = AccessTokens::new(SigningKey::generate().unwrap(), &settings());
+        let tokens = AccessTokens::new(SigningKey::generate().unwrap(), vec![], &settings());
         let user = Uuid::new_v4();
-        let token = tokens.issue(user).unwrap();
-        let viewer = tokens.verifier().verify(&token).await.unwrap();
-        assert_eq!(viewer.user_id, user);
+        let token = tokens.issue(user, 3).unwrap();
+        let viewer = verifier(&tokens).verify(&token).await.unwrap();
+        assert_eq!((viewer.user_id, viewer.session_version), (user, 3));
 
-        let other = AccessTokens::new(SigningKey::generate().unwrap(), &settings());
-        assert!(other.verifier().verify(&token).await.is_err());
+        let other = AccessTokens::new(SigningKey::generate().unwrap(), vec![], &settings());
+        assert!(verifier(&other).verify(&token).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn tokens_of_a_previous_key_verify_and_new_ones_are_signed_with_the_current_key() {
+        let old_pem = dalek(1).to_pkcs8_pem(Default::default()).unwrap();
+        let old = AccessTokens::new(SigningKey::from_pem(&old_pem).unwrap(), vec![], &settings());
+        let old_token = old.issue(Uuid::new_v4(), 0).unwrap();
+
+        let previous = public_keys_from_pem(&public_pem(1)).unwrap();
+        let current = AccessTokens::new(
+            SigningKey::from_pem(&dalek(2).to_pkcs8_pem(Default::default()).unwrap()).unwrap(),
+            previous,
+            &settings(),
+        );
+
+        assert!(verifier(&current).verify(&old_token).await.is_ok(), "the previous key still verifies");
+        let new_kid = jsonwebtoken::decode_header(current.issue(Uuid::new_v4(), 0).unwrap()).unwrap().kid;
+        assert_eq!(new_kid.as_deref(), Some(current.key.kid()));
+        let kids: Vec<Value> = current.jwks()["keys"].as_array().unwrap().iter().map(|k| k["kid"].clone()).collect();
+        assert_eq!(kids, [json!(current.key.kid()), json!(old.key.kid())], "current first, then previous");
+    }
+
+    #[test]
+    fn previous_keys_are_read_from_concatenated_public_pems_only() {
+        let two = format!("{}\n{}", public_pem(1), public_pem(2));
+        assert_eq!(public_keys_from_pem(&two).unwrap().len(), 2);
+        let private = dalek(1).to_pkcs8_pem(Default::default()).unwrap().to_string();
+        for wrong in [private.as_str(), "", "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----", "junk"] {
+            assert!(public_keys_from_pem(wrong).is_err(), "{wrong:?}");
+        }
     }
 
     #[test]
     fn pem_keys_round_trip_with_a_stable_kid() {
-        let pem = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).to_pkcs8_pem(Default::default()).unwrap();
+        let pem = dalek(7).to_pkcs8_pem(Default::default()).unwrap();
         let a = SigningKey::from_pem(&pem).unwrap();
         let b = SigningKey::from_pem(&pem).unwrap();
         assert_eq!(a.kid(), b.kid());
@@ -167,11 +309,21 @@ mod tests {
     }
 
     #[test]
-    fn refresh_tokens_are_long_random_and_hashed() {
-        let (a, hash_a) = new_refresh_token();
-        let (b, _) = new_refresh_token();
+    fn refresh_tokens_are_long_random_and_hashed_and_successors_are_derived() {
+        let pem = dalek(7).to_pkcs8_pem(Default::default()).unwrap();
+        let refresh = SigningKey::from_pem(&pem).unwrap().refresh_tokens();
+        let (a, hash_a) = refresh.random();
+        let (b, _) = refresh.random();
         assert_eq!(a.len(), REFRESH_TOKEN_LEN);
         assert_ne!(a, b);
         assert_eq!(hash_a, hash_refresh_token(&a));
+
+        let (successor, hash) = refresh.successor(&a);
+        assert_eq!(successor.len(), REFRESH_TOKEN_LEN);
+        assert_eq!(hash, hash_refresh_token(&successor));
+        assert_eq!(refresh.successor(&a).0, successor, "the same parent, the same successor");
+        assert_ne!(refresh.successor(&b).0, successor);
+        let other_key = SigningKey::generate().unwrap().refresh_tokens();
+        assert_ne!(other_key.successor(&a).0, successor, "unpredictable without the key");
     }
 }

@@ -34,6 +34,7 @@ pub struct Application {
     pool: PgPool,
     repository: Repository,
     consumer: Consumer,
+    verifier: TokenVerifier,
     orphan_grace: Duration,
     sweep_interval: Duration,
 }
@@ -53,8 +54,7 @@ impl Application {
         let storage = Storage::from_settings(&settings.storage)?;
         let repository = Repository::new(pool.clone(), storage, settings.uploads.quota_bytes);
         let signer = url_signer(&settings);
-        let verifier =
-            TokenVerifier::with_jwks(&settings.identity.issuer, &settings.identity.audience, settings.jwks_url.clone());
+        let verifier = TokenVerifier::remote(&settings.identity, &settings.jwks_url);
         let policy = UploadPolicy {
             max_file_bytes: settings.uploads.max_file_bytes,
             max_files: settings.uploads.max_files,
@@ -78,7 +78,7 @@ impl Application {
             repository: repository.clone(),
             policy: Arc::new(policy),
         };
-        let downloads = DownloadState { repository: repository.clone(), verifier, signer };
+        let downloads = DownloadState { repository: repository.clone(), verifier: verifier.clone(), signer };
         let routes = Router::new()
             .route("/graphql", post(graphql))
             .with_state(state)
@@ -92,6 +92,7 @@ impl Application {
             pool,
             repository,
             consumer,
+            verifier,
             orphan_grace: settings.uploads.orphan_grace,
             sweep_interval: settings.uploads.sweep_interval,
         })
@@ -120,6 +121,7 @@ impl Application {
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(self.consumer.run(background.clone()));
+        tasks.spawn(self.verifier.keep_fresh(background.clone()));
         tasks.spawn(maintain(self.repository, self.orphan_grace, self.sweep_interval, background.clone()));
         self.server.serve_then_stop_background(shutdown, background, tasks).await;
         self.pool.close().await;
@@ -168,12 +170,9 @@ fn url_signer(settings: &Settings) -> UrlSigner {
 
 /// `POST /graphql`: JSON as usual; multipart requests stream their files into storage.
 async fn graphql(State(state): State<AppState>, request: Request) -> Response {
-    let viewer = match state.verifier.viewer_from_headers(request.headers()).await {
+    let viewer = match kit::graphql::viewer_or_unavailable(&state.verifier, request.headers()).await {
         Ok(viewer) => viewer,
-        Err(reason) => {
-            tracing::debug!(%reason, "request carries an unusable token; serving it as anonymous");
-            None
-        }
+        Err(unavailable) => return unavailable,
     };
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     if let Some(boundary) = upload::boundary(content_type) {

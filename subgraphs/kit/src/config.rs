@@ -495,12 +495,32 @@ impl CacheSettings {
 pub struct IdentitySettings {
     pub issuer: String,
     pub audience: String,
+    /// How often auth's session revocations are read (`REVOCATION_POLL_INTERVAL`).
+    pub revocation_poll_interval: Duration,
+    /// How often auth's JWKS is fetched again (`JWKS_REFRESH_INTERVAL`).
+    pub jwks_refresh_interval: Duration,
 }
 
 impl IdentitySettings {
     pub fn from_env(env: &mut Env) -> Self {
-        Self { issuer: env.string("JWT_ISSUER", "taskgraph-auth"), audience: env.string("JWT_AUDIENCE", "taskgraph") }
+        Self {
+            issuer: env.string("JWT_ISSUER", "taskgraph-auth"),
+            audience: env.string("JWT_AUDIENCE", "taskgraph"),
+            revocation_poll_interval: revocation_poll_interval(env),
+            jwks_refresh_interval: env.duration(
+                "JWKS_REFRESH_INTERVAL",
+                "5m",
+                Duration::from_secs(1),
+                Duration::from_secs(24 * 3600),
+            ),
+        }
     }
+}
+
+/// `REVOCATION_POLL_INTERVAL`: how long a user's ended sessions may still be
+/// honoured by a verifier (auth's own too).
+pub fn revocation_poll_interval(env: &mut Env) -> Duration {
+    env.duration("REVOCATION_POLL_INTERVAL", "1s", Duration::from_millis(50), Duration::from_secs(60))
 }
 
 #[cfg(test)]

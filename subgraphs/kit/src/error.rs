@@ -14,6 +14,8 @@ pub enum Code {
     Conflict,
     PayloadTooLarge,
     RateLimited,
+    /// Cannot be served right now (e.g. the caller's token cannot be checked); retry.
+    Unavailable,
     Internal,
 }
 
@@ -27,6 +29,7 @@ impl Code {
             Code::Conflict => "CONFLICT",
             Code::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Code::RateLimited => "RATE_LIMITED",
+            Code::Unavailable => "UNAVAILABLE",
             Code::Internal => "INTERNAL",
         }
     }
@@ -49,6 +52,11 @@ pub enum ApiError {
     PayloadTooLarge(String),
     /// Over a limit; `retry_after` (seconds, `extensions.retryAfter`) says when to try again.
     RateLimited {
+        message: String,
+        retry_after: u64,
+    },
+    /// A dependency this request needs is unreachable; `retry_after` as above.
+    Unavailable {
         message: String,
         retry_after: u64,
     },
@@ -82,6 +90,7 @@ impl ApiError {
             ApiError::Conflict(_) => Code::Conflict,
             ApiError::PayloadTooLarge(_) => Code::PayloadTooLarge,
             ApiError::RateLimited { .. } => Code::RateLimited,
+            ApiError::Unavailable { .. } => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
         }
     }
@@ -116,7 +125,9 @@ impl From<ApiError> for async_graphql::Error {
         let code = err.code();
         let (message, field, retry_after) = match err {
             ApiError::BadUserInput { field, message } => (message, field, None),
-            ApiError::RateLimited { message, retry_after } => (message, None, Some(retry_after)),
+            ApiError::RateLimited { message, retry_after } | ApiError::Unavailable { message, retry_after } => {
+                (message, None, Some(retry_after))
+            }
             ApiError::Internal(cause) => {
                 tracing::error!(error.cause_chain = ?cause, error.message = %cause, "internal error");
                 ("Internal server error".to_owned(), None, None)

@@ -210,7 +210,7 @@ impl Drop for TcpGate {
 }
 
 /// Plays the auth service for other services' tests: signs access tokens with a
-/// key of its own and serves its JWKS on a port of its own.
+/// key of its own and serves its JWKS (and an empty revocation log) on a port of its own.
 pub struct TestIssuer {
     pub jwks_url: String,
     pub issuer: String,
@@ -235,8 +235,13 @@ impl TestIssuer {
         }] });
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind issuer");
         let port = listener.local_addr().expect("addr").port();
+        let no_revocations = crate::identity::RevocationPage { cursor: 0, revocations: vec![], more: false };
         let routes = axum::Router::new()
-            .route("/.well-known/jwks.json", axum::routing::get(move || async move { axum::Json(jwks) }));
+            .route("/.well-known/jwks.json", axum::routing::get(move || async move { axum::Json(jwks) }))
+            .route(
+                "/.well-known/session-revocations",
+                axum::routing::get(move || async move { axum::Json(no_revocations) }),
+            );
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, routes).await;
         });
@@ -271,6 +276,7 @@ impl TestIssuer {
             jti: Uuid::new_v4().to_string(),
             typ: typ.to_owned(),
             kid: self.kid.clone(),
+            sv: 0,
         };
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());

@@ -24,6 +24,7 @@ pub struct Application {
     server: kit::http::Server,
     service: TaskService,
     consumer: Consumer,
+    verifier: TokenVerifier,
 }
 
 #[derive(Clone)]
@@ -40,8 +41,7 @@ impl Application {
 
         let cache = Arc::new(Cache::new(SERVICE, settings.cache.clone()));
         let service = TaskService::new(TaskStore::new(pool.clone()), cache.clone());
-        let verifier =
-            TokenVerifier::with_jwks(&settings.identity.issuer, &settings.identity.audience, settings.jwks_url.clone());
+        let verifier = TokenVerifier::remote(&settings.identity, &settings.jwks_url);
         let consumer = crate::cascade::consumer(&settings, service.clone());
 
         let mut checks: Vec<Box<dyn kit::health::Check>> = vec![Box::new(PostgresCheck(pool))];
@@ -53,13 +53,13 @@ impl Application {
         let health = Health::new(SERVICE, checks);
         let state = AppState {
             schema: schema::build(Some(service.clone()), settings.limits),
-            verifier,
+            verifier: verifier.clone(),
             service: service.clone(),
         };
         let routes = Router::new().route("/graphql", post(graphql)).with_state(state);
         let server = kit::http::Server::bind(SERVICE, routes, health, &settings.http).await?;
         tracing::info!(address = %server.local_addr()?, admin = ?server.admin_addr(), "tasks listening");
-        Ok(Self { server, service, consumer })
+        Ok(Self { server, service, consumer, verifier })
     }
 
     pub fn port(&self) -> u16 {
@@ -81,6 +81,7 @@ impl Application {
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(self.consumer.run(background.clone()));
+        tasks.spawn(self.verifier.keep_fresh(background.clone()));
         self.server.serve_then_stop_background(shutdown, background, tasks).await;
         self.service.store().pool().close().await;
         Ok(())

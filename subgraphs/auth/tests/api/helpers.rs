@@ -72,6 +72,11 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// The app's database (another app may share it, as a replica).
+    pub fn database_url(&self) -> String {
+        self._isolation.database_url()
+    }
+
     pub async fn post_graphql(&self, token: Option<&str>, body: Value) -> reqwest::Response {
         let mut request = self.client.post(format!("{}/graphql", self.address)).json(&body);
         if let Some(token) = token {

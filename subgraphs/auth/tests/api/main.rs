@@ -10,4 +10,5 @@ mod login;
 mod outbox;
 mod passwords;
 mod register;
+mod sessions;
 mod tokens;

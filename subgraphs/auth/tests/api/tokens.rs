@@ -1,5 +1,6 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use kit::TokenVerifier;
+use kit::config::IdentitySettings;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_code, session_of, spawn_app, test_key_pem};
@@ -63,8 +64,12 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
     let app = spawn_app().await;
     let first = app.signed_up().await;
     let second = session_of(&app.refresh(&first.refresh_token).await, "refreshToken");
+    sqlx::query("UPDATE auth.refresh_tokens SET replaced_at = now() - interval '1 minute'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
 
-    // The first token was stolen and replayed.
+    // The first token was stolen and replayed, after the grace window.
     let replay = app.refresh(&first.refresh_token).await;
 
     assert_eq!(error_code(&replay), "UNAUTHENTICATED");
@@ -155,8 +160,8 @@ async fn jwks_publishes_the_key_that_verifies_issued_tokens() {
     assert_eq!(header.kid.as_deref(), key["kid"].as_str());
 
     // Another service's view: keys fetched from the JWKS URL.
-    let verifier =
-        TokenVerifier::with_jwks("taskgraph-auth", "taskgraph", format!("{}/.well-known/jwks.json", app.address));
+    let settings = IdentitySettings::from_env(&mut kit::Env::from_pairs::<String, String>([]));
+    let verifier = TokenVerifier::remote(&settings, &format!("{}/.well-known/jwks.json", app.address));
     let viewer = verifier.verify(&session.access_token).await.expect("verifies through JWKS");
     assert_eq!(viewer.user_id.to_string(), session.user_id);
 }

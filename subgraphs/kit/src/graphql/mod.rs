@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::ApiError;
 use crate::cache::Cache;
 use crate::config::QueryLimits;
-use crate::identity::{TokenVerifier, Viewer};
+use crate::identity::{TokenError, TokenVerifier, Viewer};
 
 /// `builder` with the document limits: `limits` in the schema's data, where
 /// this module's `execute*` functions check every request against them before
@@ -44,13 +44,14 @@ pub fn limited<Q, M, S>(builder: SchemaBuilder<Q, M, S>, limits: QueryLimits) ->
 /// Executes a (possibly batched) GraphQL request, adding the [`crate::Viewer`]
 /// to its data when the request carries a valid access token. A token that is
 /// present but invalid leaves the request anonymous, so resolvers that need a
-/// viewer answer UNAUTHENTICATED.
+/// viewer answer UNAUTHENTICATED; one that cannot be checked now is refused
+/// (see [`viewer_or_unavailable`]).
 pub async fn execute<Q, M, S>(
     schema: &Schema<Q, M, S>,
     verifier: &TokenVerifier,
     headers: &HeaderMap,
     request: GraphQLBatchRequest,
-) -> GraphQLResponse
+) -> axum::response::Response
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
@@ -67,25 +68,47 @@ pub async fn execute_with<Q, M, S>(
     headers: &HeaderMap,
     request: GraphQLBatchRequest,
     per_viewer: impl Fn(Request, &Viewer) -> Request,
-) -> GraphQLResponse
+) -> axum::response::Response
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let viewer = viewer_of(verifier, headers).await;
-    execute_batch(schema, request.into_inner(), viewer.as_ref(), &per_viewer).await
+    let viewer = match viewer_or_unavailable(verifier, headers).await {
+        Ok(viewer) => viewer,
+        Err(unavailable) => return unavailable,
+    };
+    execute_batch(schema, request.into_inner(), viewer.as_ref(), &per_viewer).await.into_response()
 }
 
-/// The viewer of a valid access token; an unusable token is served as anonymous.
-async fn viewer_of(verifier: &TokenVerifier, headers: &HeaderMap) -> Option<Viewer> {
+/// The viewer of a valid access token; an unusable token is served as
+/// anonymous. A token that cannot be checked now (auth's keys or revocations
+/// unreachable) is not served at all: `Err` holds the answer, HTTP 503 with
+/// `Retry-After` and UNAVAILABLE, so a signed-in client retries rather than
+/// being treated as signed out.
+pub async fn viewer_or_unavailable(
+    verifier: &TokenVerifier,
+    headers: &HeaderMap,
+) -> Result<Option<Viewer>, axum::response::Response> {
     match verifier.viewer_from_headers(headers).await {
-        Ok(viewer) => viewer,
+        Ok(viewer) => Ok(viewer),
+        Err(TokenError::Unavailable) => Err(unavailable(verifier.retry_after_secs())),
         Err(reason) => {
             tracing::debug!(%reason, "request carries an unusable token; serving it as anonymous");
-            None
+            Ok(None)
         }
     }
+}
+
+fn unavailable(retry_after: u64) -> axum::response::Response {
+    let message = "The access token cannot be checked right now; retry shortly".to_owned();
+    let response = Response::from_errors(vec![server_error(ApiError::Unavailable { message, retry_after })]);
+    let body = serde_json::to_vec(&response).unwrap_or_default();
+    let headers = [
+        (header::RETRY_AFTER, HeaderValue::from(retry_after)),
+        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+    ];
+    (axum::http::StatusCode::SERVICE_UNAVAILABLE, headers, body).into_response()
 }
 
 async fn execute_batch<Q, M, S>(
@@ -224,7 +247,10 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let viewer = viewer_of(verifier, headers).await;
+    let viewer = match viewer_or_unavailable(verifier, headers).await {
+        Ok(viewer) => viewer,
+        Err(unavailable) => return unavailable,
+    };
     let mut single = match request.into_inner() {
         BatchRequest::Single(single) => single,
         batch => return execute_batch(schema, batch, viewer.as_ref(), &per_viewer).await.into_response(),

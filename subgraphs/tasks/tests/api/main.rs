@@ -11,3 +11,4 @@ mod health;
 mod helpers;
 mod limits;
 mod pagination;
+mod tokens;
