@@ -33,8 +33,10 @@ pub fn decode_post(body: &[u8], max_batch: usize) -> Result<Incoming, RequestErr
     {
         return Ok(Incoming::Single(request));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| RequestError::BadRequest(format!("The body is not valid JSON: {e}")))?;
+    // Our own words, not serde's: its messages quote the body back.
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        RequestError::BadRequest(format!("The body is not valid JSON (line {}, column {})", e.line(), e.column()))
+    })?;
     match value {
         Value::Array(items) => {
             if items.is_empty() || items.len() > max_batch {
@@ -53,7 +55,13 @@ fn decode_one(value: Value) -> Result<GraphqlRequest, RequestError> {
     if !value.is_object() {
         return Err(RequestError::BadRequest("A GraphQL request is a JSON object".into()));
     }
-    serde_json::from_value(value).map_err(|e| RequestError::BadRequest(format!("Malformed GraphQL request: {e}")))
+    serde_json::from_value(value).map_err(|e| {
+        tracing::debug!(error = %e, "malformed GraphQL request");
+        RequestError::BadRequest(
+            "Malformed GraphQL request: `query` and `operationName` are strings, `variables` and `extensions` objects"
+                .into(),
+        )
+    })
 }
 
 pub fn decode_get(params: &HashMap<String, String>) -> Result<GraphqlRequest, RequestError> {
@@ -115,4 +123,27 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.split(',').next().is_some_and(|first| first.trim().starts_with("text/html")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(body: &[u8]) -> String {
+        match decode_post(body, 32) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{} was accepted", String::from_utf8_lossy(body)),
+        }
+    }
+
+    #[test]
+    fn unreadable_bodies_are_refused_in_our_words_not_serdes() {
+        assert_eq!(refusal(br#"{"query": "{ me { id } }""#), "The body is not valid JSON (line 1, column 25)");
+        for body in [&br#"{"query": 42}"#[..], br#"[{"variables": "x"}]"#, br#"{"operationName": ["a"]}"#] {
+            let message = refusal(body);
+            assert!(message.starts_with("Malformed GraphQL request: `query` and"), "{message}");
+            assert!(!message.contains("invalid type") && !message.contains("expected"), "serde's words: {message}");
+        }
+        assert_eq!(refusal(b"42"), "A GraphQL request is a JSON object");
+    }
 }

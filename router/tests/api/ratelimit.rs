@@ -279,7 +279,7 @@ async fn password_checks_are_limited_per_ip_and_per_user_before_reaching_auth() 
     assert_eq!(other.status(), 200);
     assert_eq!(other.json::<Value>().await.unwrap(), json!({ "data": { "changePassword": false } }));
     assert_eq!(guess(&router, "{ __typename }", "198.51.100.1", &alice).await.status(), 200);
-    let metrics = router.http.get(router.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = router.http.get(router.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains(r#"rate_limited_total{policy="password"}"#), "{metrics}");
 }
 
