@@ -11,7 +11,8 @@ export default defineConfig({
   server: {
     proxy: {
       "/graphql": api,
-      "/files": api,
+      // Downloads only: `/files` itself is a page of the app.
+      "^/files/.+": api,
     },
   },
   build: {

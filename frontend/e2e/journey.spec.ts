@@ -1,7 +1,7 @@
 // The whole user journey against the real backend, in the order a user takes it.
 import { readFileSync } from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
-import { expectAccessible, screenshot, sql, watchConsole } from "./support";
+import { expectAccessible, layoutShift, recordLayoutShifts, screenshot, sql, watchConsole } from "./support";
 
 const email = `ada-${Date.now()}@example.com`;
 const firstPassword = "analytical1";
@@ -35,6 +35,7 @@ async function goTo(page: Page, label: "Tasks" | "Files" | "Account") {
 
 test("register, tasks, files, password, account deletion", async ({ page, context }) => {
   const problems = watchConsole(page);
+  await recordLayoutShifts(page);
 
   // Sign in / create account.
   await page.goto("/");
@@ -135,10 +136,11 @@ test("register, tasks, files, password, account deletion", async ({ page, contex
   await expect(page.getByRole("listitem", { name: "notes.txt" })).toBeVisible();
   await expect(page.getByRole("listitem", { name: "draft.txt" })).toBeVisible();
 
-  // A deep link loads the app, which resumes the session from the refresh token.
+  // A deep link loads the app, which resumes the session from the refresh token, without layout shift.
   await page.goto("/files");
   await expect(page.getByRole("heading", { level: 1, name: "Files" })).toBeVisible();
   await expect(page.getByRole("listitem", { name: "notes.txt" })).toBeVisible();
+  expect(await layoutShift(page)).toBeLessThan(0.1);
 
   // Rename, download (the same bytes), delete.
   await page.getByRole("button", { name: "Rename notes.txt" }).click();
