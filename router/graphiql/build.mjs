@@ -32,9 +32,10 @@ async function buildInto(outDir) {
 
 async function check() {
   const out = mkdtempSync(join(tmpdir(), "graphiql-"));
+  let stale;
   try {
     await buildInto(out);
-    const stale = EXPECTED_FILES.filter((file) => {
+    stale = EXPECTED_FILES.filter((file) => {
       let committed;
       try {
         committed = readFileSync(join(DIST, file));
@@ -43,14 +44,16 @@ async function check() {
       }
       return !committed.equals(readFileSync(join(out, file)));
     });
-    if (stale.length > 0) {
-      console.error(`router/graphiql/dist is stale (${stale.join(", ")} differ from a fresh build of the lockfile): run \`npm run build\` in router/graphiql/`);
-      process.exit(1);
-    }
-    console.log("router/graphiql/dist is what its lockfile and sources build to.");
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
+  if (stale.length > 0) {
+    console.error(
+      `router/graphiql/dist is stale (${stale.join(", ")} differ from a fresh build of the lockfile): run \`npm run build\` in router/graphiql/`,
+    );
+    process.exit(1);
+  }
+  console.log("router/graphiql/dist is what its lockfile and sources build to.");
 }
 
 if (process.argv.includes("--check")) await check();
