@@ -278,6 +278,16 @@ mod tests {
     }
 
     #[test]
+    fn the_router_serves_the_built_app_unless_told_otherwise() {
+        let explicit = Settings::from_vars(vars(&[("FRONTEND_DIR", "/srv/app")])).unwrap();
+        assert_eq!(explicit.router.frontend_dir, Some(std::path::PathBuf::from("/srv/app")));
+        let off = Settings::from_vars(vars(&[("FRONTEND_DIR", "none")])).unwrap();
+        assert_eq!(off.router.frontend_dir, None);
+        let default = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(default.router.frontend_dir, built_frontend().map(std::path::PathBuf::from));
+    }
+
+    #[test]
     fn problems_are_reported_once_each() {
         let err =
             Settings::from_vars(vars(&[("DATABASE_MAX_CONNECTIONS", "0"), ("USER_DELETED_QUEUE", "q")])).unwrap_err();
