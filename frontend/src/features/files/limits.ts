@@ -15,7 +15,7 @@ const ALLOWED_TYPES = [
 
 /** Why a file would be refused, or null. The browser's type is a guess (the server sniffs), so an unknown one passes. */
 export function refusalBeforeUpload(file: Pick<File, "size" | "type" | "name">): string | null {
-  if (file.size > MAX_FILE_BYTES) return `${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(MAX_FILE_BYTES)}.`;
+  if (file.size > MAX_FILE_BYTES) return `${file.name} is ${formatBytes(file.size)}, over the ${formatBytes(MAX_FILE_BYTES)} limit for one file.`;
   if (file.type && !ALLOWED_TYPES.some((pattern) => pattern.test(file.type))) {
     return `${file.name} is ${file.type}, which is not accepted (${ALLOWED_KINDS}).`;
   }
