@@ -79,10 +79,11 @@ impl Settings {
                 concat!(env!("CARGO_MANIFEST_DIR"), "/schema/supergraph.graphql").into(),
             );
         }
-        if !vars.contains_key("FRONTEND_DIR") && !vars.contains_key("ROUTER_FRONTEND_DIR") {
-            if let Some(dir) = built_frontend() {
-                vars.insert("FRONTEND_DIR".into(), dir);
-            }
+        if !vars.contains_key("FRONTEND_DIR")
+            && !vars.contains_key("ROUTER_FRONTEND_DIR")
+            && let Some(dir) = built_frontend()
+        {
+            vars.insert("FRONTEND_DIR".into(), dir);
         }
         if vars.contains_key("USER_DELETED_QUEUE") {
             // Shared, it would make tasks and files compete for one queue's events.

@@ -37,11 +37,11 @@ impl Frontend {
         }
         let path = uri.path().trim_start_matches('/');
         let Some(relative) = safe_relative_path(path) else { return not_found() };
-        if !relative.as_os_str().is_empty() {
-            if let Ok(body) = tokio::fs::read(self.root.join(&relative)).await {
-                let cache = if path.starts_with("assets/") { IMMUTABLE } else { "no-cache" };
-                return file_response(method, content_type(path), cache, body);
-            }
+        if !relative.as_os_str().is_empty()
+            && let Ok(body) = tokio::fs::read(self.root.join(&relative)).await
+        {
+            let cache = if path.starts_with("assets/") { IMMUTABLE } else { "no-cache" };
+            return file_response(method, content_type(path), cache, body);
         }
         // A page of the app (no file extension) gets the app; a missing file stays missing.
         let last = path.rsplit('/').next().unwrap_or_default();
