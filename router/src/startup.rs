@@ -105,7 +105,9 @@ impl Application {
                 .route(crate::graphiql::STYLE_PATH, get(crate::graphiql::style));
         }
         if settings.frontend_dir.is_some() {
-            routes = routes.fallback(serve_frontend);
+            // Routes, not a fallback: the platform's 404 fallback replaces any of ours.
+            // The API's own paths are more specific, so they still win.
+            routes = routes.route("/", get(serve_frontend)).route("/{*path}", get(serve_frontend));
         }
         if settings.files_subgraph.is_some() {
             routes = routes.route("/files/{id}/content", get(get_file_content));
