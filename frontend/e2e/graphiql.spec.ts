@@ -20,6 +20,12 @@ test("GraphiQL loads and runs a query with every other origin unreachable", asyn
 
   await page.getByRole("button", { name: /execute query/i }).click();
   await expect(page.locator(".result-window")).toContainText('"__typename": "Query"');
+  // The schema comes by introspection, and the dialogs open, still within the CSP.
+  await page.getByRole("button", { name: /documentation explorer/i }).click();
+  await expect(page.locator(".graphiql-doc-explorer")).toContainText("Query");
+  await page.getByRole("button", { name: /settings dialog/i }).click();
+  await expect(page.getByRole("dialog")).toBeVisible();
+  await page.keyboard.press("Escape");
   await screenshot(page, "graphiql");
   expect(blocked).toEqual([]);
   expect(problems).toEqual([]);

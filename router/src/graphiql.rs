@@ -14,8 +14,9 @@ const SCRIPT: &[u8] = include_bytes!("../graphiql/dist/graphiql.js");
 const STYLE: &[u8] = include_bytes!("../graphiql/dist/graphiql.css");
 
 /// Only this origin: no CDN, no inline script. GraphiQL's stylesheet carries its
-/// fonts as `data:` URLs, and its editors set styles through the CSSOM.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+/// fonts as `data:` URLs; its dialogs add a `<style>`, allowed by the page's nonce
+/// (`{nonce}`, new for every response), and its editors set styles through the CSSOM.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; \
      font-src 'self' data:; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
      frame-ancestors 'none'";
 
@@ -25,6 +26,7 @@ const PAGE: &str = r#"<!doctype html>
   <meta charset="utf-8" />
   <meta name="viewport" content="width=device-width, initial-scale=1" />
   <title>taskgraph · GraphiQL</title>
+  <meta name="csp-nonce" content="{nonce}" />
   <link rel="stylesheet" href="/graphiql/graphiql.css" />
   <script type="module" src="/graphiql/graphiql.js"></script>
 </head>
@@ -35,9 +37,11 @@ const PAGE: &str = r#"<!doctype html>
 "#;
 
 pub fn page() -> Response {
-    let mut response = axum::response::Html(PAGE).into_response();
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let mut response = axum::response::Html(PAGE.replace("{nonce}", &nonce)).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    let csp = CONTENT_SECURITY_POLICY.replace("{nonce}", &nonce);
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&csp).expect("a nonce is hex"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

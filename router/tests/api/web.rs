@@ -21,6 +21,10 @@ async fn graphiql_comes_from_the_router_itself_under_a_strict_csp() {
     assert!(!csp.contains("unsafe-inline") && !csp.contains("http"), "{csp}");
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"src="/graphiql/graphiql.js""#), "{html}");
+    let nonce = csp.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).expect("a style nonce");
+    assert!(html.contains(&format!(r#"content="{nonce}""#)), "the page hands its script the nonce");
+    let again = router.http.get(router.url("/graphql")).header("accept", "text/html").send().await.unwrap();
+    assert!(!again.headers()["content-security-policy"].to_str().unwrap().contains(nonce), "a nonce per response");
     assert!(!html.contains("https://") && !html.contains("<script>"), "no CDN and no inline script: {html}");
 
     for (path, content_type) in [("/graphiql/graphiql.js", "text/javascript"), ("/graphiql/graphiql.css", "text/css")] {
