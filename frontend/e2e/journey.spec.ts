@@ -33,8 +33,15 @@ async function goTo(page: Page, label: "Tasks" | "Files" | "Account") {
   await expect(page.getByRole("heading", { level: 1, name: label })).toBeVisible();
 }
 
-test("register, tasks, files, password, account deletion", async ({ page, context }) => {
+test("register, tasks, files, password, account deletion", async ({ page, context, baseURL }) => {
   const problems = watchConsole(page);
+  // Nothing from another origin, fonts included.
+  const foreign: string[] = [];
+  const origin = new URL(baseURL!).origin;
+  page.on("request", (request) => {
+    const url = request.url();
+    if (!url.startsWith(origin) && !url.startsWith("data:") && !url.startsWith("blob:")) foreign.push(url);
+  });
   await recordLayoutShifts(page);
 
   // Sign in / create account.
@@ -194,4 +201,5 @@ test("register, tasks, files, password, account deletion", async ({ page, contex
   await expect(page.getByRole("alert")).toContainText("Invalid email or password");
 
   expect(problems).toEqual([]);
+  expect(foreign).toEqual([]);
 });
