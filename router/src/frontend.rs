@@ -43,9 +43,9 @@ impl Frontend {
             let cache = if path.starts_with("assets/") { IMMUTABLE } else { "no-cache" };
             return file_response(method, content_type(path), cache, body);
         }
-        // A page of the app (no file extension) gets the app; a missing file stays missing.
+        // `/` is the app; another page of it (no file extension) too when a browser asks; a missing file stays missing.
         let last = path.rsplit('/').next().unwrap_or_default();
-        if last.contains('.') || !accepts_html(headers) {
+        if !path.is_empty() && (last.contains('.') || !accepts_html(headers)) {
             return not_found();
         }
         match tokio::fs::read(self.root.join("index.html")).await {
@@ -72,11 +72,10 @@ fn safe_relative_path(path: &str) -> Option<PathBuf> {
     Some(relative)
 }
 
+/// A browser navigating asks for `text/html` by name; a probe, a scraper or a
+/// script asking for anything (`*/*`) or nothing gets a 404 rather than the app.
 fn accepts_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|accept| accept.contains("text/html") || accept.contains("*/*"))
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"))
 }
 
 fn content_type(path: &str) -> &'static str {

@@ -75,7 +75,13 @@ async fn the_web_app_is_served_at_the_root_with_page_paths_falling_back_to_index
     for missing in ["/assets/gone-123.js", "/.env", "/assets/../.env", "/%2e%2e/Cargo.toml"] {
         assert_eq!(get(missing, "*/*").await.unwrap().status(), 404, "{missing}");
     }
-    assert_eq!(get("/tasks", "application/json").await.unwrap().status(), 404, "only a browser gets the page");
+    for accept in ["application/json", "*/*"] {
+        assert_eq!(get("/tasks", accept).await.unwrap().status(), 404, "only a browser gets the page: {accept}");
+    }
+    let root = router.http.get(router.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), 200, "`/` is the app whatever the client accepts");
+    let bare = router.http.get(router.url("/metrics")).send().await.unwrap();
+    assert_eq!(bare.status(), 404, "a scraper on the public port finds no metrics, and no app either");
 
     // The API keeps its paths.
     let api = router.http.post(router.url("/graphql")).json(&serde_json::json!({"query": "{ __typename }"}));
