@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Composes the subgraph SDL files listed in subgraphs.json into the Apollo
-// Federation v2 supergraph schema (supergraph.graphql) used by the router.
+// Federation v2 supergraph schema (supergraph.graphql) used by the router, and
+// prints its public API schema (api.graphql: what clients see, from which the
+// front end generates its types).
 //
-//   node compose.mjs           compose and write supergraph.graphql
-//   node compose.mjs --check   compose in memory; exit 1 if supergraph.graphql is stale
+//   node compose.mjs           compose and write supergraph.graphql and api.graphql
+//   node compose.mjs --check   compose in memory; exit 1 if either file is stale
 //   node compose.mjs --stdin   compose {"subgraphs":[{name,url,sdl}]} read from stdin; print
 //                              the supergraph to stdout (tests compose subgraphs they start)
 //
@@ -18,7 +20,7 @@ import { composeServices, compositionHasErrors } from "@theguild/federation-comp
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CONFIG_FILE = "subgraphs.json";
 const OUTPUT_FILE = "supergraph.graphql";
-const OUTPUT_DISPLAY = `schema/${OUTPUT_FILE}`;
+const API_FILE = "api.graphql";
 const NAME_PATTERN = /^[a-z][a-z0-9_]*$/;
 const ENTRY_KEYS = new Set(["name", "schema", "url"]);
 // Built-in GraphQL directives (@include, @skip, @deprecated, @specifiedBy, @oneOf).
@@ -199,32 +201,42 @@ function main() {
   }
 
   const supergraph = result.supergraphSdl.replace(/\s*$/, "") + "\n";
-  const outputPath = join(HERE, OUTPUT_FILE);
-  const current = existsSync(outputPath) ? readFileSync(outputPath, "utf8") : null;
-  // Line endings are normalised so a CRLF checkout does not count as stale.
-  const upToDate = current !== null && current.replace(/\r\n/g, "\n") === supergraph;
+  const api = result.publicSdl.replace(/\s*$/, "") + "\n";
+  const outputs = [
+    { file: OUTPUT_FILE, text: supergraph },
+    { file: API_FILE, text: api },
+  ].map((output) => ({ ...output, ...compare(output) }));
   const subgraphList = services.map((s) => s.name).join(", ");
   const joinVersion = /specs\.apollo\.dev\/join\/(v[0-9.]+)/.exec(supergraph)?.[1] ?? "unknown";
 
   if (options.check) {
-    if (!upToDate) {
-      const why = current === null ? "is missing" : "is stale";
-      fail([`${OUTPUT_DISPLAY} ${why}: run \`npm run compose\` in schema/`]);
+    const stale = outputs.filter((output) => !output.upToDate);
+    if (stale.length > 0) {
+      fail(stale.map(({ file, missing }) => `schema/${file} ${missing ? "is missing" : "is stale"}: run \`npm run compose\` in schema/`));
     }
-    console.log(`${OUTPUT_DISPLAY} is up to date (${services.length} subgraph(s): ${subgraphList}).`);
+    const files = outputs.map(({ file }) => `schema/${file}`).join(" and ");
+    console.log(`${files} are up to date (${services.length} subgraph(s): ${subgraphList}).`);
     return;
   }
 
-  if (!upToDate) {
-    const tmpPath = `${outputPath}.tmp-${process.pid}`;
-    writeFileSync(tmpPath, supergraph);
-    renameSync(tmpPath, outputPath);
+  for (const { file, text, upToDate } of outputs) {
+    if (!upToDate) {
+      const path = join(HERE, file);
+      const tmpPath = `${path}.tmp-${process.pid}`;
+      writeFileSync(tmpPath, text);
+      renameSync(tmpPath, path);
+    }
+    const lines = text.split("\n").length - 1;
+    const what = file === OUTPUT_FILE ? `${services.length} subgraph(s) (${subgraphList}), join/${joinVersion}` : "public API";
+    console.log(`${upToDate ? "Unchanged" : "Wrote"} schema/${file}: ${what}, ${lines} lines.`);
   }
-  const lines = supergraph.split("\n").length - 1;
-  console.log(
-    `${upToDate ? "Unchanged" : "Wrote"} ${OUTPUT_DISPLAY}: ${services.length} subgraph(s) (${subgraphList}), ` +
-      `join/${joinVersion}, ${lines} lines.`,
-  );
+}
+
+/** Whether the committed file already holds `text` (line endings normalised, so a CRLF checkout is not stale). */
+function compare({ file, text }) {
+  const path = join(HERE, file);
+  const current = existsSync(path) ? readFileSync(path, "utf8") : null;
+  return { missing: current === null, upToDate: current !== null && current.replace(/\r\n/g, "\n") === text };
 }
 
 try {

@@ -25,6 +25,8 @@ const DEFAULT_MEMORY_CACHE_BYTES: usize = 64 << 20;
 const SUBGRAPH_HOST: &str = "127.0.0.1";
 /// The router's default, relative to the working directory.
 const DEFAULT_SUPERGRAPH: &str = "schema/supergraph.graphql";
+/// The web app as `npm run build` in frontend/ leaves it, relative to the working directory.
+const DEFAULT_FRONTEND: &str = "frontend/dist";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -76,6 +78,12 @@ impl Settings {
                 "SUPERGRAPH_PATH".into(),
                 concat!(env!("CARGO_MANIFEST_DIR"), "/schema/supergraph.graphql").into(),
             );
+        }
+        if !vars.contains_key("FRONTEND_DIR")
+            && !vars.contains_key("ROUTER_FRONTEND_DIR")
+            && let Some(dir) = built_frontend()
+        {
+            vars.insert("FRONTEND_DIR".into(), dir);
         }
         if vars.contains_key("USER_DELETED_QUEUE") {
             // Shared, it would make tasks and files compete for one queue's events.
@@ -136,6 +144,15 @@ fn collect(result: Result<(), ConfigError>, problems: &mut Vec<String>) {
     if let Err(e) = result {
         problems.extend(e.0);
     }
+}
+
+/// The built app, when there is one: here, or in the checkout the binary was built from.
+fn built_frontend() -> Option<String> {
+    let checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/frontend/dist");
+    [DEFAULT_FRONTEND, checkout]
+        .into_iter()
+        .find(|dir| std::path::Path::new(dir).join("index.html").is_file())
+        .map(str::to_owned)
 }
 
 /// `RABBITMQ_URL`, or `AMQP_URL` (the name the issue uses) when only that is set.
@@ -259,6 +276,16 @@ mod tests {
         let settings = Settings::from_vars(vars(&[("REDIS_URL", ""), ("RABBITMQ_URL", "none")])).unwrap();
         assert!(matches!(settings.cache, CacheMode::InProcess { .. }));
         assert_eq!(settings.events, EventsMode::InProcess);
+    }
+
+    #[test]
+    fn the_router_serves_the_built_app_unless_told_otherwise() {
+        let explicit = Settings::from_vars(vars(&[("FRONTEND_DIR", "/srv/app")])).unwrap();
+        assert_eq!(explicit.router.frontend_dir, Some(std::path::PathBuf::from("/srv/app")));
+        let off = Settings::from_vars(vars(&[("FRONTEND_DIR", "none")])).unwrap();
+        assert_eq!(off.router.frontend_dir, None);
+        let default = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(default.router.frontend_dir, built_frontend().map(std::path::PathBuf::from));
     }
 
     #[test]

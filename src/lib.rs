@@ -46,6 +46,8 @@ pub struct Monolith {
     admin_host: IpAddr,
     /// Problems with optional dependencies found at start, for the banner.
     warnings: Vec<String>,
+    /// Whether the router serves the web app at `/` (`FRONTEND_DIR`).
+    serves_app: bool,
 }
 
 /// Where each part listens.
@@ -84,8 +86,10 @@ impl Monolith {
             Some(address) if !address.ip().is_unspecified() => address.ip(),
             _ => IpAddr::from([127, 0, 0, 1]),
         };
+        let serves_app = settings.router.frontend_dir.is_some();
         let router = router::Application::build(settings.router).await.context("starting the router")?;
-        Ok(Self { auth, tasks, files, router, cache: settings.cache, events: settings.events, admin_host, warnings })
+        let (cache, events) = (settings.cache, settings.events);
+        Ok(Self { auth, tasks, files, router, cache, events, admin_host, warnings, serves_app })
     }
 
     pub fn ports(&self) -> Ports {
@@ -106,11 +110,15 @@ impl Monolith {
         &self.events
     }
 
-    /// What to print once started: GraphiQL first, then the rest.
+    /// What to print once started: the app and GraphiQL first, then the rest.
     pub fn banner(&self) -> String {
         let ports = self.ports();
         let api = format!("http://127.0.0.1:{}", ports.router);
-        let mut lines = vec![
+        let mut lines = Vec::new();
+        if self.serves_app {
+            lines.push(format!("app:      {api}/"));
+        }
+        lines.extend([
             format!("GraphiQL: {api}/graphql"),
             format!("GraphQL:  {api}/graphql (POST JSON, or multipart with files)"),
             format!("subgraphs (loopback): auth :{}, tasks :{}, files :{}", ports.auth, ports.tasks, ports.files),
@@ -121,7 +129,7 @@ impl Monolith {
                 }
                 None => format!("health:   {api}/health/ready   metrics: off (ADMIN_PORT=none)"),
             },
-        ];
+        ]);
         lines.push(match &self.cache {
             CacheMode::Redis { shown_url } => format!("cache:    Redis at {shown_url}"),
             CacheMode::InProcess { max_bytes } => {

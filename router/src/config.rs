@@ -36,6 +36,8 @@ pub struct Settings {
     pub uploads: Option<UploadLimits>,
     /// Largest JSON request body (`BODY_LIMIT_BYTES`); `http.body_limit` also makes room for files.
     pub json_body_limit: usize,
+    /// The built web app served at `/` (`FRONTEND_DIR`); `None`: no app here.
+    pub frontend_dir: Option<PathBuf>,
 }
 
 /// Verifying bearer tokens at the edge, before any subgraph is called.
@@ -161,6 +163,10 @@ impl Settings {
             files_subgraph: match env.string("FILES_SUBGRAPH", "files").trim() {
                 "" | "none" => None,
                 name => Some(name.to_owned()),
+            },
+            frontend_dir: match env.string("FRONTEND_DIR", "").trim() {
+                "" | "none" => None,
+                dir => Some(PathBuf::from(dir)),
             },
         }
     }

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod downloads;
 pub mod edge;
+pub mod frontend;
 pub mod graphiql;
 pub mod pipeline;
 pub mod startup;

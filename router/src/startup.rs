@@ -8,8 +8,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::future::join_all;
 use kit::TokenVerifier;
@@ -19,6 +19,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::edge::ratelimit::RateLimiter;
 use crate::edge::{Admission, Edge, Refusal};
+use crate::frontend::Frontend;
 use crate::pipeline::error::RequestError;
 use crate::pipeline::multipart::{self, UploadLimits};
 use crate::pipeline::prepare::PlanCache;
@@ -48,6 +49,8 @@ struct AppState {
     files_subgraph: String,
     uploads: Option<UploadLimits>,
     json_body_limit: usize,
+    /// The web app at `/`, when `FRONTEND_DIR` is set.
+    frontend: Option<Frontend>,
 }
 
 /// Headers a browser cannot send cross-site without a CORS preflight, so their
@@ -84,6 +87,7 @@ impl Application {
             tracing::warn!("RATE_LIMIT_ENABLED=false: no rate limits");
         }
         let edge = Arc::new(Edge { verifier, limiter, proxies: settings.trusted_proxies.clone() });
+        let frontend = settings.frontend_dir.as_deref().map(Frontend::open).transpose()?;
         let state = AppState {
             router,
             graphiql: settings.graphql.graphiql,
@@ -92,8 +96,19 @@ impl Application {
             files_subgraph: settings.files_subgraph.clone().unwrap_or_default(),
             uploads: settings.uploads,
             json_body_limit: settings.json_body_limit,
+            frontend,
         };
         let mut routes = axum::Router::new().route("/graphql", get(get_graphql).post(post_graphql));
+        if settings.graphql.graphiql {
+            routes = routes
+                .route(crate::graphiql::SCRIPT_PATH, get(crate::graphiql::script))
+                .route(crate::graphiql::STYLE_PATH, get(crate::graphiql::style));
+        }
+        if settings.frontend_dir.is_some() {
+            // Routes, not a fallback: the platform's 404 fallback replaces any of ours.
+            // The API's own paths are more specific, so they still win.
+            routes = routes.route("/", get(serve_frontend)).route("/{*path}", get(serve_frontend));
+        }
         if settings.files_subgraph.is_some() {
             routes = routes.route("/files/{id}/content", get(get_file_content));
         }
@@ -283,7 +298,7 @@ async fn get_graphql(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     if state.graphiql && !params.contains_key("query") && request::wants_html(&headers) {
-        return Html(crate::graphiql::PAGE).into_response();
+        return crate::graphiql::page();
     }
     let media = MediaType::negotiate(&headers);
     if state.csrf_prevention && !has_preflight_header(&headers) {
@@ -318,6 +333,13 @@ async fn get_file_content(
     let mut response = crate::downloads::content(&state.router, &state.files_subgraph, id, query, &headers).await;
     admission.decorate(&mut response);
     response
+}
+
+async fn serve_frontend(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    match &state.frontend {
+        Some(frontend) => frontend.serve(&method, &uri, &headers).await,
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// A request refused on its headers: 401 for a bad token, 503 for one that

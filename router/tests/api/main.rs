@@ -16,3 +16,4 @@ mod sessions;
 mod tasks_e2e;
 mod uploads;
 mod variables;
+mod web;
