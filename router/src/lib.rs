@@ -7,6 +7,7 @@ pub mod downloads;
 pub mod edge;
 pub mod graphiql;
 pub mod pipeline;
+pub mod readiness;
 pub mod startup;
 pub mod subgraphs;
 pub mod supergraph;
