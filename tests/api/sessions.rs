@@ -54,7 +54,10 @@ async fn the_generated_router_secret_lets_only_the_router_reach_the_subgraphs() 
     let (_, token) = app.register("grace@example.com", "analytical1").await;
 
     let me = app.graphql(Some(&token), "{ me { email tasks { totalCount } files { totalCount } } }", json!({})).await;
-    assert_eq!(me["me"], json!({ "email": "grace@example.com", "tasks": { "totalCount": 0 }, "files": { "totalCount": 0 } }));
+    assert_eq!(
+        me["me"],
+        json!({ "email": "grace@example.com", "tasks": { "totalCount": 0 }, "files": { "totalCount": 0 } })
+    );
     for port in [app.ports.auth, app.ports.tasks, app.ports.files] {
         let url = format!("http://127.0.0.1:{port}/graphql");
         let (status, code) = answer(&app, &url, &token, "{ __typename }").await;

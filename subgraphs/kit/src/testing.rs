@@ -35,10 +35,7 @@ pub const ROUTER_SECRET: &str = "test-router-secret-0123456789abcdef0123456789ab
 /// on every request.
 pub fn router_client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        crate::http::ROUTER_SECRET_HEADER.clone(),
-        reqwest::header::HeaderValue::from_static(ROUTER_SECRET),
-    );
+    headers.insert(crate::http::ROUTER_SECRET_HEADER.clone(), reqwest::header::HeaderValue::from_static(ROUTER_SECRET));
     reqwest::Client::builder().default_headers(headers).build().expect("a plain HTTP client always builds")
 }
 

@@ -64,7 +64,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Env)) -> TestApp {
     let pool = app.pool().clone();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    TestApp { address, admin_address, client: kit::testing::router_client(), pool, exchange, shutdown, _isolation: isolation }
+    TestApp {
+        address,
+        admin_address,
+        client: kit::testing::router_client(),
+        pool,
+        exchange,
+        shutdown,
+        _isolation: isolation,
+    }
 }
 
 impl Drop for TestApp {

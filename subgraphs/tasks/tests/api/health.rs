@@ -57,7 +57,8 @@ async fn at_shutdown_ready_turns_503_while_live_and_graphql_still_answer_during_
 
     app.begin_shutdown();
 
-    kit::testing::eventually("readiness to turn 503", || async { app.get("/health/ready").await.status() == 503 }).await;
+    kit::testing::eventually("readiness to turn 503", || async { app.get("/health/ready").await.status() == 503 })
+        .await;
     let body: Value = app.get("/health/ready").await.json().await.unwrap();
     assert_eq!(body["status"], "draining", "{body}");
     assert_eq!(app.get("/health/live").await.status(), 200, "alive: no restart");
@@ -81,7 +82,9 @@ async fn graphql_answers_only_requests_with_the_routers_secret_and_health_stays_
         request.send()
     };
 
-    for (what, secret) in [("without a secret", None), ("with a wrong one", Some("not-the-router-secret-at-all-0123456789"))] {
+    for (what, secret) in
+        [("without a secret", None), ("with a wrong one", Some("not-the-router-secret-at-all-0123456789"))]
+    {
         let refused = post(secret).await.unwrap();
         assert_eq!(refused.status(), 403, "{what}");
         let body: Value = refused.json().await.unwrap();
