@@ -9,6 +9,10 @@
 //!   registry, so the subgraphs open none.
 //! - `<SERVICE>_<NAME>` sets `<NAME>` for that service alone, e.g.
 //!   `TASKS_USER_DELETED_QUEUE` or `ROUTER_REQUEST_TIMEOUT`.
+//! - The subgraphs answer only the router: unless `SUBGRAPH_SHARED_SECRET` (or
+//!   `_FILE`) is set, a random secret is made at start and given to all four.
+//! - Only the router waits `SHUTDOWN_DELAY` at shutdown: nothing balances load
+//!   over the loopback subgraphs, which stop after it.
 //! - `REDIS_URL` or `RABBITMQ_URL` (also read as `AMQP_URL`) empty or `none`:
 //!   an in-process cache or event bus, which is correct only because one process
 //!   serves everything.
@@ -72,6 +76,9 @@ impl Settings {
         vars.entry("HOST".into()).or_insert_with(|| "127.0.0.1".into());
         vars.entry("LOG_FORMAT".into()).or_insert_with(|| "pretty".into());
         vars.entry("LOG_LEVEL".into()).or_insert_with(|| "warn".into());
+        if !vars.contains_key("SUBGRAPH_SHARED_SECRET") && !vars.contains_key("SUBGRAPH_SHARED_SECRET_FILE") {
+            vars.insert("SUBGRAPH_SHARED_SECRET".into(), kit::config::SubgraphSecret::random_value());
+        }
         if !vars.contains_key("SUPERGRAPH_PATH") && !std::path::Path::new(DEFAULT_SUPERGRAPH).exists() {
             // Started outside the repository root: use the checkout it was built from.
             vars.insert(
@@ -202,6 +209,7 @@ fn service_env(vars: &HashMap<String, String>, service: &str, default_port: u16)
         own.insert("HOST".into(), SUBGRAPH_HOST.into());
         own.insert("PORT".into(), default_port.to_string());
         own.insert("ADMIN_PORT".into(), "none".into());
+        own.insert("SHUTDOWN_DELAY".into(), "0s".into());
     }
     let prefix = SERVICES.iter().find(|(name, _)| *name == service).map(|(_, prefix)| *prefix).unwrap_or("");
     for (name, value) in vars {
@@ -256,6 +264,19 @@ mod tests {
         assert_eq!(settings.auth.database.url.expose(), "postgres://postgres@127.0.0.1:5432/taskgraph");
         assert!(matches!(settings.cache, CacheMode::Redis { .. }));
         assert!(matches!(settings.events, EventsMode::RabbitMq { .. }));
+    }
+
+    #[test]
+    fn one_random_router_secret_is_shared_by_all_four_and_only_the_router_delays_shutdown() {
+        let settings = Settings::from_vars(vars(&[])).unwrap();
+        let secret = settings.router.subgraphs.secret.clone();
+        assert!(secret.secret().is_some_and(|s| s.expose().len() == 64), "generated");
+        assert_eq!((&settings.auth.router_secret, &settings.tasks.router_secret), (&secret, &secret));
+        assert_eq!(settings.files.router_secret, secret);
+        let again = Settings::from_vars(vars(&[])).unwrap();
+        assert_ne!(again.router.subgraphs.secret, secret, "a new one at every start");
+        assert_eq!(settings.router.http.shutdown_delay, Duration::from_secs(5));
+        assert_eq!(settings.tasks.http.shutdown_delay, Duration::ZERO);
     }
 
     #[test]

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/../.."
 source scripts/services.sh
 ensure_services
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/taskgraph-target}
+# The load generator calls subgraphs directly too, as the figures compare (README, "Benchmarks").
+export SUBGRAPH_SHARED_SECRET=${SUBGRAPH_SHARED_SECRET:-disabled}
 duration=${1:-10}
 base=${BENCH_PORT:-4910}
 auth_port=$((base + 1)) warm_port=$((base + 2)) cold_port=$((base + 3)) router_warm=$((base + 4)) router_cold=$((base + 5))

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kit::config::{Env, HttpSettings, IdentitySettings, TelemetrySettings};
+use kit::config::{Env, HttpSettings, IdentitySettings, SubgraphSecret, TelemetrySettings};
 
 use crate::edge::client_ip::{IpNet, TrustedProxies};
 use crate::edge::ratelimit::{Policy, Rate, RateLimitSettings, Store};
@@ -87,6 +87,9 @@ pub struct SubgraphSettings {
     pub forward_headers: Vec<String>,
     pub breaker: BreakerSettings,
     pub retry: RetrySettings,
+    /// `SUBGRAPH_SHARED_SECRET`: sent on every subgraph request (see
+    /// [`kit::http::ROUTER_SECRET_HEADER`]), unless disabled.
+    pub secret: SubgraphSecret,
 }
 
 impl SubgraphSettings {
@@ -315,6 +318,7 @@ impl SubgraphSettings {
                 ),
                 budget_ratio: env.int_in("SUBGRAPH_RETRY_BUDGET_PERCENT", 10u32, 0, 1000) as f32 / 100.0,
             },
+            secret: SubgraphSecret::from_env(env),
         }
     }
 }

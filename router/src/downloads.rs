@@ -65,7 +65,7 @@ pub async fn content(
         busy.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return busy;
     };
-    let mut request = router.subgraphs.http().get(url);
+    let mut request = router.subgraphs.get(url);
     for name in &FORWARDED {
         for value in headers.get_all(name) {
             request = request.header(name, value);

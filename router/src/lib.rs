@@ -8,6 +8,7 @@ pub mod edge;
 pub mod frontend;
 pub mod graphiql;
 pub mod pipeline;
+pub mod readiness;
 pub mod startup;
 pub mod subgraphs;
 pub mod supergraph;

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::future::join_all;
 use kit::TokenVerifier;
-use kit::health::{Check, CheckFuture, Health};
+use kit::health::Health;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -26,6 +26,7 @@ use crate::pipeline::prepare::PlanCache;
 use crate::pipeline::request::{self, Incoming, MediaType};
 use crate::pipeline::response::GraphqlResponse;
 use crate::pipeline::{Router, SharedRouter, Transport};
+use crate::readiness::{SubgraphsCheck, SupergraphCheck};
 use crate::subgraphs::SubgraphClient;
 use crate::supergraph::{self, SharedSupergraph};
 use crate::{SERVICE, Settings};
@@ -73,10 +74,14 @@ impl Application {
                 &settings.subgraphs.forward_headers,
                 settings.subgraphs.breaker,
                 settings.subgraphs.retry,
+                &settings.subgraphs.secret,
             ),
             settings: settings.graphql.clone(),
         });
-        let health = Health::new(SERVICE, vec![Box::new(SubgraphsCheck(router.clone()))]);
+        let health = Health::new(
+            SERVICE,
+            vec![Box::new(SupergraphCheck(router.clone())), Box::new(SubgraphsCheck::new(router.clone()))],
+        );
         let identity = &settings.edge_auth.identity;
         let verifier = settings.edge_auth.jwks_url.as_ref().map(|url| TokenVerifier::remote(identity, url));
         if verifier.is_none() {
@@ -422,30 +427,4 @@ fn respond_error(status: StatusCode, media: MediaType, error: RequestError) -> R
 
 fn json_response(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media.content_type()))], body).into_response()
-}
-
-/// Ready once a supergraph is loaded and every subgraph answers `{ __typename }`.
-struct SubgraphsCheck(SharedRouter);
-
-impl Check for SubgraphsCheck {
-    fn name(&self) -> &'static str {
-        "subgraphs"
-    }
-
-    fn required(&self) -> bool {
-        true
-    }
-
-    fn check(&self) -> CheckFuture<'_> {
-        Box::pin(async move {
-            let supergraph = self.0.supergraph.load_full();
-            let probes = supergraph.subgraphs.values().map(|subgraph| async move {
-                let body = br#"{"query":"{ __typename }"}"#.to_vec();
-                let ok = self.0.subgraphs.send(subgraph, body, &HeaderMap::new(), false).await.is_ok();
-                (subgraph.name.clone(), ok)
-            });
-            let down: Vec<String> = join_all(probes).await.into_iter().filter(|(_, ok)| !ok).map(|(n, _)| n).collect();
-            if down.is_empty() { Ok(()) } else { Err(format!("unreachable: {}", down.join(", "))) }
-        })
-    }
 }

@@ -76,8 +76,11 @@ impl Supergraph {
                 let uri: axum::http::Uri =
                     url.parse().map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
                 let (accept, max_body) = (crate::subgraphs::ACCEPT, settings.max_response_bytes);
-                let pool = crate::subgraphs::http1::Pool::new(&uri, accept, max_body, settings.connections)
+                let mut pool = crate::subgraphs::http1::Pool::new(&uri, accept, max_body, settings.connections)
                     .map_err(|e| anyhow::anyhow!("subgraph {name} has URL {url:?}: {e}"))?;
+                if let Some(secret) = crate::subgraphs::secret_header(&settings.secret) {
+                    pool = pool.with_header(&kit::http::ROUTER_SECRET_HEADER, &secret);
+                }
                 let label = metrics::SharedString::from(std::sync::Arc::<str>::from(name.as_str()));
                 let subgraph = Subgraph {
                     name: name.clone(),

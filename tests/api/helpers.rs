@@ -35,7 +35,14 @@ pub struct TestMonolith {
     _isolation: Isolation,
 }
 
+/// The monolith with [`kit::testing::ROUTER_SECRET`] as its router's secret,
+/// so `client` can call the subgraphs directly too.
 pub async fn spawn_monolith(mode: Mode) -> TestMonolith {
+    spawn_monolith_with(mode, Some(kit::testing::ROUTER_SECRET)).await
+}
+
+/// The monolith with `router_secret`, or without one (it makes its own; `client` then sends none).
+pub async fn spawn_monolith_with(mode: Mode, router_secret: Option<&str>) -> TestMonolith {
     kit::telemetry::init_for_tests();
     let isolation = Isolation::new("monolith");
     let storage_dir = std::env::temp_dir().join(format!("taskgraph-monolith-test-{}", Uuid::new_v4().simple()));
@@ -46,7 +53,7 @@ pub async fn spawn_monolith(mode: Mode) -> TestMonolith {
         Mode::InProcess => ("none".to_owned(), "none".to_owned()),
     };
     let supergraph = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/supergraph.graphql");
-    let vars = [
+    let mut vars = vec![
         ("PORT", "0".to_owned()),
         ("AUTH_PORT", "0".to_owned()),
         ("TASKS_PORT", "0".to_owned()),
@@ -63,7 +70,15 @@ pub async fn spawn_monolith(mode: Mode) -> TestMonolith {
         ("CACHE_KEY_PREFIX", isolation.cache_prefix.clone()),
         ("STORAGE_DIR", storage_dir.display().to_string()),
         ("SUPERGRAPH_PATH", supergraph.to_owned()),
+        ("SHUTDOWN_DELAY", "0s".to_owned()),
     ];
+    let client = match router_secret {
+        Some(secret) => {
+            vars.push(("SUBGRAPH_SHARED_SECRET", secret.to_owned()));
+            kit::testing::router_client()
+        }
+        None => reqwest::Client::new(),
+    };
     let settings =
         Settings::from_vars(vars.into_iter().map(|(k, v)| (k.to_owned(), v))).expect("test settings are valid");
     let monolith = Monolith::build(settings).await.expect("the monolith starts");
@@ -78,7 +93,7 @@ pub async fn spawn_monolith(mode: Mode) -> TestMonolith {
         banner,
         cache,
         events,
-        client: reqwest::Client::new(),
+        client,
         pool,
         tasks_queue,
         files_queue,

@@ -1,7 +1,7 @@
 use kit::testing::wait_for;
 use serde_json::{Value, json};
 
-use crate::helpers::{Mode, TestMonolith, spawn_monolith};
+use crate::helpers::{Mode, TestMonolith, spawn_monolith, spawn_monolith_with};
 
 /// `(HTTP status, code of the first error)` of `query` with `token` at `url`.
 async fn answer(app: &TestMonolith, url: &str, token: &str, query: &str) -> (u16, Value) {
@@ -43,4 +43,24 @@ async fn with_brokers_logout_all_ends_earlier_tokens_at_the_router_and_the_subgr
 #[tokio::test]
 async fn in_process_logout_all_ends_earlier_tokens_at_the_router_and_the_subgraphs() {
     logout_all_ends_earlier_tokens_everywhere(&spawn_monolith(Mode::InProcess).await).await;
+}
+
+/// Without a configured secret the monolith makes one: the router uses it
+/// (every subgraph answers through it), while a subgraph called directly,
+/// without it, refuses.
+#[tokio::test]
+async fn the_generated_router_secret_lets_only_the_router_reach_the_subgraphs() {
+    let app = spawn_monolith_with(Mode::InProcess, None).await;
+    let (_, token) = app.register("grace@example.com", "analytical1").await;
+
+    let me = app.graphql(Some(&token), "{ me { email tasks { totalCount } files { totalCount } } }", json!({})).await;
+    assert_eq!(
+        me["me"],
+        json!({ "email": "grace@example.com", "tasks": { "totalCount": 0 }, "files": { "totalCount": 0 } })
+    );
+    for port in [app.ports.auth, app.ports.tasks, app.ports.files] {
+        let url = format!("http://127.0.0.1:{port}/graphql");
+        let (status, code) = answer(&app, &url, &token, "{ __typename }").await;
+        assert_eq!((status, code), (403, json!("FORBIDDEN")), "port {port}");
+    }
 }

@@ -101,6 +101,15 @@ impl Breakers {
 }
 
 impl Breakers {
+    /// `closed`, `half_open` or `open` (a circuit never tripped is closed).
+    pub fn state_name(&self, subgraph: &str) -> &'static str {
+        match self.states.lock().expect("breaker lock").get(subgraph) {
+            None | Some(State::Closed { .. }) => "closed",
+            Some(State::HalfOpen) => "half_open",
+            Some(State::Open { .. }) => "open",
+        }
+    }
+
     /// A probe that ended without an outcome (its request was cancelled): the
     /// next call probes instead, or the circuit would stay half-open for good.
     pub fn abandon(&self, subgraph: &str) {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderName, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -164,6 +164,8 @@ pub fn forwardable(name: &HeaderName) -> bool {
             | "proxy-authorization"
             | "content-type"
             | "accept"
+            // The router's own: a client's must never stand in for it.
+            | "x-taskgraph-router-secret"
     )
 }
 
@@ -190,6 +192,17 @@ impl Pool {
             waiting: AtomicUsize::new(0),
             wait: limits.wait,
         })
+    }
+
+    /// Sends `name: value` on every request too (the router's secret).
+    pub fn with_header(mut self, name: &HeaderName, value: &HeaderValue) -> Self {
+        let mut head = std::mem::take(&mut self.head);
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+        self.head = head;
+        self
     }
 
     /// Largest response body read.
@@ -883,7 +896,8 @@ mod tests {
 
     #[test]
     fn framing_and_hop_by_hop_headers_are_never_forwarded() {
-        for name in ["host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "content-type"] {
+        let never = ["host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "content-type"];
+        for name in never.into_iter().chain(["x-taskgraph-router-secret"]) {
             assert!(!forwardable(&HeaderName::from_static(name)), "{name}");
         }
         for name in ["authorization", "x-request-id", "traceparent", "tracestate", "cookie"] {

@@ -70,10 +70,20 @@ pub struct RetrySettings {
     pub budget_ratio: f32,
 }
 
+/// `SUBGRAPH_SHARED_SECRET` as a header value (marked sensitive, so no debug
+/// print shows it), unless disabled.
+pub fn secret_header(secret: &kit::config::SubgraphSecret) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(secret.secret()?.expose()).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 pub struct SubgraphClient {
     /// Streamed bodies: uploads and file downloads. (GraphQL fetches go through
-    /// each subgraph's own [`http1::Pool`].)
+    /// each subgraph's own [`http1::Pool`], which sends the secret itself.)
     http: reqwest::Client,
+    /// The router's secret, for the requests `http` makes.
+    secret: Option<HeaderValue>,
     forward: Vec<HeaderName>,
     breakers: Breakers,
     retry: RetrySettings,
@@ -81,7 +91,12 @@ pub struct SubgraphClient {
 }
 
 impl SubgraphClient {
-    pub fn new(forward_headers: &[String], breaker: BreakerSettings, retry: RetrySettings) -> Self {
+    pub fn new(
+        forward_headers: &[String],
+        breaker: BreakerSettings,
+        retry: RetrySettings,
+        secret: &kit::config::SubgraphSecret,
+    ) -> Self {
         // No idle connections: each streamed body's connection lives as long as
         // the body and its slot under the subgraph's cap (see `http1::Pool::slot`).
         let http = reqwest::Client::builder()
@@ -101,13 +116,25 @@ impl SubgraphClient {
             })
             .collect();
         let budget = TpsBudget::new(Duration::from_secs(10), 10, retry.budget_ratio);
-        Self { http, forward, breakers: Breakers::new(breaker), retry, budget }
+        Self { http, secret: secret_header(secret), forward, breakers: Breakers::new(breaker), retry, budget }
     }
 
-    /// The client for calls that are not GraphQL (file downloads); take a
-    /// slot of the subgraph's pool ([`http1::Pool::slot`]) for each.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// A request that is not GraphQL (a file download), carrying the router's
+    /// secret; take a slot of the subgraph's pool ([`http1::Pool::slot`]) for each.
+    pub fn get(&self, url: reqwest::Url) -> reqwest::RequestBuilder {
+        self.with_secret(self.http.get(url))
+    }
+
+    fn with_secret(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.secret {
+            Some(secret) => request.header(&kit::http::ROUTER_SECRET_HEADER, secret.clone()),
+            None => request,
+        }
+    }
+
+    /// The state of `subgraph`'s circuit: `closed`, `half_open` or `open`.
+    pub fn circuit(&self, subgraph: &str) -> &'static str {
+        self.breakers.state_name(subgraph)
     }
 
     /// The client's headers that subgraphs may see.
@@ -170,7 +197,7 @@ impl SubgraphClient {
         blame_client: &(dyn Fn() -> bool + Sync),
         decode: Decode<T>,
     ) -> Result<T, SubgraphError> {
-        let request = self.http.post(subgraph.endpoint.clone()).body(body);
+        let request = self.with_secret(self.http.post(subgraph.endpoint.clone()).body(body));
         let exchange = async {
             let _slot = subgraph.pool.slot().await.map_err(|_| SubgraphError::Saturated)?;
             exchange_multipart(request, headers, content_type, timeout, subgraph.pool.max_body(), decode).await

@@ -52,6 +52,8 @@ pub async fn spawn_auth() -> Subgraph {
         ("PORT".to_owned(), "0".to_owned()),
         ("DATABASE_URL".to_owned(), isolation.database_url()),
         ("DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+        ("SUBGRAPH_SHARED_SECRET".to_owned(), kit::testing::ROUTER_SECRET.to_owned()),
+        ("SHUTDOWN_DELAY".to_owned(), "0s".to_owned()),
         ("EVENTS_EXCHANGE".to_owned(), isolation.exchange.clone()),
         ("BCRYPT_COST".to_owned(), "4".to_owned()),
     ]);
@@ -74,6 +76,8 @@ pub async fn spawn_tasks(auth: &Subgraph) -> Subgraph {
         ("PORT".to_owned(), "0".to_owned()),
         ("DATABASE_URL".to_owned(), isolation.database_url()),
         ("DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+        ("SUBGRAPH_SHARED_SECRET".to_owned(), kit::testing::ROUTER_SECRET.to_owned()),
+        ("SHUTDOWN_DELAY".to_owned(), "0s".to_owned()),
         ("EVENTS_EXCHANGE".to_owned(), auth._isolation.exchange.clone()),
         ("USER_DELETED_QUEUE".to_owned(), queue.clone()),
         ("CACHE_KEY_PREFIX".to_owned(), isolation.cache_prefix.clone()),
@@ -108,6 +112,8 @@ pub async fn spawn_files(auth: &Subgraph) -> Subgraph {
         ("PORT".to_owned(), "0".to_owned()),
         ("DATABASE_URL".to_owned(), isolation.database_url()),
         ("DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+        ("SUBGRAPH_SHARED_SECRET".to_owned(), kit::testing::ROUTER_SECRET.to_owned()),
+        ("SHUTDOWN_DELAY".to_owned(), "0s".to_owned()),
         ("EVENTS_EXCHANGE".to_owned(), auth._isolation.exchange.clone()),
         ("USER_DELETED_QUEUE".to_owned(), queue.clone()),
         ("STORAGE_DIR".to_owned(), storage.0.display().to_string()),
@@ -136,6 +142,8 @@ pub async fn spawn_router(supergraph: PathBuf, vars: &[(&str, String)]) -> Route
         ("SUPERGRAPH_PATH".to_owned(), supergraph.display().to_string()),
         ("SUPERGRAPH_POLL_INTERVAL".to_owned(), "50ms".to_owned()),
         ("SUBGRAPH_TIMEOUT".to_owned(), "2s".to_owned()),
+        ("SUBGRAPH_SHARED_SECRET".to_owned(), kit::testing::ROUTER_SECRET.to_owned()),
+        ("SHUTDOWN_DELAY".to_owned(), "0s".to_owned()),
     ]);
     for (name, value) in vars {
         env.set(name, value.clone());

@@ -43,6 +43,7 @@ async fn allow_listed_headers_reach_subgraphs_and_others_do_not() {
         .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
         .header("x-internal-user", "admin")
         .header("cookie", "session=secret")
+        .header("x-taskgraph-router-secret", "a client's guess")
         .json(&json!({ "query": "{ hello }" }))
         .send()
         .await
@@ -58,6 +59,8 @@ async fn allow_listed_headers_reach_subgraphs_and_others_do_not() {
     assert!(seen[0].contains_key("traceparent"));
     assert!(!seen[0].contains_key("x-internal-user"), "unlisted headers stay at the router");
     assert!(!seen[0].contains_key("cookie"));
+    let secret = seen[0].get("x-taskgraph-router-secret").map(String::as_str);
+    assert_eq!(secret, Some(kit::testing::ROUTER_SECRET), "the router's own secret, never a client's");
 
     // Without one, the router makes up a request id and passes that on.
     let response = router.post(None, json!({ "query": "{ hello }" })).await;
@@ -202,4 +205,44 @@ async fn a_slow_subgraph_times_out_per_its_own_setting_and_the_rest_still_answer
     assert_eq!(response["errors"][0]["extensions"]["code"], "SUBGRAPH_TIMEOUT");
     assert_eq!(response["errors"][0]["extensions"]["serviceName"], "slow");
     assert_eq!(response["errors"][0]["path"], json!(["slow"]));
+}
+
+#[tokio::test]
+async fn ready_stays_200_with_a_subgraph_down_and_reports_each_subgraph_and_its_circuit() {
+    let standing =
+        spawn_subgraph(Schema::build(Greeting, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let unplugged =
+        spawn_subgraph(Schema::build(Farewell, EmptyMutation, EmptySubscription).enable_federation().finish()).await;
+    let supergraph = SupergraphFile::new(&compose(&[
+        ("standing", standing.sdl.clone(), standing.url.clone()),
+        // Nothing listens on port 1.
+        ("unplugged", unplugged.sdl.clone(), "http://127.0.0.1:1/graphql".to_owned()),
+    ]));
+    let router = spawn_router(supergraph.path.clone(), &[("CIRCUIT_BREAKER_FAILURES", "1".to_owned())]).await;
+    let failed = router.graphql(None, "{ goodbye }", json!({})).await;
+    assert_eq!(failed["errors"][0]["extensions"]["code"], "SUBGRAPH_UNAVAILABLE", "{failed}");
+
+    let ready = router.http.get(router.url("/health/ready")).send().await.unwrap();
+
+    assert_eq!(ready.status(), 200, "one subgraph down takes no router out of rotation");
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["checks"]["supergraph"]["status"], "up", "{body}");
+    let subgraphs = &body["checks"]["subgraphs"];
+    assert_eq!((&subgraphs["status"], &subgraphs["required"]), (&json!("down"), &json!(false)), "{body}");
+    assert_eq!(subgraphs["error"], "down: unplugged", "{body}");
+    let down = &subgraphs["unplugged"];
+    assert_eq!((&down["status"], &down["circuit"]), (&json!("down"), &json!("open")), "{body}");
+    assert!(down["lastSuccessAt"].is_null() && down["error"].is_string(), "{body}");
+    let up = &subgraphs["standing"];
+    assert_eq!((&up["status"], &up["circuit"]), (&json!("up"), &json!("closed")), "{body}");
+    assert!(up["lastSuccessAt"].is_string() && up["latencyMs"].is_number(), "{body}");
+    let metrics = router.http.get(router.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for series in [
+        "subgraph_up{subgraph=\"unplugged\"} 0",
+        "subgraph_up{subgraph=\"standing\"} 1",
+        "subgraph_circuit_state{subgraph=\"unplugged\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == series), "missing {series} in\n{metrics}");
+    }
 }

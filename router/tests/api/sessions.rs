@@ -35,7 +35,7 @@ async fn stack() -> Stack {
         ],
     )
     .await;
-    Stack { auth, tasks, router, http: reqwest::Client::new() }
+    Stack { auth, tasks, router, http: kit::testing::router_client() }
 }
 
 /// Tokens of one signed-in session.

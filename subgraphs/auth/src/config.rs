@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use kit::config::{AmqpSettings, DatabaseSettings, Env, HttpSettings, QueryLimits, Secret, TelemetrySettings};
+use kit::config::{
+    AmqpSettings, DatabaseSettings, Env, HttpSettings, QueryLimits, Secret, SubgraphSecret, TelemetrySettings,
+};
+use kit::events::Retention;
 
 use crate::passwords::FailureLimit;
 use crate::tokens::{VerificationKey, public_keys_from_pem};
@@ -17,6 +20,11 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     /// Limits on one GraphQL document (`MAX_QUERY_*`, as the router's).
     pub limits: QueryLimits,
+    /// `OUTBOX_RETENTION`: how long published outbox rows are kept.
+    pub outbox_retention: Retention,
+    /// `SUBGRAPH_SHARED_SECRET`: GraphQL is answered only for the router (the
+    /// `/.well-known/` documents for anyone).
+    pub router_secret: SubgraphSecret,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +67,8 @@ impl Settings {
             jwt: JwtSettings::from_env(env),
             passwords: PasswordSettings::from_env(env),
             limits: QueryLimits::from_env(env),
+            outbox_retention: kit::events::relay::retention_from_env(env),
+            router_secret: SubgraphSecret::from_env(env),
         }
     }
 }

@@ -74,15 +74,19 @@ impl Application {
         let tokens = Tokens { access, refresh, revocations: revocations.clone(), verifier: verifier.clone() };
         let accounts = Accounts::new(pool.clone(), passwords, tokens, &settings.jwt, password_settings.failure_limit);
 
-        let relay = Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE);
+        let relay =
+            Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE).with_retention(settings.outbox_retention);
         let health = Health::new(SERVICE, vec![Box::new(PostgresCheck(pool.clone())), Box::new(relay.status())]);
         let schema = schema::build(Some(accounts.clone()), settings.limits);
         let state = AppState { schema, verifier: verifier.clone(), jwks, revocations };
-        let routes = Router::new()
-            .route("/graphql", post(graphql))
-            .route("/.well-known/jwks.json", get(jwks_document))
-            .route("/.well-known/session-revocations", get(session_revocations))
-            .with_state(state);
+        let graphql_routes = Router::new().route("/graphql", post(graphql)).with_state(state.clone());
+        // The keys and the revocation log are public: every verifier reads them.
+        let routes = kit::http::router_only(SERVICE, graphql_routes, &settings.router_secret).merge(
+            Router::new()
+                .route("/.well-known/jwks.json", get(jwks_document))
+                .route("/.well-known/session-revocations", get(session_revocations))
+                .with_state(state),
+        );
         let server = kit::http::Server::bind(SERVICE, routes, health, &settings.http).await?;
         tracing::info!(address = %server.local_addr()?, admin = ?server.admin_addr(), "auth listening");
         Ok(Self { server, pool, relay, accounts, verifier })

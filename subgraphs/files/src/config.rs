@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use kit::config::{
-    AmqpSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, QueryLimits, Secret, TelemetrySettings,
+    AmqpSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, QueryLimits, Secret, SubgraphSecret,
+    TelemetrySettings,
 };
 use kit::events::consumer::ConsumerSettings;
 
@@ -24,6 +25,8 @@ pub struct Settings {
     pub downloads: DownloadSettings,
     /// Limits on one GraphQL document (`MAX_QUERY_*`, as the router's).
     pub limits: QueryLimits,
+    /// `SUBGRAPH_SHARED_SECRET`: GraphQL and downloads are answered only for the router.
+    pub router_secret: SubgraphSecret,
 }
 
 /// Where blobs live.
@@ -97,6 +100,7 @@ impl Settings {
             storage: StorageSettings::from_env(env),
             uploads,
             downloads: DownloadSettings::from_env(env),
+            router_secret: SubgraphSecret::from_env(env),
         }
     }
 }
@@ -200,7 +204,11 @@ mod tests {
 
     #[test]
     fn defaults_and_the_body_limit_that_follows_from_the_upload_limits() {
-        let mut env = Env::from_pairs([("UPLOAD_MAX_FILES", "2"), ("UPLOAD_MAX_FILE_BYTES", "1000")]);
+        let mut env = Env::from_pairs([
+            ("UPLOAD_MAX_FILES", "2"),
+            ("UPLOAD_MAX_FILE_BYTES", "1000"),
+            ("SUBGRAPH_SHARED_SECRET", "disabled"),
+        ]);
         let settings = Settings::from_env(&mut env);
         env.finish().unwrap();
         assert_eq!(settings.http.port, 4003);
@@ -221,6 +229,7 @@ mod tests {
             ("EVENTS_PREFETCH", "32"),
             ("EVENTS_MAX_BACKOFF", "5s"),
             ("PROCESSED_EVENTS_RETENTION", "90d"),
+            ("SUBGRAPH_SHARED_SECRET", "disabled"),
         ]);
         let settings = Settings::from_env(&mut env);
         env.finish().unwrap();

@@ -70,7 +70,11 @@ impl Application {
 
         let health = Health::new(
             SERVICE,
-            vec![Box::new(PostgresCheck(pool.clone())), Box::new(StorageCheck(repository.storage().clone()))],
+            vec![
+                Box::new(PostgresCheck(pool.clone())),
+                Box::new(StorageCheck(repository.storage().clone())),
+                Box::new(consumer.status()),
+            ],
         );
         let state = AppState {
             schema: schema::build(Some((repository.clone(), signer.clone())), settings.limits),
@@ -83,6 +87,7 @@ impl Application {
             .route("/graphql", post(graphql))
             .with_state(state)
             .merge(Router::new().route("/files/{id}/content", get(download::content)).with_state(downloads));
+        let routes = kit::http::router_only(SERVICE, routes, &settings.router_secret);
         let server = kit::http::Server::bind(SERVICE, routes, health, &settings.http).await?;
         tracing::info!(
             address = %server.local_addr()?, admin = ?server.admin_addr(), storage = ?repository.storage(), "files listening"

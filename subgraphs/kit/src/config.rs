@@ -227,6 +227,10 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// `SHUTDOWN_DELAY`: how long a stopping service keeps serving while
+    /// `/health/ready` answers 503, so load balancers take it out of rotation
+    /// before it stops accepting.
+    pub shutdown_delay: Duration,
     /// Largest request body accepted.
     pub body_limit: usize,
     /// `HEADER_READ_TIMEOUT`: a connection that has not sent a whole request
@@ -264,6 +268,7 @@ impl HttpSettings {
                 Duration::from_secs(600),
             ),
             shutdown_grace: env.duration("SHUTDOWN_GRACE", "20s", Duration::ZERO, Duration::from_secs(600)),
+            shutdown_delay: env.duration("SHUTDOWN_DELAY", "5s", Duration::ZERO, Duration::from_secs(600)),
             body_limit: env.int_in("BODY_LIMIT_BYTES", 1 << 20, 1024, 1 << 30),
             header_read_timeout: env.duration(
                 "HEADER_READ_TIMEOUT",
@@ -437,6 +442,79 @@ impl AmqpSettings {
     }
 }
 
+/// `SUBGRAPH_SHARED_SECRET` (or the file `SUBGRAPH_SHARED_SECRET_FILE` names):
+/// what the router sends on every subgraph request
+/// ([`crate::http::ROUTER_SECRET_HEADER`]) and what subgraphs require before
+/// they answer GraphQL or downloads. Required: a service left without it would
+/// silently serve whoever reaches its port, so it refuses to start unless told
+/// `SUBGRAPH_SHARED_SECRET=disabled`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubgraphSecret {
+    Required(Secret),
+    /// `disabled`: the router sends none, subgraphs take requests from anyone.
+    Disabled,
+}
+
+/// Shortest secret accepted: guessing it must be out of reach.
+const MIN_SUBGRAPH_SECRET_LEN: usize = 32;
+
+impl SubgraphSecret {
+    pub fn from_env(env: &mut Env) -> Self {
+        const NAME: &str = "SUBGRAPH_SHARED_SECRET";
+        const FILE: &str = "SUBGRAPH_SHARED_SECRET_FILE";
+        let value = match (env.optional(NAME), env.optional(FILE)) {
+            (Some(_), Some(_)) => {
+                env.invalid(FILE, &format!("unset when {NAME} is set (use one of them)"), None);
+                return Self::Disabled;
+            }
+            (Some(inline), None) => inline,
+            (None, Some(path)) => match std::fs::read_to_string(&path) {
+                Ok(text) => text.trim().to_owned(),
+                Err(e) => {
+                    env.invalid(FILE, &format!("a readable file ({})", e.kind()), Some(&path));
+                    return Self::Disabled;
+                }
+            },
+            (None, None) => {
+                env.invalid(
+                    NAME,
+                    "set, to the same random value for the router and every subgraph (e.g. `openssl rand -hex 32`; \
+                     or SUBGRAPH_SHARED_SECRET_FILE), or to `disabled` to let subgraphs answer anyone who reaches them",
+                    None,
+                );
+                return Self::Disabled;
+            }
+        };
+        if value == "disabled" {
+            return Self::Disabled;
+        }
+        // Never echoed: it is the secret.
+        let printable = value.bytes().all(|b| b.is_ascii_graphic());
+        if value.len() < MIN_SUBGRAPH_SECRET_LEN || !printable {
+            env.invalid(
+                NAME,
+                &format!("at least {MIN_SUBGRAPH_SECRET_LEN} printable ASCII characters without spaces, or `disabled`"),
+                None,
+            );
+            return Self::Disabled;
+        }
+        Self::Required(Secret::new(value))
+    }
+
+    /// A fresh random value (256 bits, hex): what the monolith gives its four services.
+    pub fn random_value() -> String {
+        rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The secret, unless disabled.
+    pub fn secret(&self) -> Option<&Secret> {
+        match self {
+            Self::Required(secret) => Some(secret),
+            Self::Disabled => None,
+        }
+    }
+}
+
 /// Where cached resolver results live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheBackend {
@@ -576,6 +654,45 @@ mod tests {
         let err = env.finish().unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(err.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn the_subgraph_secret_is_required_unless_disabled_and_never_echoed() {
+        let read = |pairs: &[(&str, &str)]| {
+            let mut env = Env::from_pairs(pairs.iter().copied());
+            let secret = SubgraphSecret::from_env(&mut env);
+            env.finish().map(|()| secret).map_err(|e| e.to_string())
+        };
+        let unset = read(&[]).unwrap_err();
+        assert!(unset.starts_with("SUBGRAPH_SHARED_SECRET must be set"), "{unset}");
+        assert_eq!(read(&[("SUBGRAPH_SHARED_SECRET", "disabled")]), Ok(SubgraphSecret::Disabled));
+        let long = "s3cret-".repeat(6);
+        assert_eq!(read(&[("SUBGRAPH_SHARED_SECRET", &long)]), Ok(SubgraphSecret::Required(Secret::new(&long))));
+        for weak in ["hunter2", "a secret with spaces in it that is long enough"] {
+            let err = read(&[("SUBGRAPH_SHARED_SECRET", weak)]).unwrap_err();
+            assert!(err.contains("at least 32 printable ASCII characters"), "{err}");
+            assert!(!err.contains(weak), "never echoed: {err}");
+        }
+
+        let path = std::env::temp_dir().join(format!("subgraph-secret-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&path, format!("{long}\n")).unwrap();
+        let file = path.display().to_string();
+        assert_eq!(read(&[("SUBGRAPH_SHARED_SECRET_FILE", &file)]), Ok(SubgraphSecret::Required(Secret::new(&long))));
+        let both = read(&[("SUBGRAPH_SHARED_SECRET_FILE", &file), ("SUBGRAPH_SHARED_SECRET", &long)]).unwrap_err();
+        assert!(both.starts_with("SUBGRAPH_SHARED_SECRET_FILE must be unset"), "{both}");
+        std::fs::remove_file(&path).unwrap();
+        let missing = read(&[("SUBGRAPH_SHARED_SECRET_FILE", &file)]).unwrap_err();
+        assert!(missing.starts_with("SUBGRAPH_SHARED_SECRET_FILE must be a readable file"), "{missing}");
+        assert_ne!(SubgraphSecret::random_value(), SubgraphSecret::random_value());
+    }
+
+    #[test]
+    fn shutdown_waits_five_seconds_before_draining_unless_told_otherwise() {
+        let mut env = Env::from_pairs([("SHUTDOWN_DELAY", "0s")]);
+        assert_eq!(HttpSettings::from_env(&mut env, 4001).shutdown_delay, Duration::ZERO);
+        let mut env = Env::from_pairs(Vec::<(String, String)>::new());
+        assert_eq!(HttpSettings::from_env(&mut env, 4001).shutdown_delay, Duration::from_secs(5));
+        env.finish().unwrap();
     }
 
     #[test]

@@ -3,10 +3,14 @@
 //! Readiness asks every dependency. A *required* one that fails makes the answer
 //! 503; an optional one (a broker the outbox buffers for, a cache with a database
 //! behind it) shows as `degraded` but keeps the instance in rotation.
+//!
+//! Once shutdown begins, readiness answers 503 `draining` without asking
+//! anything (see [`Health::start_draining`]) while liveness stays 200.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -25,6 +29,11 @@ pub trait Check: Send + Sync {
     fn required(&self) -> bool;
     /// `Err` carries a short, non-sensitive reason.
     fn check(&self) -> CheckFuture<'_>;
+    /// More of the dependency's state for its entry in the JSON (read once
+    /// `check` has finished), e.g. each subgraph's circuit and last probe.
+    fn details(&self) -> Option<Value> {
+        None
+    }
 }
 
 /// A check shared with the code that uses the dependency (e.g. the cache).
@@ -40,6 +49,10 @@ impl<T: Check + ?Sized> Check for Arc<T> {
     fn check(&self) -> CheckFuture<'_> {
         (**self).check()
     }
+
+    fn details(&self) -> Option<Value> {
+        (**self).details()
+    }
 }
 
 /// The set of checks a service registers.
@@ -47,17 +60,32 @@ impl<T: Check + ?Sized> Check for Arc<T> {
 pub struct Health {
     service: &'static str,
     checks: Arc<Vec<Box<dyn Check>>>,
+    /// Set when shutdown begins; shared by every clone (public and admin listener).
+    draining: Arc<AtomicBool>,
 }
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Health {
     pub fn new(service: &'static str, checks: Vec<Box<dyn Check>>) -> Self {
-        Self { service, checks: Arc::new(checks) }
+        Self { service, checks: Arc::new(checks), draining: Arc::default() }
+    }
+
+    /// From now on readiness is 503 `draining`: the service is stopping, and
+    /// load balancers should send it nothing new.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     /// Runs every check concurrently; returns the status code and JSON body.
     pub async fn readiness(&self) -> (StatusCode, Value) {
+        if self.is_draining() {
+            return (StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "draining", "service": self.service }));
+        }
         let results = futures::future::join_all(self.checks.iter().map(|c| async move {
             let outcome = match tokio::time::timeout(CHECK_TIMEOUT, c.check()).await {
                 Ok(result) => result,
@@ -69,7 +97,7 @@ impl Health {
         let mut status = "ready";
         let mut checks = Map::new();
         for (check, outcome) in results {
-            let entry = match outcome {
+            let mut entry = match outcome {
                 Ok(()) => json!({ "status": "up" }),
                 Err(reason) => {
                     tracing::warn!(dependency = check.name(), %reason, "readiness check failed");
@@ -81,6 +109,11 @@ impl Health {
                     json!({ "status": "down", "required": check.required(), "error": reason })
                 }
             };
+            if let (Some(Value::Object(details)), Value::Object(entry)) = (check.details(), &mut entry) {
+                for (key, value) in details {
+                    entry.entry(key).or_insert(value);
+                }
+            }
             checks.insert(check.name().to_owned(), entry);
         }
         let code = if status == "unavailable" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };

@@ -1,6 +1,7 @@
 //! The HTTP wiring every service shares: request ids, request logs, latency
 //! metrics, timeouts, a cap on requests in flight, health routes, the admin
-//! listener for `/metrics`, and the server under both (see [`server`]).
+//! listener for `/metrics`, the router's secret that subgraphs require
+//! ([`router_only`]), and the server under both (see [`server`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,13 +24,17 @@ use tower::Service;
 use tower_http::limit::RequestBodyLimit;
 use tracing::{Instrument, Span};
 
-use crate::config::HttpSettings;
+use crate::config::{HttpSettings, SubgraphSecret};
 use crate::health::{self, Health};
 
 mod server;
 use server::ConnectionLimits;
 
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The header the router sends `SUBGRAPH_SHARED_SECRET` in, on every request
+/// to a subgraph (GraphQL, uploads, downloads, readiness probes).
+pub static ROUTER_SECRET_HEADER: HeaderName = HeaderName::from_static("x-taskgraph-router-secret");
 
 /// The id of the request being served, in the request's extensions.
 #[derive(Clone, Debug)]
@@ -255,6 +260,73 @@ where
     }
 }
 
+/// Requests refused for lacking the router's secret, per service.
+const FORBIDDEN_REQUESTS: &str = "http_requests_without_router_secret_total";
+
+/// `routes` answered only for requests that carry the router's secret in
+/// [`ROUTER_SECRET_HEADER`]; any other gets 403 with a GraphQL error
+/// `FORBIDDEN` before its handler runs (before its body is read). Wrap the
+/// routes that serve data (GraphQL, downloads), not the health probes or
+/// `/metrics` (added by [`Server::bind`] outside of them) or auth's public
+/// `/.well-known/*` documents. `Disabled`: `routes` as they are.
+pub fn router_only(service: &'static str, routes: Router, secret: &SubgraphSecret) -> Router {
+    let Some(secret) = secret.secret() else { return routes };
+    let expected = Arc::new(secret_digest(secret.expose().as_bytes()));
+    let forbidden = Bytes::from(graphql_error_body("Only the router may call this service", "FORBIDDEN"));
+    routes.layer(tower::layer::layer_fn(move |inner| RouterOnly {
+        inner,
+        service,
+        expected: expected.clone(),
+        forbidden: forbidden.clone(),
+    }))
+}
+
+/// Compared as SHA-256 digests, byte by byte without stopping early: the time
+/// taken says nothing about how much of a guess was right, nor its length.
+fn secret_digest(secret: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret).into()
+}
+
+fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
+}
+
+#[derive(Clone)]
+struct RouterOnly<S> {
+    inner: S,
+    service: &'static str,
+    expected: Arc<[u8; 32]>,
+    forbidden: Bytes,
+}
+
+impl<S> Service<Request> for RouterOnly<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let presented = req.headers().get(&ROUTER_SECRET_HEADER).map(|v| secret_digest(v.as_bytes()));
+        if presented.is_some_and(|digest| same_digest(&digest, &self.expected)) {
+            return Box::pin(self.inner.call(req));
+        }
+        metrics::counter!(FORBIDDEN_REQUESTS, "service" => self.service).increment(1);
+        // The header's value is never logged: a wrong one may be a near miss.
+        tracing::debug!(secret_sent = presented.is_some(), "refused a request without the router's secret");
+        let response = graphql_error_response(StatusCode::FORBIDDEN, self.forbidden.clone());
+        Box::pin(std::future::ready(Ok(response)))
+    }
+}
+
 /// The body limit layer answers a declared length over the limit in plain text;
 /// clients of a GraphQL API expect a GraphQL error with a code.
 fn payload_too_large_as_graphql(response: Response) -> Response {
@@ -295,6 +367,8 @@ pub struct Server {
     app: Router,
     admin_app: Router,
     settings: HttpSettings,
+    /// Told when shutdown begins, so readiness turns 503 first.
+    health: Health,
 }
 
 impl Server {
@@ -320,8 +394,9 @@ impl Server {
             public,
             admin,
             app: platform_router(service, app, health.clone(), settings),
-            admin_app: admin_router(health),
+            admin_app: admin_router(health.clone()),
             settings: settings.clone(),
+            health,
         })
     }
 
@@ -343,8 +418,10 @@ impl Server {
         self.admin_addr().map(|a| a.port())
     }
 
-    /// Serves both listeners until `shutdown` fires, then lets in-flight
-    /// requests finish for at most `SHUTDOWN_GRACE` before returning.
+    /// Serves both listeners until `shutdown` fires; then answers
+    /// `/health/ready` with 503 while still serving for `SHUTDOWN_DELAY` (load
+    /// balancers stop sending new requests meanwhile), then stops accepting and
+    /// lets in-flight requests finish for at most `SHUTDOWN_GRACE`.
     pub async fn serve(self, shutdown: CancellationToken) {
         let settings = &self.settings;
         let limits = ConnectionLimits {
@@ -352,15 +429,28 @@ impl Server {
             keep_alive_timeout: settings.keep_alive_timeout,
             max_connections: settings.max_connections,
         };
-        let grace = settings.shutdown_grace;
-        let public = server::serve(self.public, self.app, limits, self.service, shutdown.clone(), grace);
+        let (grace, delay) = (settings.shutdown_grace, settings.shutdown_delay);
+        let stop_accepting = CancellationToken::new();
+        let drain = async {
+            shutdown.cancelled().await;
+            self.health.start_draining();
+            if !delay.is_zero() {
+                tracing::info!(
+                    delay_secs = delay.as_secs_f64(),
+                    "readiness now answers 503 (draining); serving on until SHUTDOWN_DELAY is over"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            stop_accepting.cancel();
+        };
+        let public = server::serve(self.public, self.app, limits, self.service, stop_accepting.clone(), grace);
         let admin = async {
             if let Some(listener) = self.admin {
                 let limits = ConnectionLimits { max_connections: ADMIN_MAX_CONNECTIONS, ..limits };
-                server::serve(listener, self.admin_app, limits, "admin", shutdown.clone(), grace).await;
+                server::serve(listener, self.admin_app, limits, "admin", stop_accepting.clone(), grace).await;
             }
         };
-        tokio::join!(public, admin);
+        tokio::join!(public, admin, drain);
     }
 
     /// [`Server::serve`], then winds down the service's background work:

@@ -28,6 +28,17 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The `SUBGRAPH_SHARED_SECRET` test services are started with.
+pub const ROUTER_SECRET: &str = "test-router-secret-0123456789abcdef0123456789abcdef";
+
+/// A client that calls a subgraph as the router does: with [`ROUTER_SECRET`]
+/// on every request.
+pub fn router_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(crate::http::ROUTER_SECRET_HEADER.clone(), reqwest::header::HeaderValue::from_static(ROUTER_SECRET));
+    reqwest::Client::builder().default_headers(headers).build().expect("a plain HTTP client always builds")
+}
+
 /// Names unique to one test: a database, an exchange, queues and a cache key
 /// prefix. All of them are removed when this is dropped (the database is
 /// created by the service under test).

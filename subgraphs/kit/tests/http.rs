@@ -1,6 +1,8 @@
 //! kit's HTTP server over real TCP sockets: idle and slow connections are
 //! closed, connections and requests in flight are capped, a request past
-//! REQUEST_TIMEOUT gets a GraphQL error, and shutdown drains.
+//! REQUEST_TIMEOUT gets a GraphQL error, shutdown first turns readiness 503
+//! for SHUTDOWN_DELAY and then drains, and routes wrapped in `router_only`
+//! answer only requests that carry the router's secret.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
 use kit::Env;
-use kit::config::HttpSettings;
+use kit::config::{HttpSettings, Secret, SubgraphSecret};
 use kit::health::Health;
 use kit::http::Server;
 use kit::testing::eventually;
@@ -50,6 +52,7 @@ impl Gate {
 
 struct TestServer {
     address: SocketAddr,
+    admin_port: u16,
     gate: Gate,
     shutdown: CancellationToken,
     served: tokio::task::JoinHandle<()>,
@@ -57,7 +60,12 @@ struct TestServer {
 
 impl TestServer {
     async fn start(vars: &[(&str, &str)]) -> Self {
-        let mut env = Env::from_pairs([("HOST", "127.0.0.1"), ("PORT", "0")]);
+        Self::start_with(vars, &SubgraphSecret::Disabled).await
+    }
+
+    /// With the service's routes answered only for `secret` (see `kit::http::router_only`).
+    async fn start_with(vars: &[(&str, &str)], secret: &SubgraphSecret) -> Self {
+        let mut env = Env::from_pairs([("HOST", "127.0.0.1"), ("PORT", "0"), ("SHUTDOWN_DELAY", "0s")]);
         for (name, value) in vars {
             env.set(name, *value);
         }
@@ -76,11 +84,13 @@ impl TestServer {
                     "done"
                 }),
             );
+        let routes = kit::http::router_only("test", routes, secret);
         let server = Server::bind("test", routes, Health::new("test", vec![]), &settings).await.expect("binds");
         let address = server.local_addr().expect("bound");
+        let admin_port = server.admin_port().expect("an admin listener");
         let shutdown = CancellationToken::new();
         let served = tokio::spawn(server.serve(shutdown.clone()));
-        Self { address, gate, shutdown, served }
+        Self { address, admin_port, gate, shutdown, served }
     }
 
     fn url(&self, path: &str) -> String {
@@ -292,4 +302,68 @@ async fn shutdown_drops_what_is_still_running_after_the_grace_period() {
 
     eventually("serving to end", || async { server.served.is_finished() }).await;
     assert!(stuck.await.unwrap().is_err(), "its connection was closed unanswered");
+}
+
+#[tokio::test]
+async fn shutdown_first_answers_ready_503_for_the_delay_while_live_and_requests_carry_on() {
+    let server = TestServer::start(&[("SHUTDOWN_DELAY", "1s"), ("SHUTDOWN_GRACE", LONG)]).await;
+    let http = reqwest::Client::new();
+    let in_flight = tokio::spawn(http.get(server.url("/slow")).send());
+    server.gate.until_entered(1).await;
+    assert_eq!(http.get(server.url("/health/ready")).send().await.unwrap().status(), 200);
+
+    server.shutdown.cancel();
+
+    let ready_url = server.url("/health/ready");
+    let body: Value = kit::testing::wait_for("readiness to turn 503", || async {
+        let ready = http.get(&ready_url).send().await.ok()?;
+        (ready.status() == 503).then_some(())?;
+        ready.json().await.ok()
+    })
+    .await;
+    assert_eq!(body, json!({ "status": "draining", "service": "test" }));
+    assert_eq!(http.get(server.url("/health/live")).send().await.unwrap().status(), 200, "not to be restarted");
+    let admin = format!("http://127.0.0.1:{}/health/ready", server.admin_port);
+    assert_eq!(http.get(admin).send().await.unwrap().status(), 503, "on the admin listener too");
+    assert!(!server.served.is_finished(), "still accepting during the delay");
+    server.gate.release_all();
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!((response.status().as_u16(), response.text().await.unwrap()), (200, "done".to_owned()));
+    let address = server.address;
+    eventually("the listener to close after the delay", || async move { TcpStream::connect(address).await.is_err() })
+        .await;
+    eventually("serving to end", || async { server.served.is_finished() }).await;
+}
+
+#[tokio::test]
+async fn routes_for_the_router_only_refuse_a_missing_or_wrong_secret_with_403_and_probes_stay_open() {
+    let secret = "the-router-secret-0123456789abcdef0123456789";
+    let server = TestServer::start_with(&[], &SubgraphSecret::Required(Secret::new(secret))).await;
+    let http = reqwest::Client::new();
+    server.gate.release_all();
+    let slow = |value: Option<&str>| {
+        let mut request = http.get(server.url("/slow"));
+        if let Some(value) = value {
+            request = request.header("x-taskgraph-router-secret", value);
+        }
+        request.send()
+    };
+
+    for (what, sent) in [("no secret", None), ("a wrong one", Some("the-router-secret-0123456789abcdef012345678X"))] {
+        let refused = slow(sent).await.unwrap();
+        assert_eq!(refused.status(), 403, "{what}");
+        assert_eq!(refused.headers()["content-type"], "application/json", "{what}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{what}: {body}");
+    }
+    assert_eq!(server.gate.entered.load(Ordering::SeqCst), 0, "no refused request reached its handler");
+    let accepted = slow(Some(secret)).await.unwrap();
+    assert_eq!((accepted.status().as_u16(), accepted.text().await.unwrap()), (200, "done".to_owned()));
+    for probe in ["/health/live", "/health/ready"] {
+        assert_eq!(http.get(server.url(probe)).send().await.unwrap().status(), 200, "{probe} needs no secret");
+    }
+    let metrics = http.get(format!("http://127.0.0.1:{}/metrics", server.admin_port)).send().await.unwrap();
+    assert_eq!(metrics.status(), 200, "nor does /metrics");
+    let refusals = kit::testing::metric("http_requests_without_router_secret_total", &[("service", "test")]);
+    assert!(refusals >= 2.0, "counted: {refusals}");
 }

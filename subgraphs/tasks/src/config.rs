@@ -1,7 +1,8 @@
 //! The tasks service's settings, all from environment variables (see README).
 
 use kit::config::{
-    AmqpSettings, CacheSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, QueryLimits, TelemetrySettings,
+    AmqpSettings, CacheSettings, DatabaseSettings, Env, HttpSettings, IdentitySettings, QueryLimits, SubgraphSecret,
+    TelemetrySettings,
 };
 use kit::events::consumer::ConsumerSettings;
 
@@ -19,6 +20,8 @@ pub struct Settings {
     pub consumer: ConsumerSettings,
     /// Limits on one GraphQL document (`MAX_QUERY_*`, as the router's).
     pub limits: QueryLimits,
+    /// `SUBGRAPH_SHARED_SECRET`: GraphQL is answered only for the router.
+    pub router_secret: SubgraphSecret,
 }
 
 pub const DEFAULT_PORT: u16 = 4002;
@@ -40,6 +43,7 @@ impl Settings {
             limits: QueryLimits::from_env(env),
             jwks_url,
             consumer: ConsumerSettings::from_env(env, queue, 16),
+            router_secret: SubgraphSecret::from_env(env),
         }
     }
 }

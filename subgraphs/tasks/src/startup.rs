@@ -50,6 +50,7 @@ impl Application {
         } else {
             tracing::info!("REDIS_URL=none: caching is off, every read goes to Postgres");
         }
+        checks.push(Box::new(consumer.status()));
         let health = Health::new(SERVICE, checks);
         let state = AppState {
             schema: schema::build(Some(service.clone()), settings.limits),
@@ -57,6 +58,7 @@ impl Application {
             service: service.clone(),
         };
         let routes = Router::new().route("/graphql", post(graphql)).with_state(state);
+        let routes = kit::http::router_only(SERVICE, routes, &settings.router_secret);
         let server = kit::http::Server::bind(SERVICE, routes, health, &settings.http).await?;
         tracing::info!(address = %server.local_addr()?, admin = ?server.admin_addr(), "tasks listening");
         Ok(Self { server, service, consumer, verifier })

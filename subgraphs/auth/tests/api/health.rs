@@ -164,3 +164,32 @@ async fn unreadable_bodies_are_request_errors_in_our_words() {
         kit::testing::assert_request_error_in_our_words(what, response, 400).await;
     }
 }
+
+#[tokio::test]
+async fn graphql_needs_the_routers_secret_while_keys_revocations_and_health_stay_public() {
+    let app = spawn_app().await;
+    let stranger = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", app.address);
+    let query = json!({ "query": "{ __typename }" });
+
+    let refused = stranger.post(url("/graphql")).json(&query).send().await.unwrap();
+    let wrong = stranger
+        .post(url("/graphql"))
+        .header("x-taskgraph-router-secret", "not-the-router-secret-at-all-0123456789")
+        .json(&query)
+        .send()
+        .await
+        .unwrap();
+    let accepted = app.post_graphql(None, query.clone()).await;
+
+    for (what, response) in [("no secret", refused), ("a wrong secret", wrong)] {
+        assert_eq!(response.status(), 403, "{what}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{what}: {body}");
+    }
+    assert_eq!(accepted.status(), 200);
+    for public in ["/.well-known/jwks.json", "/.well-known/session-revocations", "/health/live", "/health/ready"] {
+        let response = stranger.get(url(public)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{public} needs no secret");
+    }
+}

@@ -53,6 +53,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Env)) -> TestApp {
         ("AMQP_MAX_BACKOFF".to_owned(), "200ms".to_owned()),
         ("BCRYPT_COST".to_owned(), "4".to_owned()),
         ("JWT_PRIVATE_KEY".to_owned(), test_key_pem()),
+        ("SUBGRAPH_SHARED_SECRET".to_owned(), kit::testing::ROUTER_SECRET.to_owned()),
+        ("SHUTDOWN_DELAY".to_owned(), "0s".to_owned()),
     ]);
     configure(&mut env);
     let settings = kit::cli::load::<Application>(env).expect("test settings are valid");
@@ -62,7 +64,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Env)) -> TestApp {
     let pool = app.pool().clone();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    TestApp { address, admin_address, client: reqwest::Client::new(), pool, exchange, shutdown, _isolation: isolation }
+    TestApp {
+        address,
+        admin_address,
+        client: kit::testing::router_client(),
+        pool,
+        exchange,
+        shutdown,
+        _isolation: isolation,
+    }
 }
 
 impl Drop for TestApp {

@@ -4,7 +4,7 @@ use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TcpGate, amqp_url, spawn_app_with, wait_for};
+use crate::helpers::{PASSWORD, TcpGate, amqp_url, spawn_app, spawn_app_with, wait_for};
 
 #[tokio::test]
 async fn an_event_written_during_a_broker_outage_is_delivered_exactly_once_afterwards() {
@@ -77,4 +77,45 @@ async fn an_event_written_during_a_broker_outage_is_delivered_exactly_once_after
     let extra = channel.basic_get(queue.name().clone(), BasicGetOptions { no_ack: true }).await.unwrap();
     assert!(extra.is_none(), "exactly one delivery");
     let _ = conn.close(200, "bye".into()).await;
+}
+
+#[tokio::test]
+async fn the_relay_prunes_published_rows_older_than_outbox_retention() {
+    let first = spawn_app().await;
+    let published_ago = |seconds: f64| {
+        let event_id = uuid::Uuid::new_v4();
+        let pool = first.pool.clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO auth.outbox (event_id, event_type, routing_key, payload, published_at)
+                 VALUES ($1, 'test.retention', 'test.retention', '{}', now() - make_interval(secs => $2))",
+            )
+            .bind(event_id)
+            .bind(seconds)
+            .execute(&pool)
+            .await
+            .unwrap();
+            event_id
+        }
+    };
+    published_ago(3.0 * 3600.0).await;
+    let recent = published_ago(600.0).await;
+    let database_url = first.database_url();
+
+    // A replica told to keep published rows for an hour (7 days by default) prunes as it starts.
+    let _replica = spawn_app_with(|env| {
+        env.set("DATABASE_URL", database_url);
+        env.set("OUTBOX_RETENTION", "1h");
+    })
+    .await;
+
+    wait_for("the three-hour-old row to be pruned", || async {
+        let left: Vec<uuid::Uuid> =
+            sqlx::query_scalar("SELECT event_id FROM auth.outbox WHERE event_type = 'test.retention'")
+                .fetch_all(&first.pool)
+                .await
+                .unwrap();
+        (left == [recent]).then_some(())
+    })
+    .await;
 }

@@ -77,6 +77,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Env)) -> TestApp {
         ("JWKS_URL".to_owned(), issuer.jwks_url.clone()),
         ("STORAGE_DIR".to_owned(), storage_dir.display().to_string()),
         ("DOWNLOAD_URL_SECRET".to_owned(), URL_SECRET.to_owned()),
+        ("SUBGRAPH_SHARED_SECRET".to_owned(), kit::testing::ROUTER_SECRET.to_owned()),
+        ("SHUTDOWN_DELAY".to_owned(), "0s".to_owned()),
     ]);
     configure(&mut env);
     let settings = kit::cli::load::<Application>(env).expect("test settings are valid");
@@ -88,7 +90,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Env)) -> TestApp {
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: kit::testing::router_client(),
         pool,
         repository,
         storage_dir,

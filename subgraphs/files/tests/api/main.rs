@@ -6,6 +6,7 @@ mod cascade;
 mod deletion;
 mod download;
 mod federation;
+mod health;
 mod helpers;
 mod limits;
 mod listing;

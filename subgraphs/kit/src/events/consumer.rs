@@ -176,7 +176,7 @@ impl Consumer {
     ) -> Self {
         let core = Arc::new(Core { pool, subscription, handler });
         let stopped = Arc::new(AtomicBool::new(false));
-        let status = BrokerStatus::for_settings(&settings);
+        let status = BrokerStatus::for_consumer();
         // Subscribed when built, not when run: the monolith builds every service
         // before any relay runs, so no event can find its consumer missing.
         if let Some(bus) = &settings.in_process {
@@ -186,8 +186,9 @@ impl Consumer {
         Self { settings, core, stopped, status, service }
     }
 
-    /// Whether the consumer currently holds a broker connection (a readiness
-    /// check: not required, events wait in the queue meanwhile).
+    /// Whether the consumer is consuming its queue: a readiness check named
+    /// `events_consumer`, not required (events wait in the queue meanwhile),
+    /// so a broker that cannot be reached shows the service `degraded`.
     pub fn status(&self) -> BrokerStatus {
         self.status.clone()
     }

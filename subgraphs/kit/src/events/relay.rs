@@ -34,11 +34,13 @@ use crate::health::{Check, CheckFuture};
 /// Rows published per transaction.
 const BATCH: i64 = 100;
 
-/// Whether the relay currently holds a broker connection (a readiness check).
+/// Whether the relay (or a consumer) currently holds a broker connection (a
+/// readiness check).
 #[derive(Clone)]
 pub struct BrokerStatus {
     connected: Arc<AtomicBool>,
-    /// `rabbitmq`, or `event_bus` for the in-process bus.
+    /// The relay's: `rabbitmq`, or `event_bus` for the in-process bus; a
+    /// consumer's: `events_consumer`.
     name: &'static str,
 }
 
@@ -47,6 +49,11 @@ impl BrokerStatus {
     pub(crate) fn for_settings(settings: &AmqpSettings) -> Self {
         let name = if settings.in_process.is_some() { "event_bus" } else { "rabbitmq" };
         Self { connected: Arc::default(), name }
+    }
+
+    /// A consumer's: connected once it consumes its queue (always, on the in-process bus).
+    pub(crate) fn for_consumer() -> Self {
+        Self { connected: Arc::default(), name: "events_consumer" }
     }
 
     pub fn connected(&self) -> bool {
@@ -63,8 +70,8 @@ impl Check for BrokerStatus {
         self.name
     }
 
-    /// Not required: while the broker is away the outbox keeps every event and
-    /// the service keeps serving.
+    /// Not required: while the broker is away the outbox keeps every event,
+    /// the queue keeps what is owed to a consumer, and the service keeps serving.
     fn required(&self) -> bool {
         false
     }

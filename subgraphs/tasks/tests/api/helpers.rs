@@ -51,6 +51,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Env)) -> TestApp {
         ("REDIS_URL".to_owned(), redis_url()),
         ("CACHE_KEY_PREFIX".to_owned(), isolation.cache_prefix.clone()),
         ("JWKS_URL".to_owned(), issuer.jwks_url.clone()),
+        ("SUBGRAPH_SHARED_SECRET".to_owned(), kit::testing::ROUTER_SECRET.to_owned()),
+        ("SHUTDOWN_DELAY".to_owned(), "0s".to_owned()),
     ]);
     configure(&mut env);
     let settings = kit::cli::load::<Application>(env).expect("test settings are valid");
@@ -61,7 +63,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Env)) -> TestApp {
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: kit::testing::router_client(),
         issuer,
         service,
         exchange,
@@ -78,6 +80,11 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Sends the shutdown signal (SIGTERM's work), as the app's drop does.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
     pub fn pool(&self) -> &PgPool {
         self.service.store().pool()
     }
