@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use chrono::Utc;
 use kit::TokenVerifier;
+use kit::identity::TokenError;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -52,8 +53,10 @@ async fn serve(state: &DownloadState, id: &str, signature: &Signature, headers: 
         Ok(None) => return not_found(),
         Err(e) => return internal(e),
     };
-    if !authorized(state, &file, signature, headers).await {
-        return not_found();
+    match authorized(state, &file, signature, headers).await {
+        Access::Granted => {}
+        Access::Denied => return not_found(),
+        Access::CannotCheck => return token_unverifiable(state.verifier.retry_after_secs()),
     }
     let etag = format!("\"{}\"", file.sha256);
     if if_none_match(headers, &etag) {
@@ -90,16 +93,31 @@ async fn serve(state: &DownloadState, id: &str, signature: &Signature, headers: 
     builder.body(Body::from_stream(stream)).expect("valid response")
 }
 
+enum Access {
+    Granted,
+    Denied,
+    /// Only a bearer token was offered, and the keys or the revocation log
+    /// needed to judge it cannot be read right now: the client should retry,
+    /// not conclude that the file is gone.
+    CannotCheck,
+}
+
 /// The owner's bearer token, or a signature of this file for its owner that has not expired.
-async fn authorized(state: &DownloadState, file: &FileRow, signature: &Signature, headers: &HeaderMap) -> bool {
-    if let Ok(Some(viewer)) = state.verifier.viewer_from_headers(headers).await
+async fn authorized(state: &DownloadState, file: &FileRow, signature: &Signature, headers: &HeaderMap) -> Access {
+    let bearer = state.verifier.viewer_from_headers(headers).await;
+    if let Ok(Some(viewer)) = &bearer
         && viewer.user_id == file.owner_id
     {
-        return true;
+        return Access::Granted;
     }
-    match (signature.expires, &signature.sig) {
+    let signed = match (signature.expires, &signature.sig) {
         (Some(expires), Some(sig)) => state.signer.verify(file.id, file.owner_id, expires, sig, Utc::now().timestamp()),
         _ => false,
+    };
+    match bearer {
+        _ if signed => Access::Granted,
+        Err(TokenError::Unavailable) => Access::CannotCheck,
+        _ => Access::Denied,
     }
 }
 
@@ -191,6 +209,13 @@ pub fn content_disposition(filename: &str) -> HeaderValue {
     let encoded = utf8_percent_encode(filename, ATTR_CHAR_ESCAPES);
     HeaderValue::from_str(&format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
         .expect("only visible ASCII")
+}
+
+fn token_unverifiable(retry_after_secs: u64) -> Response {
+    let mut response =
+        kit::http::json_error(StatusCode::SERVICE_UNAVAILABLE, "the access token cannot be checked right now; retry shortly");
+    response.headers_mut().insert(header::RETRY_AFTER, retry_after_secs.into());
+    response
 }
 
 fn not_found() -> Response {

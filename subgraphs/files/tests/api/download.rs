@@ -147,3 +147,48 @@ async fn a_malformed_id_signature_or_expiry_is_not_found_in_json_too() {
         assert_eq!(body, serde_json::json!({ "error": "not found" }), "{case}");
     }
 }
+
+/// A bearer token that cannot be checked (auth's keys unreachable) is a
+/// retryable 503, not "this file does not exist"; a signed URL needs no token
+/// check and is still served.
+#[tokio::test]
+async fn a_token_that_cannot_be_checked_is_503_while_a_signed_url_is_still_served() {
+    let issuer = kit::testing::TestIssuer::start().await;
+    let issuer_addr: std::net::SocketAddr =
+        issuer.jwks_url.trim_start_matches("http://").split('/').next().unwrap().parse().unwrap();
+    let gate = kit::testing::TcpGate::start(issuer_addr, false).await;
+    let app = crate::helpers::spawn_app_with(|env| {
+        env.set("JWKS_URL", format!("http://127.0.0.1:{}/.well-known/jwks.json", gate.port))
+    })
+    .await;
+    let owner = Uuid::new_v4();
+    let (id, key) = (Uuid::new_v4(), files::storage::Storage::new_key());
+    let mut blob = app.repository.storage().writer(&key).await.unwrap();
+    blob.write(axum::body::Bytes::from_static(PDF)).await.unwrap();
+    blob.finish().await.unwrap();
+    sqlx::query(
+        "INSERT INTO files.files (id, owner_id, filename, content_type, size, sha256, storage_key)
+         VALUES ($1, $2, 'report.pdf', 'application/pdf', $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(owner)
+    .bind(PDF.len() as i64)
+    .bind(crate::helpers::sha256_hex(PDF))
+    .bind(&key)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let path = format!("/files/{id}/content");
+
+    let response = app.get(&path, Some(&issuer.token(owner))).await;
+
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("retry-after").is_some(), "{:?}", response.headers());
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("retry")), "{body}");
+    let expires = chrono::Utc::now().timestamp() + 60;
+    let signed = format!("{path}?expires={expires}&sig={}", signer().sign(id, owner, expires));
+    let response = app.get(&signed, Some(&issuer.token(owner))).await;
+    assert_eq!(response.status(), 200, "a valid signature is enough");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), PDF);
+}
