@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use kit::db::Database;
 use kit::error::ApiResult;
 use kit::events::{Outbox, USER_DELETED, UserDeleted};
 use kit::identity::Revocation;
 use kit::{ApiError, TokenVerifier};
-use kit::db::Database;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kit::ApiError;
-use kit::error::ApiResult;
 use kit::db::Database;
+use kit::error::ApiResult;
 use tokio::sync::Semaphore;
 
 /// What a refused admission tells the client to wait: one hash's time, rounded up.

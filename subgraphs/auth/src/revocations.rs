@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use kit::identity::{Revocation, RevocationPage, RevocationSource};
 use kit::db::Database;
+use kit::identity::{Revocation, RevocationPage, RevocationSource};
 use sqlx::PgConnection;
 use uuid::Uuid;
 

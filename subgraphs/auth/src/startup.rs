@@ -73,7 +73,8 @@ impl Application {
         )
         .await?;
         let tokens = Tokens { access, refresh, revocations: revocations.clone(), verifier: verifier.clone() };
-        let accounts = Accounts::new(database.clone(), passwords, tokens, &settings.jwt, password_settings.failure_limit);
+        let accounts =
+            Accounts::new(database.clone(), passwords, tokens, &settings.jwt, password_settings.failure_limit);
 
         let relay = Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE);
         let health = Health::new(SERVICE, vec![Box::new(database), Box::new(relay.status())]);

@@ -69,10 +69,8 @@ impl Application {
         };
         let consumer = cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.consumer, SERVICE);
 
-        let health = Health::new(
-            SERVICE,
-            vec![Box::new(database), Box::new(StorageCheck(repository.storage().clone()))],
-        );
+        let health =
+            Health::new(SERVICE, vec![Box::new(database), Box::new(StorageCheck(repository.storage().clone()))]);
         let state = AppState {
             schema: schema::build(Some((repository.clone(), signer.clone())), settings.limits),
             verifier: verifier.clone(),

@@ -302,7 +302,8 @@ async fn a_write_redis_did_not_take_is_seen_once_redis_is_back_on_every_replica(
         let other = test.replica();
         let calls = AtomicUsize::new(0);
         for round in 0..4 {
-            let (before, during, after) = (format!("before {round}"), format!("during {round}"), format!("after {round}"));
+            let (before, during, after) =
+                (format!("before {round}"), format!("during {round}"), format!("after {round}"));
             until_settled(&test.cache).await;
             test.cache.invalidate("u").await;
             assert_eq!(read(&test.cache, &calls, &before).await, before);
@@ -317,7 +318,10 @@ async fn a_write_redis_did_not_take_is_seen_once_redis_is_back_on_every_replica(
             until_reachable(&test.cache).await;
 
             let seen = read(&test.cache, &calls, &after).await;
-            assert_eq!(seen, after, "round {round}, local tier of {local} bytes: never the entry from before the write");
+            assert_eq!(
+                seen, after,
+                "round {round}, local tier of {local} bytes: never the entry from before the write"
+            );
             eventually("the invalidation to reach Redis", || async { test.cache.pending_invalidations() == 0 }).await;
             assert_eq!(read(&other, &calls, &after).await, after, "nor on a replica that never lost Redis");
             until_settled(&test.cache).await;
@@ -351,7 +355,8 @@ async fn more_owners_than_are_remembered_make_every_entry_stale_once_redis_is_ba
 
 #[tokio::test]
 async fn a_replica_that_saw_redis_fail_trusts_no_entry_until_the_writer_s_repair_could_land() {
-    let (writer_gate, reader_gate) = (TcpGate::start(redis_addr(), true).await, TcpGate::start(redis_addr(), true).await);
+    let (writer_gate, reader_gate) =
+        (TcpGate::start(redis_addr(), true).await, TcpGate::start(redis_addr(), true).await);
     let writer = TestCache::with_local_tier(&format!("redis://127.0.0.1:{}", writer_gate.port), 1 << 20);
     let reader = Cache::new(writer.namespace, settings(&format!("redis://127.0.0.1:{}", reader_gate.port), 1 << 20));
     let calls = AtomicUsize::new(0);

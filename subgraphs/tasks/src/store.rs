@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_graphql::Enum;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use kit::db::Database;
+use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
