@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use kit::db::Database;
 use kit::error::ApiResult;
 use kit::events::{Outbox, USER_DELETED, UserDeleted};
 use kit::identity::Revocation;
 use kit::{ApiError, TokenVerifier};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::passwords::{FailureLimit, Passwords, Ticket};
@@ -46,7 +47,7 @@ pub struct Accounts {
 }
 
 struct Inner {
-    pool: PgPool,
+    database: Database,
     passwords: Passwords,
     tokens: Tokens,
     refresh_ttl: Duration,
@@ -105,14 +106,14 @@ impl SessionUser {
 
 impl Accounts {
     pub fn new(
-        pool: PgPool,
+        database: Database,
         passwords: Passwords,
         tokens: Tokens,
         jwt: &crate::config::JwtSettings,
         failures: FailureLimit,
     ) -> Self {
         let (refresh_ttl, reuse_grace) = (jwt.refresh_ttl, jwt.refresh_reuse_grace);
-        Self { inner: Arc::new(Inner { pool, passwords, tokens, refresh_ttl, reuse_grace, failures }) }
+        Self { inner: Arc::new(Inner { database, passwords, tokens, refresh_ttl, reuse_grace, failures }) }
     }
 
     /// The log of ended sessions (served to verifiers, pruned on a timer).
@@ -124,7 +125,7 @@ impl Accounts {
         let email = validation::email(email)?;
         validation::new_password(&password, "password")?;
         let hash = self.inner.passwords.admit(&email)?.hash(password).await?;
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = self.inner.database.begin().await?;
         // The unique constraint decides duplicates, so two racing registrations
         // give one success and one CONFLICT, never an internal error.
         let user: User = sqlx::query_as(
@@ -161,7 +162,7 @@ impl Accounts {
             Some(c) if matched => c,
             _ => return Err(invalid_credentials()),
         };
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = self.inner.database.begin().await?;
         let user = session_user(&mut tx, credentials.id).await?.ok_or_else(invalid_credentials)?;
         let refresh = self.inner.tokens.refresh.random();
         let session = self.start_session(&mut tx, user.user(), user.session_version, Uuid::new_v4(), refresh).await?;
@@ -178,7 +179,7 @@ impl Accounts {
             return Err(invalid_refresh_token());
         }
         let hash = tokens::hash_refresh_token(token);
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = self.inner.database.begin().await?;
         // The owner's row is locked before the token's (see the module's lock order).
         let owner: Option<Uuid> = sqlx::query_scalar("SELECT user_id FROM auth.refresh_tokens WHERE token_hash = $1")
             .bind(&hash)
@@ -239,7 +240,7 @@ impl Accounts {
         )
         .bind(&successor_hash)
         .bind(stored.family_id)
-        .fetch_one(&self.inner.pool)
+        .fetch_one(&self.inner.database)
         .await?;
         if !live {
             return Err(invalid_refresh_token());
@@ -254,13 +255,13 @@ impl Accounts {
             "SELECT EXISTS (SELECT 1 FROM auth.refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL)",
         )
         .bind(family)
-        .fetch_one(&self.inner.pool)
+        .fetch_one(&self.inner.database)
         .await?;
         if !live {
             // Revoked already (logout, logoutAll): nothing left to protect.
             return Ok(());
         }
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = self.inner.database.begin().await?;
         let ended = self.inner.tokens.revocations.end_sessions(&mut tx, user_id).await?;
         let revoked = revoke_family(&mut tx, family).await?;
         tx.commit().await?;
@@ -275,7 +276,7 @@ impl Accounts {
             return Ok(false);
         }
         let hash = tokens::hash_refresh_token(token);
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = self.inner.database.begin().await?;
         let family: Option<Uuid> =
             sqlx::query_scalar("SELECT family_id FROM auth.refresh_tokens WHERE token_hash = $1")
                 .bind(&hash)
@@ -291,7 +292,7 @@ impl Accounts {
 
     /// Ends every session of the user: refresh tokens revoked, access tokens refused within seconds.
     pub async fn logout_all(&self, user_id: Uuid) -> ApiResult<bool> {
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = self.inner.database.begin().await?;
         let ended = self.end_sessions(&mut tx, user_id).await?;
         revoke_all(&mut tx, user_id).await?;
         tx.commit().await?;
@@ -308,7 +309,7 @@ impl Accounts {
             return Err(ApiError::invalid("currentPassword", "Current password is incorrect"));
         }
         let hash = ticket.hash(new).await?;
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = self.inner.database.begin().await?;
         let ended = self.end_sessions(&mut tx, user_id).await?;
         sqlx::query("UPDATE auth.users SET password_hash = $2, updated_at = now() WHERE id = $1")
             .bind(user_id)
@@ -331,7 +332,7 @@ impl Accounts {
         if !matched {
             return Err(ApiError::invalid("password", "Password is incorrect"));
         }
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = self.inner.database.begin().await?;
         // Deleted concurrently, the account has no session to end: that request announced it.
         let ended = self.end_sessions(&mut tx, user_id).await?;
         sqlx::query("DELETE FROM auth.refresh_tokens WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
@@ -346,14 +347,14 @@ impl Accounts {
     pub async fn user(&self, id: Uuid) -> ApiResult<Option<User>> {
         Ok(sqlx::query_as("SELECT id, email, created_at FROM auth.users WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.inner.pool)
+            .fetch_optional(&self.inner.database)
             .await?)
     }
 
     /// Removes refresh tokens that expired more than a day ago.
     pub async fn prune_expired_refresh_tokens(&self) -> Result<u64, sqlx::Error> {
         let done = sqlx::query("DELETE FROM auth.refresh_tokens WHERE expires_at < now() - interval '1 day'")
-            .execute(&self.inner.pool)
+            .execute(&self.inner.database)
             .await?;
         Ok(done.rows_affected())
     }
@@ -372,7 +373,7 @@ impl Accounts {
 
     /// Removes password failure counts whose window has ended.
     pub async fn prune_expired_password_failures(&self) -> Result<u64, sqlx::Error> {
-        self.inner.failures.prune(&self.inner.pool).await
+        self.inner.failures.prune(&self.inner.database).await
     }
 
     /// Checks `password` for the account of `email` against its stored `hash`
@@ -381,10 +382,10 @@ impl Accounts {
     /// clears the count. The ticket admits whatever hash follows for the account.
     async fn check_password(&self, email: &str, password: String, hash: Option<String>) -> ApiResult<(bool, Ticket)> {
         let ticket = self.inner.passwords.admit(email)?;
-        self.inner.failures.charge(&self.inner.pool, email).await?;
+        self.inner.failures.charge(&self.inner.database, email).await?;
         let matched = ticket.verify(password, hash).await?;
         if matched {
-            self.inner.failures.clear(&self.inner.pool, email).await?;
+            self.inner.failures.clear(&self.inner.database, email).await?;
         }
         Ok((matched, ticket))
     }
@@ -392,14 +393,14 @@ impl Accounts {
     async fn credentials_by_email(&self, email: &str) -> Result<Option<Credentials>, sqlx::Error> {
         sqlx::query_as("SELECT id, email, password_hash FROM auth.users WHERE email = $1")
             .bind(email)
-            .fetch_optional(&self.inner.pool)
+            .fetch_optional(&self.inner.database)
             .await
     }
 
     async fn credentials_by_id(&self, id: Uuid) -> Result<Option<Credentials>, sqlx::Error> {
         sqlx::query_as("SELECT id, email, password_hash FROM auth.users WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.inner.pool)
+            .fetch_optional(&self.inner.database)
             .await
     }
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kit::ApiError;
+use kit::db::Database;
 use kit::error::ApiResult;
-use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
 /// What a refused admission tells the client to wait: one hash's time, rounded up.
@@ -132,7 +132,7 @@ pub struct FailureLimit {
 
 impl FailureLimit {
     /// Charges one attempt to `email`, or refuses it: RATE_LIMITED with the seconds left in the window.
-    pub async fn charge(&self, pool: &PgPool, email: &str) -> ApiResult<()> {
+    pub async fn charge(&self, database: &Database, email: &str) -> ApiResult<()> {
         let (attempts, seconds_left): (i32, f64) = sqlx::query_as(
             "INSERT INTO auth.password_failures AS f (email, failures, window_started_at)
              VALUES ($1, 1, now())
@@ -146,7 +146,7 @@ impl FailureLimit {
         )
         .bind(email)
         .bind(self.window.as_secs_f64())
-        .fetch_one(pool)
+        .fetch_one(database)
         .await?;
         if attempts <= i32::try_from(self.failures).unwrap_or(i32::MAX) {
             return Ok(());
@@ -159,18 +159,18 @@ impl FailureLimit {
     }
 
     /// Clears `email`'s count after a correct password.
-    pub async fn clear(&self, pool: &PgPool, email: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM auth.password_failures WHERE email = $1").bind(email).execute(pool).await?;
+    pub async fn clear(&self, database: &Database, email: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM auth.password_failures WHERE email = $1").bind(email).execute(database).await?;
         Ok(())
     }
 
     /// Removes counts whose window has ended.
-    pub async fn prune(&self, pool: &PgPool) -> Result<u64, sqlx::Error> {
+    pub async fn prune(&self, database: &Database) -> Result<u64, sqlx::Error> {
         let done = sqlx::query(
             "DELETE FROM auth.password_failures WHERE window_started_at <= now() - make_interval(secs => $1)",
         )
         .bind(self.window.as_secs_f64())
-        .execute(pool)
+        .execute(database)
         .await?;
         Ok(done.rows_affected())
     }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use kit::db::Database;
 use kit::identity::{Revocation, RevocationPage, RevocationSource};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// Entries served in one page.
@@ -18,7 +19,7 @@ const KEPT_PAST_TTL: Duration = Duration::from_secs(60);
 /// The log of session version bumps, as verifiers read it.
 #[derive(Clone)]
 pub struct RevocationLog {
-    pool: PgPool,
+    database: Database,
     /// An entry refuses only tokens issued before it, so it matters for one access-token lifetime.
     access_ttl: Duration,
 }
@@ -32,14 +33,14 @@ struct Entry {
 }
 
 impl RevocationLog {
-    pub fn new(pool: PgPool, access_ttl: Duration) -> Self {
-        Self { pool, access_ttl }
+    pub fn new(database: Database, access_ttl: Duration) -> Self {
+        Self { database, access_ttl }
     }
 
     /// Entries after `since`, oldest first. A cursor beyond the log's end (the
     /// log was emptied by pruning, or the database replaced) reads from the start.
     pub async fn page(&self, since: i64) -> Result<RevocationPage, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.database.acquire().await?;
         let last: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM auth.session_revocations")
             .fetch_one(&mut *conn)
             .await?;
@@ -94,7 +95,7 @@ impl RevocationLog {
         let horizon = Utc::now() - (self.access_ttl + KEPT_PAST_TTL);
         let done = sqlx::query("DELETE FROM auth.session_revocations WHERE revoked_at < $1")
             .bind(horizon)
-            .execute(&self.pool)
+            .execute(&self.database)
             .await?;
         Ok(done.rows_affected())
     }

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use kit::TokenVerifier;
 use kit::events::Relay;
 use kit::graphql::GraphQLBatchRequest;
-use kit::health::{Health, PostgresCheck};
+use kit::health::Health;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -44,7 +44,8 @@ struct AppState {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = kit::db::connect(&settings.database, SERVICE).await?;
+        let database = kit::db::connect(&settings.database, SERVICE).await?;
+        let pool = database.pool().clone();
         kit::db::migrate(&pool, sqlx::migrate!("../../migrations/auth"), crate::SCHEMA).await?;
 
         let key = match &settings.jwt.private_key_pem {
@@ -61,7 +62,7 @@ impl Application {
         };
         let refresh = key.refresh_tokens();
         let access = AccessTokens::new(key, settings.jwt.previous_public_keys.clone(), &settings.jwt);
-        let revocations = RevocationLog::new(pool.clone(), settings.jwt.access_ttl);
+        let revocations = RevocationLog::new(database.clone(), settings.jwt.access_ttl);
         let verifier = access.verifier(revocations.clone(), settings.jwt.revocation_poll_interval);
         let jwks = Arc::new(access.jwks());
         let password_settings = &settings.passwords;
@@ -72,11 +73,12 @@ impl Application {
         )
         .await?;
         let tokens = Tokens { access, refresh, revocations: revocations.clone(), verifier: verifier.clone() };
-        let accounts = Accounts::new(pool.clone(), passwords, tokens, &settings.jwt, password_settings.failure_limit);
+        let accounts =
+            Accounts::new(database.clone(), passwords, tokens, &settings.jwt, password_settings.failure_limit);
 
         let relay =
             Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE).with_retention(settings.outbox_retention);
-        let health = Health::new(SERVICE, vec![Box::new(PostgresCheck(pool.clone())), Box::new(relay.status())]);
+        let health = Health::new(SERVICE, vec![Box::new(database), Box::new(relay.status())]);
         let schema = schema::build(Some(accounts.clone()), settings.limits);
         let state = AppState { schema, verifier: verifier.clone(), jwks, revocations };
         let graphql_routes = Router::new().route("/graphql", post(graphql)).with_state(state.clone());

@@ -16,6 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use kit::db::Database;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -108,7 +109,7 @@ pub enum InsertError {
 
 #[derive(Clone)]
 pub struct Repository {
-    pool: PgPool,
+    database: Database,
     storage: Storage,
     /// Bytes each owner may store (`FILES_QUOTA_BYTES`).
     quota_bytes: u64,
@@ -117,8 +118,8 @@ pub struct Repository {
 }
 
 impl Repository {
-    pub fn new(pool: PgPool, storage: Storage, quota_bytes: u64) -> Self {
-        Self { pool, storage, quota_bytes, owned_queries: Arc::default() }
+    pub fn new(database: Database, storage: Storage, quota_bytes: u64) -> Self {
+        Self { database, storage, quota_bytes, owned_queries: Arc::default() }
     }
 
     /// How many lookups by id list were made (one per entity batch).
@@ -130,8 +131,9 @@ impl Repository {
         &self.storage
     }
 
+    /// The pool itself, for what does without failing fast (the cascade's consumer, tests).
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.database.pool()
     }
 
     /// Records files whose blobs are stored, all or none: none when they would
@@ -142,7 +144,7 @@ impl Repository {
     /// locked, so concurrent uploads are counted one after the other (the
     /// inserts then add their sizes to it, by trigger).
     pub async fn insert(&self, owner: Uuid, files: &[NewFile]) -> Result<Vec<FileRow>, InsertError> {
-        let mut tx = self.pool.begin().await.context("starting an upload's transaction")?;
+        let mut tx = self.database.begin().await.context("starting an upload's transaction")?;
         sqlx::query("SELECT files.guard_owner($1)").bind(owner).execute(&mut *tx).await.map_err(refusal)?;
         let used: i64 = sqlx::query_scalar(
             "INSERT INTO files.usage AS u (owner_id, used_bytes) VALUES ($1, 0)
@@ -182,7 +184,7 @@ impl Repository {
     pub async fn quota_left(&self, owner: Uuid) -> anyhow::Result<u64> {
         let used: Option<i64> = sqlx::query_scalar("SELECT used_bytes FROM files.usage WHERE owner_id = $1")
             .bind(owner)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.database)
             .await?;
         Ok(self.quota_bytes.saturating_sub(used.unwrap_or(0) as u64))
     }
@@ -193,7 +195,7 @@ impl Repository {
             "SELECT {COLUMNS} FROM files.files WHERE id = $1"
         )))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.database)
         .await?)
     }
 
@@ -205,7 +207,7 @@ impl Repository {
         )))
         .bind(owner)
         .bind(ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.database)
         .await?)
     }
 
@@ -217,7 +219,7 @@ impl Repository {
             Some(cursor) => statement.bind(cursor.created_at).bind(cursor.id).bind(limit),
             None => statement.bind(limit),
         };
-        let mut files = statement.fetch_all(&self.pool).await?;
+        let mut files = statement.fetch_all(&self.database).await?;
         let has_next_page = files.len() > first;
         files.truncate(first);
         Ok(Page { files, has_next_page })
@@ -226,7 +228,7 @@ impl Repository {
     pub async fn count(&self, owner: Uuid) -> anyhow::Result<i64> {
         Ok(sqlx::query_scalar("SELECT count(*) FROM files.files WHERE owner_id = $1")
             .bind(owner)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.database)
             .await?)
     }
 
@@ -237,13 +239,13 @@ impl Repository {
         .bind(id)
         .bind(owner)
         .bind(filename)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.database)
         .await?)
     }
 
     /// Deletes the row and then its blob; `false` when `owner` has no such file.
     pub async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.database.begin().await?;
         let keys: Vec<String> = sqlx::query_scalar(
             "WITH gone AS (DELETE FROM files.files WHERE id = $1 AND owner_id = $2 RETURNING storage_key)
              INSERT INTO files.blob_deletions (storage_key) SELECT storage_key FROM gone
@@ -270,7 +272,7 @@ impl Repository {
             let result = match &outcome {
                 Ok(()) => sqlx::query("DELETE FROM files.blob_deletions WHERE storage_key = $1")
                     .bind(key)
-                    .execute(&self.pool)
+                    .execute(&self.database)
                     .await
                     .map(|_| ()),
                 Err(e) => sqlx::query(
@@ -278,7 +280,7 @@ impl Repository {
                 )
                 .bind(key)
                 .bind(format!("{e:#}"))
-                .execute(&self.pool)
+                .execute(&self.database)
                 .await
                 .map(|_| ()),
             };
@@ -298,13 +300,13 @@ impl Repository {
         let keys: Vec<String> =
             sqlx::query_scalar("SELECT storage_key FROM files.blob_deletions ORDER BY requested_at LIMIT $1")
                 .bind(batch)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.database)
                 .await?;
         Ok(self.delete_blobs(&keys).await)
     }
 
     pub async fn pending_blob_deletions(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM files.blob_deletions").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT count(*) FROM files.blob_deletions").fetch_one(&self.database).await?)
     }
 
     /// Removes blobs that have no row and were last written more than `grace` ago
@@ -341,7 +343,7 @@ impl Repository {
         let referenced: Vec<String> =
             sqlx::query_scalar("SELECT storage_key FROM files.files WHERE storage_key = ANY($1)")
                 .bind(&keys)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.database)
                 .await?;
         let mut removed = 0;
         for key in keys.iter().filter(|k| !referenced.contains(k)) {

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kit::events::consumer::Consumer;
 use kit::graphql::{GraphQLBatchRequest, request_error};
-use kit::health::{Check, CheckFuture, Health, PostgresCheck};
+use kit::health::{Check, CheckFuture, Health};
 use kit::{ApiError, TokenVerifier, Viewer};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -49,10 +49,11 @@ struct AppState {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = kit::db::connect(&settings.database, SERVICE).await?;
+        let database = kit::db::connect(&settings.database, SERVICE).await?;
+        let pool = database.pool().clone();
         kit::db::migrate(&pool, sqlx::migrate!("../../migrations/files"), crate::SCHEMA).await?;
         let storage = Storage::from_settings(&settings.storage)?;
-        let repository = Repository::new(pool.clone(), storage, settings.uploads.quota_bytes);
+        let repository = Repository::new(database.clone(), storage, settings.uploads.quota_bytes);
         let signer = url_signer(&settings);
         let verifier = TokenVerifier::remote(&settings.identity, &settings.jwks_url);
         let policy = UploadPolicy {
@@ -70,11 +71,7 @@ impl Application {
 
         let health = Health::new(
             SERVICE,
-            vec![
-                Box::new(PostgresCheck(pool.clone())),
-                Box::new(StorageCheck(repository.storage().clone())),
-                Box::new(consumer.status()),
-            ],
+            vec![Box::new(database), Box::new(StorageCheck(repository.storage().clone())), Box::new(consumer.status())],
         );
         let state = AppState {
             schema: schema::build(Some((repository.clone(), signer.clone())), settings.limits),
@@ -206,7 +203,7 @@ async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary
     };
     let quota_left = match state.repository.quota_left(viewer.user_id).await {
         Ok(left) => left,
-        Err(e) => return request_error(StatusCode::INTERNAL_SERVER_ERROR, ApiError::Internal(e)),
+        Err(e) => return failed_request(ApiError::from(e)),
     };
     let received = upload::receive(body, boundary, &state.policy, state.repository.storage(), quota_left).await;
     let outcome = match &received {
@@ -233,6 +230,16 @@ async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary
         }
         Err(ReceiveError::Internal(e)) => request_error(StatusCode::INTERNAL_SERVER_ERROR, ApiError::Internal(e)),
     }
+}
+
+/// A request that failed before GraphQL ran: 503 when it may succeed if tried
+/// again (the database is unreachable), else 500.
+fn failed_request(error: ApiError) -> Response {
+    let status = match error.code() {
+        kit::error::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    request_error(status, error)
 }
 
 /// Retries queued blob deletions and sweeps orphaned blobs, every `interval`.

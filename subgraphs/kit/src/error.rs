@@ -108,14 +108,30 @@ impl std::fmt::Debug for ApiError {
     }
 }
 
+/// Postgres could not be reached (see [`crate::db::is_unreachable`]): retryable,
+/// and said at once while it is known to be down.
+fn database_unavailable() -> ApiError {
+    ApiError::Unavailable { message: "The database is unreachable; try again shortly".into(), retry_after: 1 }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        if crate::db::is_unreachable(&err) {
+            tracing::debug!(error = %err, "database unreachable");
+            return database_unavailable();
+        }
         ApiError::Internal(err.into())
     }
 }
 
 impl From<anyhow::Error> for ApiError {
+    /// A database that could not be reached stays `UNAVAILABLE` under any context.
     fn from(err: anyhow::Error) -> Self {
+        let sql = err.chain().find_map(|cause| cause.downcast_ref::<sqlx::Error>());
+        if sql.is_some_and(crate::db::is_unreachable) {
+            tracing::debug!(error = %format!("{err:#}"), "database unreachable");
+            return database_unavailable();
+        }
         ApiError::Internal(err)
     }
 }

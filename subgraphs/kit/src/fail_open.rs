@@ -5,14 +5,15 @@
 
 use std::future::Future;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// Consecutive errors after which Redis is skipped for [`COOL_DOWN`].
 const ERRORS_BEFORE_COOL_DOWN: u32 = 3;
 const COOL_DOWN: Duration = Duration::from_secs(5);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(250);
 
 pub struct FailOpenRedis {
     /// `None` when the URL is unusable: every operation then does without.
@@ -27,6 +28,11 @@ pub struct FailOpenRedis {
     on_error: Box<dyn Fn() + Send + Sync>,
     consecutive_errors: AtomicU32,
     resting_until: Mutex<Option<Instant>>,
+    /// Set by a failure, cleared once [`FailOpenRedis::recovering`] has seen a
+    /// success old enough: read without the lock on every operation.
+    unsettled: AtomicBool,
+    /// Since a failure: when the first operation after it succeeded, if one has.
+    answered_again_at: Mutex<Option<Instant>>,
 }
 
 impl FailOpenRedis {
@@ -54,6 +60,8 @@ impl FailOpenRedis {
             on_error: Box::new(on_error),
             consecutive_errors: AtomicU32::new(0),
             resting_until: Mutex::new(None),
+            unsettled: AtomicBool::new(false),
+            answered_again_at: Mutex::new(None),
         }
     }
 
@@ -66,6 +74,33 @@ impl FailOpenRedis {
         if self.client.is_none() || self.cooling_down() {
             return None;
         }
+        self.attempt(op).await
+    }
+
+    /// [`FailOpenRedis::run`] even while Redis is being left alone: for the
+    /// one caller that must learn as soon as Redis is back (the cache's retry
+    /// of invalidations Redis did not take). A success ends the cool-down.
+    pub async fn run_despite_cool_down<T, F, Fut>(&self, op: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        self.client.as_ref()?;
+        let value = self.attempt(op).await?;
+        *self.resting_until.lock().expect("fail-open lock") = None;
+        Some(value)
+    }
+
+    /// Whether there is a Redis to ask at all (the URL was usable).
+    pub fn configured(&self) -> bool {
+        self.client.is_some()
+    }
+
+    async fn attempt<T, F, Fut>(&self, op: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let attempt = async {
             let conn = self.connection().await?;
             op(conn).await
@@ -73,6 +108,9 @@ impl FailOpenRedis {
         match tokio::time::timeout(self.timeout, attempt).await {
             Ok(Ok(value)) => {
                 self.consecutive_errors.store(0, Ordering::Relaxed);
+                if self.unsettled.load(Ordering::Acquire) {
+                    self.answered_again_at.lock().expect("fail-open lock").get_or_insert_with(Instant::now);
+                }
                 Some(value)
             }
             Ok(Err(e)) => {
@@ -108,13 +146,35 @@ impl FailOpenRedis {
             .client
             .clone()
             .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "unusable Redis URL")))?;
-        let conn = ConnectionManager::new(client).await?;
+        // Reconnection attempts at most RECONNECT_MAX_DELAY apart (the default
+        // grows to 3.2 s), so a Redis that is back is used again at once.
+        let config = ConnectionManagerConfig::new().set_max_delay(RECONNECT_MAX_DELAY);
+        let conn = ConnectionManager::new_with_config(client, config).await?;
         *slot = Some(conn.clone());
         Ok(conn)
     }
 
+    /// Whether an operation failed and Redis has not answered again for at
+    /// least `settle` since: still failing, or back for less than that.
+    pub fn recovering(&self, settle: Duration) -> bool {
+        if !self.unsettled.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut answered_again_at = self.answered_again_at.lock().expect("fail-open lock");
+        match *answered_again_at {
+            Some(at) if at.elapsed() >= settle => {
+                *answered_again_at = None;
+                self.unsettled.store(false, Ordering::Release);
+                false
+            }
+            _ => true,
+        }
+    }
+
     fn failed(&self, reason: &str) {
         (self.on_error)();
+        *self.answered_again_at.lock().expect("fail-open lock") = None;
+        self.unsettled.store(true, Ordering::Release);
         let errors = self.consecutive_errors.fetch_add(1, Ordering::Relaxed) + 1;
         if errors < ERRORS_BEFORE_COOL_DOWN {
             tracing::debug!(purpose = %self.purpose, %reason, "Redis operation failed; {}", self.fallback);

@@ -18,7 +18,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
-use sqlx::PgPool;
 
 pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
@@ -128,26 +127,4 @@ pub async fn live(State(health): State<Health>) -> impl IntoResponse {
 pub async fn ready(State(health): State<Health>) -> impl IntoResponse {
     let (code, body) = health.readiness().await;
     (code, Json(body))
-}
-
-/// Postgres answers `SELECT 1`.
-pub struct PostgresCheck(pub PgPool);
-
-impl Check for PostgresCheck {
-    fn name(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn required(&self) -> bool {
-        true
-    }
-
-    fn check(&self) -> CheckFuture<'_> {
-        Box::pin(async move {
-            sqlx::query("SELECT 1").execute(&self.0).await.map(|_| ()).map_err(|e| {
-                tracing::debug!(error = %e, "postgres check");
-                "unreachable".to_owned()
-            })
-        })
-    }
 }

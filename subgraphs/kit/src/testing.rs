@@ -10,7 +10,7 @@ pub mod limits;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -37,6 +37,25 @@ pub fn router_client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(crate::http::ROUTER_SECRET_HEADER.clone(), reqwest::header::HeaderValue::from_static(ROUTER_SECRET));
     reqwest::Client::builder().default_headers(headers).build().expect("a plain HTTP client always builds")
+}
+
+/// Where Redis listens, for a [`TcpGate`] in front of it (see [`TcpGate::url_for`]).
+pub fn redis_addr() -> SocketAddr {
+    socket_address(&redis_url())
+}
+
+/// Where Postgres listens, for a [`TcpGate`] in front of it.
+pub fn postgres_addr() -> SocketAddr {
+    socket_address(&postgres_base())
+}
+
+/// The `host:port` of a `scheme://[user@]host:port[/...]` URL, resolved.
+fn socket_address(url: &str) -> SocketAddr {
+    use std::net::ToSocketAddrs;
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    host_port.to_socket_addrs().ok().and_then(|mut found| found.next()).unwrap_or_else(|| panic!("no address in {url}"))
 }
 
 /// Names unique to one test: a database, an exchange, queues and a cache key
@@ -75,7 +94,7 @@ impl Isolation {
             max_connections: 4,
             acquire_timeout: Duration::from_secs(5),
         };
-        let pool = crate::db::connect(&settings, service).await.expect("test database");
+        let pool = crate::db::connect(&settings, service).await.expect("test database").pool().clone();
         for sql in setup {
             sqlx::query(sqlx::AssertSqlSafe(*sql)).execute(&pool).await.expect("test setup SQL");
         }
@@ -168,47 +187,81 @@ where
 }
 
 /// A TCP proxy to a real server that refuses connections until opened, and
-/// can be closed again, cutting the connections it carries (an outage).
+/// can be closed again, cutting the connections it carries (an outage), or
+/// stalled: cutting them too, then taking new ones and never answering (a
+/// host that stopped answering: clients wait out their own timeouts).
 pub struct TcpGate {
     pub port: u16,
-    open: Arc<AtomicBool>,
+    state: Arc<AtomicU8>,
     connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
     task: tokio::task::JoinHandle<()>,
 }
+
+const GATE_OPEN: u8 = 0;
+const GATE_CLOSED: u8 = 1;
+const GATE_STALLED: u8 = 2;
 
 impl TcpGate {
     pub async fn start(target: SocketAddr, open: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gate");
         let port = listener.local_addr().expect("addr").port();
-        let flag = Arc::new(AtomicBool::new(open));
+        let state = Arc::new(AtomicU8::new(if open { GATE_OPEN } else { GATE_CLOSED }));
         let connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
-        let (state, carried) = (flag.clone(), connections.clone());
+        let (gate_state, carried) = (state.clone(), connections.clone());
         let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
-                if !state.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let proxy = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                let connection = match gate_state.load(Ordering::SeqCst) {
+                    GATE_CLOSED => {
+                        drop(inbound);
+                        continue;
                     }
-                });
-                carried.lock().expect("gate lock").push(proxy.abort_handle());
+                    // Held open, unanswered, until the gate changes.
+                    GATE_STALLED => tokio::spawn(async move {
+                        let _held = inbound;
+                        std::future::pending::<()>().await
+                    }),
+                    _ => tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(target).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    }),
+                };
+                carried.lock().expect("gate lock").push(connection.abort_handle());
             }
         });
-        Self { port, open: flag, connections, task }
+        Self { port, state, connections, task }
     }
 
+    /// Lets connections through (and cuts the ones held while stalled).
     pub fn open(&self) {
-        self.open.store(true, Ordering::SeqCst);
+        self.set(GATE_OPEN);
     }
 
     /// Refuses new connections and cuts the open ones.
     pub fn close(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        for connection in self.connections.lock().expect("gate lock").drain(..) {
-            connection.abort();
+        self.set(GATE_CLOSED);
+    }
+
+    /// Cuts the open connections, then holds new ones without ever answering.
+    pub fn stall(&self) {
+        self.set(GATE_STALLED);
+    }
+
+    /// `url` (`scheme://[user@]host:port[/rest]`) with its host and port made this gate's.
+    pub fn url_for(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+        let user = authority.rsplit_once('@').map(|(user, _)| format!("{user}@")).unwrap_or_default();
+        let path = path.map(|p| format!("/{p}")).unwrap_or_default();
+        format!("{scheme}://{user}127.0.0.1:{}{path}", self.port)
+    }
+
+    fn set(&self, state: u8) {
+        let before = self.state.swap(state, Ordering::SeqCst);
+        if state != before {
+            for connection in self.connections.lock().expect("gate lock").drain(..) {
+                connection.abort();
+            }
         }
     }
 }

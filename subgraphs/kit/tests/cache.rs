@@ -6,7 +6,7 @@ use std::time::Duration;
 use kit::cache::Cache;
 use kit::config::{CacheBackend, CacheSettings, Secret};
 
-use kit::testing::redis_url;
+use kit::testing::{TcpGate, eventually, redis_addr, redis_url};
 
 /// A cache in a namespace of its own, whose keys are deleted afterwards.
 struct TestCache {
@@ -271,7 +271,110 @@ async fn every_key_the_cache_writes_expires_so_volatile_lru_can_evict_it() {
 
         let ttls = test.ttls_in_redis().await;
 
-        assert_eq!(ttls.len(), 3, "two generations and one entry: {ttls:?}");
+        assert_eq!(ttls.len(), 4, "two generations, the epoch and one entry: {ttls:?}");
         assert!(ttls.iter().all(|(_, ttl)| *ttl > 0), "each has a TTL (local tier of {local} bytes): {ttls:?}");
     }
+}
+
+/// `u`'s entry `p` as `cache` answers it, loading `value` on a miss.
+async fn read(cache: &Cache, calls: &AtomicUsize, value: &str) -> String {
+    cache.get_or_load("u", "p", || load(calls, value)).await.unwrap().remove(0)
+}
+
+/// Waits until `cache` reaches Redis again after its gate was opened, so a
+/// read that follows uses Redis (rather than falling back while it reconnects).
+async fn until_reachable(cache: &Cache) {
+    use kit::health::Check;
+    eventually("the cache to reach Redis again", || async { cache.check().await.is_ok() }).await;
+}
+
+/// Waits until `cache` trusts its entries again after an outage.
+async fn until_settled(cache: &Cache) {
+    until_reachable(cache).await;
+    eventually("the cache to trust Redis again", || async { !cache.recovering() }).await;
+}
+
+#[tokio::test]
+async fn a_write_redis_did_not_take_is_seen_once_redis_is_back_on_every_replica() {
+    for local in LOCAL_TIERS {
+        let gate = TcpGate::start(redis_addr(), true).await;
+        let test = TestCache::with_local_tier(&format!("redis://127.0.0.1:{}", gate.port), local);
+        let other = test.replica();
+        let calls = AtomicUsize::new(0);
+        for round in 0..4 {
+            let (before, during, after) =
+                (format!("before {round}"), format!("during {round}"), format!("after {round}"));
+            until_settled(&test.cache).await;
+            test.cache.invalidate("u").await;
+            assert_eq!(read(&test.cache, &calls, &before).await, before);
+            assert_eq!(read(&test.cache, &calls, "unused").await, before, "cached");
+            assert_eq!(read(&other, &calls, "unused").await, before, "cached for the other replica too");
+
+            gate.close();
+            test.cache.invalidate("u").await;
+            assert_eq!(test.cache.pending_invalidations(), 1, "the write Redis did not take is remembered");
+            assert_eq!(read(&test.cache, &calls, &during).await, during, "meanwhile from the loader");
+            gate.open();
+            until_reachable(&test.cache).await;
+
+            let seen = read(&test.cache, &calls, &after).await;
+            assert_eq!(
+                seen, after,
+                "round {round}, local tier of {local} bytes: never the entry from before the write"
+            );
+            eventually("the invalidation to reach Redis", || async { test.cache.pending_invalidations() == 0 }).await;
+            assert_eq!(read(&other, &calls, &after).await, after, "nor on a replica that never lost Redis");
+            until_settled(&test.cache).await;
+            assert_eq!(read(&test.cache, &calls, "unused").await, after, "cached again afterwards");
+        }
+    }
+}
+
+#[tokio::test]
+async fn more_owners_than_are_remembered_make_every_entry_stale_once_redis_is_back() {
+    let gate = TcpGate::start(redis_addr(), true).await;
+    let test = TestCache::with_local_tier(&format!("redis://127.0.0.1:{}", gate.port), 1 << 20);
+    let other = test.replica();
+    let calls = AtomicUsize::new(0);
+    assert_eq!(read(&test.cache, &calls, "before").await, "before");
+    assert_eq!(read(&other, &calls, "unused").await, "before");
+
+    gate.close();
+    // One more than the 10,000 owners remembered one by one; `u` is not among them.
+    for n in 0..=10_000 {
+        test.cache.invalidate(&format!("owner-{n}")).await;
+    }
+    assert_eq!(read(&test.cache, &calls, "during").await, "during", "this replica trusts no entry meanwhile");
+    gate.open();
+    eventually("the new epoch to reach Redis", || async { test.cache.pending_invalidations() == 0 }).await;
+
+    assert_eq!(read(&other, &calls, "after").await, "after", "every entry of the namespace is stale");
+    until_settled(&test.cache).await;
+    assert_eq!(read(&test.cache, &calls, "unused").await, "after");
+}
+
+#[tokio::test]
+async fn a_replica_that_saw_redis_fail_trusts_no_entry_until_the_writer_s_repair_could_land() {
+    let (writer_gate, reader_gate) =
+        (TcpGate::start(redis_addr(), true).await, TcpGate::start(redis_addr(), true).await);
+    let writer = TestCache::with_local_tier(&format!("redis://127.0.0.1:{}", writer_gate.port), 1 << 20);
+    let reader = Cache::new(writer.namespace, settings(&format!("redis://127.0.0.1:{}", reader_gate.port), 1 << 20));
+    let calls = AtomicUsize::new(0);
+    assert_eq!(read(&writer.cache, &calls, "before").await, "before");
+    assert_eq!(read(&reader, &calls, "unused").await, "before");
+
+    // Redis away for both; the write cannot invalidate.
+    writer_gate.close();
+    reader_gate.close();
+    writer.cache.invalidate("u").await;
+    assert_eq!(read(&reader, &calls, "during").await, "during");
+    // Back for the reader first: the writer's repair has not landed.
+    reader_gate.open();
+    until_reachable(&reader).await;
+    assert_eq!(read(&reader, &calls, "after").await, "after", "not the entry from before the write");
+
+    writer_gate.open();
+    eventually("the invalidation to reach Redis", || async { writer.cache.pending_invalidations() == 0 }).await;
+    until_settled(&reader).await;
+    assert_eq!(read(&reader, &calls, "reloaded").await, "reloaded", "the write's repair made the old entry stale");
 }

@@ -11,7 +11,7 @@ use kit::TokenVerifier;
 use kit::cache::Cache;
 use kit::events::consumer::Consumer;
 use kit::graphql::GraphQLBatchRequest;
-use kit::health::{Health, PostgresCheck};
+use kit::health::Health;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -36,15 +36,15 @@ struct AppState {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = kit::db::connect(&settings.database, SERVICE).await?;
-        kit::db::migrate(&pool, sqlx::migrate!("../../migrations/tasks"), crate::SCHEMA).await?;
+        let database = kit::db::connect(&settings.database, SERVICE).await?;
+        kit::db::migrate(database.pool(), sqlx::migrate!("../../migrations/tasks"), crate::SCHEMA).await?;
 
         let cache = Arc::new(Cache::new(SERVICE, settings.cache.clone()));
-        let service = TaskService::new(TaskStore::new(pool.clone()), cache.clone());
+        let service = TaskService::new(TaskStore::new(database.clone()), cache.clone());
         let verifier = TokenVerifier::remote(&settings.identity, &settings.jwks_url);
         let consumer = crate::cascade::consumer(&settings, service.clone());
 
-        let mut checks: Vec<Box<dyn kit::health::Check>> = vec![Box::new(PostgresCheck(pool))];
+        let mut checks: Vec<Box<dyn kit::health::Check>> = vec![Box::new(database)];
         if cache.enabled() {
             checks.push(Box::new(cache));
         } else {

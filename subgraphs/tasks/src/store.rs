@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_graphql::Enum;
 use chrono::{DateTime, Utc};
+use kit::db::Database;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
@@ -76,17 +77,22 @@ const COLUMNS: &str = "id, user_id, title, description, status, due_at, created_
 
 #[derive(Clone)]
 pub struct TaskStore {
-    pool: PgPool,
+    database: Database,
     statements: Arc<AtomicU64>,
 }
 
 impl TaskStore {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool, statements: Arc::new(AtomicU64::new(0)) }
+    pub fn new(database: Database) -> Self {
+        Self { database, statements: Arc::new(AtomicU64::new(0)) }
     }
 
+    /// The pool itself, for what does without failing fast (the cascade's consumer, tests).
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.database.pool()
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
     }
 
     /// SQL statements this store has sent so far.
@@ -112,7 +118,7 @@ impl TaskStore {
         .bind(task.description)
         .bind(task.status)
         .bind(task.due_at)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.database)
         .await
     }
 
@@ -140,7 +146,7 @@ impl TaskStore {
         .bind(change.status)
         .bind(change.due_at.is_some())
         .bind(change.due_at.flatten())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.database)
         .await
     }
 
@@ -150,7 +156,7 @@ impl TaskStore {
         let deleted = sqlx::query("DELETE FROM tasks.tasks WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(owner)
-            .execute(&self.pool)
+            .execute(&self.database)
             .await?
             .rows_affected();
         Ok(deleted == 1)
@@ -181,7 +187,7 @@ impl TaskStore {
         )))
         .bind(ids)
         .bind(owner)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.database)
         .await
     }
 
@@ -194,7 +200,7 @@ impl TaskStore {
         if let Some(cursor) = &query.after {
             statement = statement.bind(cursor.key).bind(cursor.id);
         }
-        let rows = statement.fetch_all(&self.pool).await?;
+        let rows = statement.fetch_all(&self.database).await?;
 
         let mut pages: HashMap<Uuid, Page> = owners.iter().map(|o| (*o, Page::default())).collect();
         for row in rows {

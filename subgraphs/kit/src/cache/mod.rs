@@ -1,12 +1,30 @@
 //! Cache-aside for resolver results, per owner: in Redis, or in process memory
 //! when one process serves everything (the monolith, see [`CacheBackend`]).
 //!
-//! Keys are `<namespace>:<owner>:g<generation>:<args hash>`. A write gives the
-//! owner a new generation (one atomic SET), so every cached page of that owner
-//! goes stale at once without a scan, and the owner's next read misses: no stale
-//! read after one's own write. Redis never fails a request: errors and timeouts
-//! fall back to the loader, are counted, and after repeated errors Redis is left
-//! alone for a cool-down.
+//! Keys are `<namespace>:<owner>:g<epoch>.<generation>:<args hash>`. A write
+//! gives the owner a new generation (one atomic SET), so every cached page of
+//! that owner goes stale at once without a scan, and the owner's next read
+//! misses: no stale read after one's own write. The epoch is the namespace's
+//! (`<namespace>:epoch`), read with the generation in the same round trip; a new
+//! one makes every entry stale at once. Redis never fails a request: errors and
+//! timeouts fall back to the loader, are counted, and after repeated errors
+//! Redis is left alone for a cool-down.
+//!
+//! A write whose invalidation Redis does not take (an outage) must not let an
+//! older entry be served once Redis is back. The replica that made the write
+//! remembers the owner ([`pending`]): it answers that owner from the loader,
+//! caching nothing, and retries every 250 ms, despite the cool-down, until Redis
+//! has given the owner a new generation (or, past 10,000 owners, the namespace
+//! a new epoch). Every replica reads the generation on every request, so each
+//! sees the repair on its next read; and a replica that saw Redis fail trusts
+//! no entry for 1 s after Redis answers it again, so that when Redis itself was
+//! down, the other replicas' repairs land before it reads an entry. What is
+//! left, and bounded by `CACHE_TTL` (the only bound short of asking Postgres on
+//! every read): a replica that reaches Redis while the writing one cannot (a
+//! partition, not an outage of Redis) reads the older entries until the
+//! writing one reaches Redis too; one that saw no failure (no traffic during
+//! the outage) may read them in the 250 ms or so before the repair lands; and
+//! if the writing replica stops before its repair lands, nothing repairs it.
 //!
 //! Each replica also keeps its own copy of the entries it reads ([`LocalTier`],
 //! `CACHE_LOCAL_MAX_BYTES`). The generation still comes from Redis on every
@@ -17,6 +35,7 @@
 //! cached, and counted in `cache_skipped_total{cache,reason="too_large"}`.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,11 +48,15 @@ use crate::fail_open::FailOpenRedis;
 use crate::health::{Check, CheckFuture};
 
 mod memory;
+mod pending;
 pub use memory::{LocalTier, MemoryStore};
+use pending::PendingInvalidations;
 
-/// Lua that sets `generation` to the owner's (key 1), giving the owner
-/// `ARGV[$fresh]` if it has none yet, for `ARGV[$ttl]` seconds: the one place
-/// that rule is written.
+/// Lua that sets `generation` to `<epoch>.<generation>`: the namespace's epoch
+/// (key 2) and the owner's generation (key 1), giving either `ARGV[$fresh]` if
+/// it has none yet, for `ARGV[$ttl]` seconds: the one place that rule is
+/// written. The epoch's TTL is renewed when half of it is gone, so it does not
+/// make every entry miss once a day.
 macro_rules! generation_lua {
     ($fresh:literal, $ttl:literal) => {
         concat!(
@@ -45,7 +68,23 @@ macro_rules! generation_lua {
             "  redis.call('SET', KEYS[1], generation, 'EX', ARGV[",
             $ttl,
             "])\n",
-            "end\n"
+            "end\n",
+            "local epoch = redis.call('GET', KEYS[2])\n",
+            "if not epoch then\n",
+            "  epoch = ARGV[",
+            $fresh,
+            "]\n",
+            "  redis.call('SET', KEYS[2], epoch, 'EX', ARGV[",
+            $ttl,
+            "])\n",
+            "elseif redis.call('TTL', KEYS[2]) < tonumber(ARGV[",
+            $ttl,
+            "]) / 2 then\n",
+            "  redis.call('EXPIRE', KEYS[2], ARGV[",
+            $ttl,
+            "])\n",
+            "end\n",
+            "generation = epoch .. '.' .. generation\n"
         )
     };
 }
@@ -57,8 +96,13 @@ macro_rules! generation_lua {
 /// owner's entries a miss, never a stale read.
 const GENERATION_TTL_SECS: u64 = 24 * 3600;
 
-/// An owner's generation, created if the owner has none yet.
+/// An owner's `<epoch>.<generation>`, either created if missing.
 const GENERATION_SCRIPT: &str = concat!(generation_lua!(1, 2), "return generation\n");
+
+/// How long after Redis answers again (following a failure) this replica
+/// trusts no entry: long enough for another replica's repair of invalidations
+/// Redis did not take to land (it is tried every 250 ms).
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// An entry and the milliseconds it has left.
 const ENTRY_SCRIPT: &str = r"
@@ -81,7 +125,9 @@ pub struct Cache {
     /// `CACHE_KEY_PREFIX` + name: the start of every key.
     namespace: String,
     /// Does nothing unless the backend is Redis.
-    redis: FailOpenRedis,
+    redis: Arc<FailOpenRedis>,
+    /// Owners whose last invalidation Redis did not take.
+    pending: Arc<PendingInvalidations>,
     /// Set with [`CacheBackend::Memory`]: Redis is then never used.
     memory: Option<MemoryStore>,
     /// With Redis: this replica's copies of entries (`None` when
@@ -104,10 +150,14 @@ impl Cache {
     /// Never fails: an unusable URL or an absent Redis only means every read misses.
     pub fn new(name: &'static str, settings: CacheSettings) -> Self {
         let url = matches!(settings.backend, CacheBackend::Redis).then(|| settings.url.expose());
-        let redis =
-            FailOpenRedis::new(url, settings.timeout, format!("cache {name}"), "using Postgres only", move || {
-                metrics::counter!("cache_errors_total", "cache" => name).increment(1)
-            });
+        let redis = Arc::new(FailOpenRedis::new(
+            url,
+            settings.timeout,
+            format!("cache {name}"),
+            "using Postgres only",
+            move || metrics::counter!("cache_errors_total", "cache" => name).increment(1),
+        ));
+        let namespace = format!("{}{name}", settings.key_prefix);
         let memory = match settings.backend {
             CacheBackend::Memory { max_bytes } => Some(MemoryStore::new(settings.ttl, max_bytes)),
             CacheBackend::Redis | CacheBackend::Off => None,
@@ -116,7 +166,8 @@ impl Cache {
             .then(|| LocalTier::new(settings.local_max_bytes));
         Self {
             name,
-            namespace: format!("{}{name}", settings.key_prefix),
+            pending: PendingInvalidations::new(name, namespace.clone(), redis.clone()),
+            namespace,
             redis,
             memory,
             local,
@@ -128,7 +179,7 @@ impl Cache {
     }
 
     fn generation_key(&self, owner: &str) -> String {
-        format!("{}:{owner}:generation", self.namespace)
+        generation_key(&self.namespace, owner)
     }
 
     fn entry_key(&self, owner: &str, generation: &str, args: &str) -> String {
@@ -194,8 +245,20 @@ impl Cache {
             }
             return Ok(value);
         }
+        if self.pending.covers(owner) {
+            self.count_skipped("invalidation_pending");
+            return Ok(load().await?.0);
+        }
         let read = self.read(owner, args).await;
-        if let Some(value) = read.value.and_then(&decode) {
+        // Asked after the read, which may be the first answer since an outage.
+        let value = match read.value {
+            Some(_) if self.redis.recovering(SETTLE) => {
+                self.count_skipped("redis_recovering");
+                None
+            }
+            value => value,
+        };
+        if let Some(value) = value.and_then(&decode) {
             self.count_hit();
             return Ok(value);
         }
@@ -214,7 +277,7 @@ impl Cache {
     /// would otherwise push out thousands of small ones (and fill Redis).
     fn keeps(&self, encoded: &[u8]) -> bool {
         if encoded.len() > self.settings.max_entry_bytes {
-            metrics::counter!("cache_skipped_total", "cache" => self.name, "reason" => "too_large").increment(1);
+            self.count_skipped("too_large");
             return false;
         }
         !encoded.is_empty()
@@ -250,13 +313,14 @@ impl Cache {
 
     async fn read_in_one_trip(&self, owner: &str, args: &str) -> Read {
         let prefix = format!("{}:{owner}:g", self.namespace);
-        let generation_key = self.generation_key(owner);
+        let (generation_key, epoch_key) = (self.generation_key(owner), epoch_key(&self.namespace));
         let script = &self.read_script;
         let (prefix, fresh) = (&prefix, new_generation());
         let read: Option<(String, Option<Vec<u8>>)> = self
             .run(|mut conn| async move {
                 let ttl = GENERATION_TTL_SECS;
-                script.key(&generation_key).arg(prefix).arg(args).arg(fresh).arg(ttl).invoke_async(&mut conn).await
+                let mut invocation = script.key(&generation_key);
+                invocation.key(&epoch_key).arg(prefix).arg(args).arg(fresh).arg(ttl).invoke_async(&mut conn).await
             })
             .await;
         match read {
@@ -270,16 +334,11 @@ impl Cache {
     /// Redis that restarts empty cannot hand out one that a replica's local tier
     /// holds entries for.
     async fn generation(&self, owner: &str) -> Option<String> {
-        let key = self.generation_key(owner);
-        let key = &key;
-        let current: Option<String> = self
-            .run(|mut conn| async move { redis::cmd("GET").arg(key).query_async::<Option<String>>(&mut conn).await })
-            .await?;
-        if current.is_some() {
-            return current;
-        }
+        let (key, epoch) = (self.generation_key(owner), epoch_key(&self.namespace));
         let (script, fresh, ttl) = (&self.generation_script, new_generation(), GENERATION_TTL_SECS);
-        self.run(|mut conn| async move { script.key(key).arg(fresh).arg(ttl).invoke_async(&mut conn).await }).await
+        let (key, epoch) = (&key, &epoch);
+        self.run(|mut conn| async move { script.key(key).key(epoch).arg(fresh).arg(ttl).invoke_async(&mut conn).await })
+            .await
     }
 
     async fn store(&self, key: String, value: Bytes) {
@@ -302,18 +361,43 @@ impl Cache {
         metrics::counter!("cache_misses_total", "cache" => self.name).increment(1);
     }
 
-    /// Makes every cached entry of `owner` stale. Best effort: if Redis is away,
-    /// entries written before it left expire by their TTL.
+    fn count_skipped(&self, reason: &'static str) {
+        metrics::counter!("cache_skipped_total", "cache" => self.name, "reason" => reason).increment(1);
+    }
+
+    /// Makes every cached entry of `owner` stale. If Redis does not take it,
+    /// the owner is remembered until it does (see [`pending`]): no entry older
+    /// than this call is served afterwards.
     pub async fn invalidate(&self, owner: &str) {
         if let Some(memory) = &self.memory {
             memory.invalidate(owner);
             return;
         }
+        if !self.redis.configured() {
+            return;
+        }
         let (key, fresh) = (self.generation_key(owner), new_generation());
-        self.run(|mut conn| async move {
-            redis::cmd("SET").arg(&key).arg(fresh).arg("EX").arg(GENERATION_TTL_SECS).query_async::<()>(&mut conn).await
-        })
-        .await;
+        let taken = self
+            .run(|mut conn| async move {
+                let mut set = redis::cmd("SET");
+                set.arg(&key).arg(fresh).arg("EX").arg(GENERATION_TTL_SECS);
+                set.query_async::<()>(&mut conn).await
+            })
+            .await;
+        if taken.is_none() {
+            self.pending.add(owner);
+        }
+    }
+
+    /// Whether Redis failed and has not answered again for long enough since
+    /// for this replica to trust its entries ([`SETTLE`]; tests and diagnostics).
+    pub fn recovering(&self) -> bool {
+        self.redis.recovering(SETTLE)
+    }
+
+    /// Owners whose invalidation Redis has not taken yet (tests and diagnostics).
+    pub fn pending_invalidations(&self) -> usize {
+        self.pending.len()
     }
 
     /// Whether anything is cached at all (`REDIS_URL=none` turns caching off in a
@@ -345,7 +429,15 @@ impl Cache {
     }
 }
 
-/// A generation no owner has had: 62 random bits, which leaves room for an
+fn generation_key(namespace: &str, owner: &str) -> String {
+    format!("{namespace}:{owner}:generation")
+}
+
+fn epoch_key(namespace: &str) -> String {
+    format!("{namespace}:epoch")
+}
+
+/// A generation (or epoch) no owner has had: 62 random bits, which leaves room for an
 /// `INCR` (the way versions before the local tier gave a new generation, so
 /// replicas of both can run side by side during a rolling deploy).
 fn new_generation() -> String {

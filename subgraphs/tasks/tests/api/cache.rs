@@ -112,11 +112,46 @@ async fn with_redis_unreachable_requests_still_succeed_from_postgres() {
         .graphql(Some(&user.token), "query($id: ID!) { task(id: $id) { title } }", json!({ "id": task["id"] }))
         .await;
     assert_eq!(single["data"]["task"]["title"], "no cache needed", "{single}");
-    assert!(app.service.cache().cooling_down(), "repeated errors rest the cache");
+    // The user's reads skip Redis while the write's invalidation is pending; its retries fail too.
+    assert_eq!(app.service.cache().pending_invalidations(), 1);
+    kit::testing::eventually("repeated errors to rest the cache", || async { app.service.cache().cooling_down() })
+        .await;
 
     let ready = app.get("/health/ready").await;
     assert_eq!(ready.status(), 200, "Redis is optional");
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "degraded", "{body}");
     assert!(body.to_string().contains("redis"), "{body}");
+}
+
+#[tokio::test]
+async fn a_write_while_redis_is_cut_off_is_seen_by_the_next_read_once_redis_is_back() {
+    let gate = kit::testing::TcpGate::start(kit::testing::redis_addr(), true).await;
+    let app = spawn_app_with(|env| env.set("REDIS_URL", format!("redis://127.0.0.1:{}", gate.port))).await;
+    let user = app.user();
+    let page = json!({ "first": 50 });
+    let redis_is_up = || async {
+        let body: serde_json::Value = app.get("/health/ready").await.json().await.unwrap();
+        body["checks"]["redis"]["status"] == "up"
+    };
+    let cache = app.service.cache();
+    for round in 0..4 {
+        kit::testing::eventually("the cache to trust Redis again", || async { !cache.recovering() }).await;
+        let before = app.tasks_page(&user, page.clone()).await;
+        let statements = app.statements();
+        assert_eq!(app.tasks_page(&user, page.clone()).await, before);
+        assert_eq!(app.statements(), statements, "round {round}: the page is cached");
+
+        gate.close();
+        let title = format!("written while Redis was away ({round})");
+        app.create_task(&user, json!({ "title": title })).await;
+        gate.open();
+        kit::testing::eventually("Redis to be reachable again", redis_is_up).await;
+
+        let after = app.tasks_page(&user, page.clone()).await;
+        assert!(titles(&after).contains(&title), "round {round}: the write is seen: {after}");
+        kit::testing::eventually("the invalidation to reach Redis", || async { cache.pending_invalidations() == 0 })
+            .await;
+        assert!(titles(&app.tasks_page(&user, page.clone()).await).contains(&title), "round {round}");
+    }
 }

@@ -5,6 +5,7 @@
 mod cache;
 mod cascade;
 mod crud;
+mod database_outage;
 mod deletion;
 mod federation;
 mod health;
