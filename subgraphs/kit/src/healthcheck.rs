@@ -72,7 +72,8 @@ pub fn check(address: SocketAddr, probe: Probe, timeout: Duration) -> Result<Str
     let deadline = Instant::now() + timeout;
     let mut stream = TcpStream::connect_timeout(&address, timeout).map_err(unreachable)?;
     let path = probe.path();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: healthcheck\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: healthcheck\r\nConnection: close\r\n\r\n");
     stream.set_write_timeout(Some(remaining(deadline))).map_err(unreachable)?;
     stream.write_all(request.as_bytes()).map_err(unreachable)?;
     let mut response = Vec::new();
