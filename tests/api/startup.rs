@@ -40,7 +40,8 @@ fn without_postgres_the_binary_exits_non_zero_with_one_line_and_no_secret() {
     assert!(!stderr.contains("hunter2") && !stderr.contains("panicked"), "{stderr}");
 }
 
-#[tokio::test]
+// The binary is run synchronously: the service under test needs threads of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_checks_the_health_of_a_running_process_and_has_no_queues_in_process() {
     let monolith = crate::helpers::spawn_monolith(crate::helpers::Mode::InProcess).await;
     let taskgraph = |args: &[&str]| {

@@ -14,7 +14,8 @@ fn router_healthcheck(probe: &str, port: &str) -> Output {
         .expect("the router binary runs")
 }
 
-#[tokio::test]
+// The binary is run synchronously: the service under test needs threads of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_passes_and_ready_fails_while_a_subgraph_is_missing() {
     let auth = spawn_auth().await;
     // Only auth is up: tasks and files (the supergraph's URLs) answer nothing.

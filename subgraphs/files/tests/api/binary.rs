@@ -4,7 +4,8 @@ use std::process::Command;
 
 use crate::helpers::spawn_app;
 
-#[tokio::test]
+// The binary is run synchronously: the service under test needs threads of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_replay_dead_letters_and_healthcheck_reach_the_running_service() {
     let app = spawn_app().await;
     kit::testing::wait_for_consumer(&app.queue).await;

@@ -27,7 +27,8 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-#[tokio::test]
+// The binary is run synchronously: the service under test needs threads of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthcheck_passes_against_the_running_service_and_fails_without_one() {
     let app = spawn_app().await;
     let at_app = [("HOST", "0.0.0.0".to_owned()), ("PORT", port_of(&app))];
