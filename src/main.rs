@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use taskgraph::{Monolith, Settings};
+use taskgraph::{EventsMode, Monolith, Settings};
 use tokio_util::sync::CancellationToken;
 
 // Resolvers and the router allocate many small values; mimalloc measured faster than the system allocator.
@@ -10,19 +10,22 @@ use tokio_util::sync::CancellationToken;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    if let Some(argument) = std::env::args().nth(1) {
-        eprintln!("usage: taskgraph   (no arguments; settings come from the environment, unknown {argument:?})");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().map(String::as_str);
+    let known = matches!(command, None | Some("events")) || (command == Some("healthcheck") && args.len() <= 2);
+    if !known {
+        eprintln!(
+            "usage: taskgraph [healthcheck [live|ready] | events replay-dead-letters|recreate-queue]   \
+             (settings come from the environment; unknown arguments {args:?})"
+        );
         return ExitCode::from(2);
     }
-    let settings = match Settings::from_process() {
-        Ok(settings) => settings,
-        Err(e) => {
-            for line in &e.0 {
-                eprintln!("taskgraph: configuration error: {line}");
-            }
-            return ExitCode::from(2);
-        }
-    };
+    let Some(settings) = settings_or_report() else { return ExitCode::from(2) };
+    match command {
+        Some("healthcheck") => return healthcheck(&settings, args.get(1).map(String::as_str)),
+        Some("events") => return events(&settings, &args[1..]),
+        _ => {}
+    }
     kit::telemetry::init(&settings.telemetry);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -32,6 +35,39 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(settings))
+}
+
+fn settings_or_report() -> Option<Settings> {
+    match Settings::from_process() {
+        Ok(settings) => Some(settings),
+        Err(e) => {
+            for line in &e.0 {
+                eprintln!("taskgraph: configuration error: {line}");
+            }
+            None
+        }
+    }
+}
+
+/// Asks the router of a running process (`HOST`/`PORT`), which is ready once
+/// every subgraph of the process answers.
+fn healthcheck(settings: &Settings, argument: Option<&str>) -> ExitCode {
+    let Some(probe) = kit::healthcheck::Probe::parse(argument) else {
+        eprintln!("usage: taskgraph healthcheck [live|ready]   (unknown probe {argument:?})");
+        return ExitCode::from(2);
+    };
+    kit::cli::report_probe("taskgraph", kit::healthcheck::own_address(&settings.router.http), probe)
+}
+
+/// The tasks and files queues on RabbitMQ; the in-process bus has none.
+fn events(settings: &Settings, args: &[String]) -> ExitCode {
+    if settings.events == EventsMode::InProcess {
+        eprintln!("taskgraph: RABBITMQ_URL=none: the in-process event bus has no queues to operate");
+        return ExitCode::from(2);
+    }
+    let subscriptions =
+        [tasks::cascade::subscription(&settings.tasks), files::cascade::subscription(&settings.files.consumer)];
+    kit::events::maintenance::command("taskgraph", args, &settings.tasks.amqp, &subscriptions)
 }
 
 async fn run(settings: Settings) -> ExitCode {

@@ -171,6 +171,10 @@ impl kit::cli::Service for Application {
         &settings.telemetry
     }
 
+    fn http(settings: &Settings) -> &kit::config::HttpSettings {
+        &settings.http
+    }
+
     /// The router serves the composed supergraph (`schema/supergraph.graphql`), not an SDL of its own.
     fn sdl() -> Option<String> {
         None

@@ -39,3 +39,26 @@ fn without_postgres_the_binary_exits_non_zero_with_one_line_and_no_secret() {
     );
     assert!(!stderr.contains("hunter2") && !stderr.contains("panicked"), "{stderr}");
 }
+
+// The binary is run synchronously: the service under test needs threads of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_checks_the_health_of_a_running_process_and_has_no_queues_in_process() {
+    let monolith = crate::helpers::spawn_monolith(crate::helpers::Mode::InProcess).await;
+    let taskgraph = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_taskgraph"))
+            .args(args)
+            .env_clear()
+            .env("PORT", monolith.ports.router.to_string())
+            .env("RABBITMQ_URL", "none")
+            .output()
+            .expect("the binary runs")
+    };
+
+    let ready = taskgraph(&["healthcheck"]);
+    let events = taskgraph(&["events", "replay-dead-letters"]);
+
+    assert!(ready.status.success(), "{}", String::from_utf8_lossy(&ready.stderr));
+    assert!(String::from_utf8_lossy(&ready.stdout).contains(r#""service":"router""#));
+    assert_eq!(events.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&events.stderr).contains("in-process event bus has no queues"));
+}

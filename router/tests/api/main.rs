@@ -1,6 +1,7 @@
 //! Router tests: the real router on port 0 in front of real or in-process subgraphs.
 
 mod auth_e2e;
+mod binary;
 mod federation;
 mod files_e2e;
 mod helpers;

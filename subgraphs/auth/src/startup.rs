@@ -132,6 +132,10 @@ impl kit::cli::Service for Application {
         &settings.telemetry
     }
 
+    fn http(settings: &Settings) -> &kit::config::HttpSettings {
+        &settings.http
+    }
+
     fn sdl() -> Option<String> {
         Some(schema::sdl())
     }

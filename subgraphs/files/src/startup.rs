@@ -10,7 +10,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kit::events::consumer::Consumer;
+use kit::events::consumer::{Consumer, Subscription};
 use kit::graphql::{GraphQLBatchRequest, request_error};
 use kit::health::{Check, CheckFuture, Health};
 use kit::{ApiError, TokenVerifier, Viewer};
@@ -141,6 +141,14 @@ impl kit::cli::Service for Application {
 
     fn telemetry(settings: &Settings) -> &kit::config::TelemetrySettings {
         &settings.telemetry
+    }
+
+    fn http(settings: &Settings) -> &kit::config::HttpSettings {
+        &settings.http
+    }
+
+    fn event_queues(settings: &Settings) -> Option<(&kit::config::AmqpSettings, Vec<Subscription>)> {
+        Some((&settings.amqp, vec![cascade::subscription(&settings.consumer)]))
     }
 
     fn sdl() -> Option<String> {

@@ -1,12 +1,17 @@
 //! The whole of a service binary: `SERVICE` runs it, `SERVICE print-schema`
-//! prints its federation SDL.
+//! prints its federation SDL, `SERVICE healthcheck [live|ready]` asks a running
+//! one whether it is healthy (exit 0 or 1; for images without a shell or curl),
+//! and `SERVICE events replay-dead-letters | recreate-queue` operates the queues
+//! it consumes.
 
 use std::future::Future;
 use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ConfigError, Env, TelemetrySettings};
+use crate::config::{AmqpSettings, ConfigError, Env, HttpSettings, TelemetrySettings};
+use crate::events::consumer::Subscription;
+use crate::healthcheck::{self, Probe};
 
 /// What a service gives the shared binary.
 pub trait Service: Sized + Send + 'static {
@@ -16,6 +21,13 @@ pub trait Service: Sized + Send + 'static {
     /// Reads settings; problems are collected by `env`.
     fn settings(env: &mut Env) -> Self::Settings;
     fn telemetry(settings: &Self::Settings) -> &TelemetrySettings;
+    /// Where the service listens (`SERVICE healthcheck` asks there).
+    fn http(settings: &Self::Settings) -> &HttpSettings;
+    /// The broker and the queues the service consumes, for `SERVICE events ...`;
+    /// `None` (the default): it consumes none, and the command says so.
+    fn event_queues(_settings: &Self::Settings) -> Option<(&AmqpSettings, Vec<Subscription>)> {
+        None
+    }
     /// The federation SDL the service serves (`None`: it serves no SDL of its own).
     fn sdl() -> Option<String>;
     fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<Self>> + Send;
@@ -28,34 +40,20 @@ pub fn load<S: Service>(mut env: Env) -> Result<S::Settings, ConfigError> {
     env.finish().map(|()| settings)
 }
 
+/// `SERVICE [print-schema | healthcheck [live|ready] | events <command>]`.
 pub fn main<S: Service>() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None => {}
-        Some("print-schema") => match S::sdl() {
-            Some(sdl) => {
-                print!("{sdl}");
-                return ExitCode::SUCCESS;
-            }
-            None => {
-                eprintln!("{}: has no schema of its own to print", S::NAME);
-                return ExitCode::from(2);
-            }
-        },
-        Some(other) => {
-            eprintln!("usage: {} [print-schema]   (unknown argument {other:?})", S::NAME);
+        Some("print-schema") if args.len() == 1 => return print_schema::<S>(),
+        Some("healthcheck") if args.len() <= 2 => return healthcheck::<S>(args.get(1).map(String::as_str)),
+        Some("events") => return events::<S>(&args[1..]),
+        Some(_) => {
+            eprintln!("{}", usage::<S>(&args));
             return ExitCode::from(2);
         }
     }
-    let settings = match load::<S>(Env::from_process()) {
-        Ok(settings) => settings,
-        Err(e) => {
-            for line in &e.0 {
-                eprintln!("{}: configuration error: {line}", S::NAME);
-            }
-            return ExitCode::from(2);
-        }
-    };
+    let Some(settings) = settings_or_report::<S>() else { return ExitCode::from(2) };
     crate::telemetry::init(S::telemetry(&settings));
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -90,6 +88,77 @@ pub fn main<S: Service>() -> ExitCode {
             }
         }
     })
+}
+
+fn usage<S: Service>(args: &[String]) -> String {
+    format!(
+        "usage: {} [print-schema | healthcheck [live|ready] | events replay-dead-letters|recreate-queue]   \
+         (unknown arguments {args:?})",
+        S::NAME
+    )
+}
+
+/// The settings from the process environment, or every problem printed.
+fn settings_or_report<S: Service>() -> Option<S::Settings> {
+    match load::<S>(Env::from_process()) {
+        Ok(settings) => Some(settings),
+        Err(e) => {
+            for line in &e.0 {
+                eprintln!("{}: configuration error: {line}", S::NAME);
+            }
+            None
+        }
+    }
+}
+
+fn print_schema<S: Service>() -> ExitCode {
+    match S::sdl() {
+        Some(sdl) => {
+            print!("{sdl}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("{}: has no schema of its own to print", S::NAME);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Asks the running service at its `HOST`/`PORT` (loopback for a wildcard
+/// host): 0 for a 200, 1 for anything else, 2 for a usage or configuration error.
+fn healthcheck<S: Service>(argument: Option<&str>) -> ExitCode {
+    let Some(probe) = Probe::parse(argument) else {
+        eprintln!("usage: {} healthcheck [live|ready]   (unknown probe {argument:?})", S::NAME);
+        return ExitCode::from(2);
+    };
+    let Some(settings) = settings_or_report::<S>() else { return ExitCode::from(2) };
+    report_probe(S::NAME, healthcheck::own_address(S::http(&settings)), probe)
+}
+
+/// Prints the outcome of one probe (the body of a pass, the reason of a fail),
+/// which Docker keeps as the health log.
+pub fn report_probe(service: &str, address: std::net::SocketAddr, probe: Probe) -> ExitCode {
+    match healthcheck::check(address, probe, healthcheck::TIMEOUT) {
+        Ok(body) => {
+            println!("{body}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{service}: unhealthy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn events<S: Service>(args: &[String]) -> ExitCode {
+    let Some(settings) = settings_or_report::<S>() else { return ExitCode::from(2) };
+    match S::event_queues(&settings) {
+        Some((amqp, subscriptions)) => crate::events::maintenance::command(S::NAME, args, amqp, &subscriptions),
+        None => {
+            eprintln!("{}: consumes no events, so has no queues to operate", S::NAME);
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// The async runtime a service runs on: Tokio's multi-threaded scheduler, with

@@ -95,8 +95,26 @@ impl Env {
         self.optional(name).map(Secret)
     }
 
-    pub fn secret_or(&self, name: &str, default: &str) -> Secret {
-        Secret(self.string(name, default))
+    /// A secret from `<NAME>`, or from the file `<NAME>_FILE` names (a compose or
+    /// Kubernetes secret; surrounding whitespace, such as the final newline,
+    /// trimmed), else `default`. Setting both is a problem.
+    pub fn secret_or(&mut self, name: &str, default: &str) -> Secret {
+        let file_var = format!("{name}_FILE");
+        match (self.optional(name), self.optional(&file_var)) {
+            (Some(value), None) => Secret(value),
+            (None, None) => Secret(default.to_owned()),
+            (Some(value), Some(_)) => {
+                self.invalid(&file_var, &format!("unset when {name} is set (use one of them)"), None);
+                Secret(value)
+            }
+            (None, Some(path)) => match std::fs::read_to_string(&path) {
+                Ok(text) => Secret(text.trim().to_owned()),
+                Err(e) => {
+                    self.invalid(&file_var, &format!("a readable file ({e})"), Some(&path));
+                    Secret(default.to_owned())
+                }
+            },
+        }
     }
 
     /// Records a problem with `name`; `expects` says what a right value looks like.
@@ -701,5 +719,33 @@ mod tests {
         let _ = DatabaseSettings::from_env(&mut env);
         let err = env.finish().unwrap_err().to_string();
         assert!(err.contains("DATABASE_MAX_CONNECTIONS must be a whole number from 1 to 1000"), "{err}");
+    }
+
+    #[test]
+    fn secret_urls_come_from_their_file_when_named_by_name_file() {
+        let dir = std::env::temp_dir().join(format!("kit-secret-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("database_url");
+        std::fs::write(&path, "postgres://app:s3cret@db:5432/taskgraph\n").unwrap();
+        let mut env = Env::from_pairs([("DATABASE_URL_FILE", path.display().to_string())]);
+
+        let db = DatabaseSettings::from_env(&mut env);
+
+        assert!(env.finish().is_ok());
+        assert_eq!(db.url.expose(), "postgres://app:s3cret@db:5432/taskgraph", "the final newline trimmed");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_secret_set_twice_or_an_unreadable_file_is_refused_without_echoing_it() {
+        let mut both = Env::from_pairs([("REDIS_URL", "redis://:pw@cache"), ("REDIS_URL_FILE", "/run/secrets/redis")]);
+        let _ = both.secret_or("REDIS_URL", "redis://127.0.0.1:6379");
+        let mut missing = Env::from_pairs([("RABBITMQ_URL_FILE", "/nonexistent/rabbitmq_url")]);
+        let _ = AmqpSettings::from_env(&mut missing);
+
+        let both = both.finish().unwrap_err().to_string();
+        let missing = missing.finish().unwrap_err().to_string();
+        assert!(both.contains("REDIS_URL_FILE must be unset when REDIS_URL is set") && !both.contains("pw"), "{both}");
+        assert!(missing.contains("RABBITMQ_URL_FILE must be a readable file"), "{missing}");
     }
 }

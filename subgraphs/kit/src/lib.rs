@@ -12,6 +12,7 @@ pub mod events;
 pub mod fail_open;
 pub mod graphql;
 pub mod health;
+pub mod healthcheck;
 pub mod http;
 pub mod identity;
 pub mod metrics;

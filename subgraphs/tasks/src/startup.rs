@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::routing::post;
 use kit::TokenVerifier;
 use kit::cache::Cache;
-use kit::events::consumer::Consumer;
+use kit::events::consumer::{Consumer, Subscription};
 use kit::graphql::GraphQLBatchRequest;
 use kit::health::Health;
 use tokio_util::sync::CancellationToken;
@@ -100,6 +100,14 @@ impl kit::cli::Service for Application {
 
     fn telemetry(settings: &Settings) -> &kit::config::TelemetrySettings {
         &settings.telemetry
+    }
+
+    fn http(settings: &Settings) -> &kit::config::HttpSettings {
+        &settings.http
+    }
+
+    fn event_queues(settings: &Settings) -> Option<(&kit::config::AmqpSettings, Vec<Subscription>)> {
+        Some((&settings.amqp, vec![crate::cascade::subscription(settings)]))
     }
 
     fn sdl() -> Option<String> {

@@ -2,6 +2,7 @@
 //! database, its own RabbitMQ exchange and queue, a temporary storage directory
 //! and a JWKS issuer of its own, and talks to it over HTTP.
 
+mod binary;
 mod cascade;
 mod deletion;
 mod download;

@@ -2,6 +2,7 @@
 //! Postgres, Redis and RabbitMQ, each test with its own database, exchange,
 //! queues and cache keys.
 
+mod binary;
 mod cache;
 mod cascade;
 mod crud;
