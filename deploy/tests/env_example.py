@@ -55,7 +55,8 @@ def render() -> str:
             if len(names) == len(defaults) > 1:
                 default = defaults[names.index(name)]
             out.append(f"# {name}={default}\n")
-    out.append("\n## Arriving with other work (README rows to come)\n")
+    if readme_vars.PENDING:
+        out.append("\n## Arriving with other work (README rows to come)\n")
     for name, meaning in readme_vars.PENDING.items():
         out.append(f"# {name}=    {meaning}\n")
     return "".join(out)
