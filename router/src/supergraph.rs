@@ -28,7 +28,7 @@ pub struct Subgraph {
     pub name: String,
     /// `name` as a metric label: cloned per request without allocating.
     pub label: metrics::SharedString,
-    /// Its request metrics, registered at its first request.
+    /// Its request metrics, registered when the supergraph is built.
     pub metrics: Arc<crate::subgraphs::SubgraphMetrics>,
     pub url: String,
     /// `url`, parsed once rather than on every request.
@@ -79,10 +79,12 @@ impl Supergraph {
                 let pool = crate::subgraphs::http1::Pool::new(&uri, accept, max_body, settings.connections)
                     .map_err(|e| anyhow::anyhow!("subgraph {name} has URL {url:?}: {e}"))?;
                 let label = metrics::SharedString::from(std::sync::Arc::<str>::from(name.as_str()));
+                let subgraph_metrics = Arc::new(crate::subgraphs::SubgraphMetrics::default());
+                subgraph_metrics.register(&label);
                 let subgraph = Subgraph {
                     name: name.clone(),
                     label,
-                    metrics: Arc::default(),
+                    metrics: subgraph_metrics,
                     url,
                     endpoint,
                     pool: Arc::new(pool),
@@ -241,6 +243,9 @@ pub async fn watch(
     subgraphs: SubgraphSettings,
     cancel: CancellationToken,
 ) {
+    for outcome in ["success", "refused"] {
+        metrics::counter!("supergraph_reloads_total", "outcome" => outcome).absolute(0);
+    }
     let mut version = shared.load().version;
     loop {
         tokio::select! {

@@ -5,6 +5,7 @@
 //! never see each other's migrations.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::migrate::Migrator;
@@ -19,7 +20,7 @@ pub async fn connect(settings: &DatabaseSettings, service: &str) -> anyhow::Resu
         .context("DATABASE_URL is not a valid Postgres URL")?
         .application_name(service);
     ensure_database(&options).await?;
-    PgPoolOptions::new()
+    let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
         // A ping per checkout costs a round trip on every query; a broken
@@ -27,7 +28,36 @@ pub async fn connect(settings: &DatabaseSettings, service: &str) -> anyhow::Resu
         .test_before_acquire(false)
         .connect_with(options)
         .await
-        .context("connecting to Postgres")
+        .context("connecting to Postgres")?;
+    report_pool_usage(pool.clone(), service.to_owned());
+    Ok(pool)
+}
+
+/// How often a pool's usage is sampled for `db_pool_connections`.
+const POOL_REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// `db_pool_connections{service,state}` (`in_use`, `idle`) and
+/// `db_pool_max_connections{service}`, sampled from the pool's own counts (no
+/// query) until the pool is closed.
+fn report_pool_usage(pool: PgPool, service: String) {
+    crate::metrics::handle();
+    let in_use = metrics::gauge!("db_pool_connections", "service" => service.clone(), "state" => "in_use");
+    let idle = metrics::gauge!("db_pool_connections", "service" => service.clone(), "state" => "idle");
+    metrics::gauge!("db_pool_max_connections", "service" => service).set(f64::from(pool.options().get_max_connections()));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POOL_REPORT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !pool.is_closed() {
+            let open = pool.size();
+            let idle_now = u32::try_from(pool.num_idle()).unwrap_or(open);
+            idle.set(f64::from(idle_now));
+            in_use.set(f64::from(open.saturating_sub(idle_now)));
+            tokio::select! {
+                () = pool.close_event() => break,
+                _ = tick.tick() => {}
+            }
+        }
+    });
 }
 
 async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {

@@ -77,6 +77,9 @@ const OPEN_CONNECTIONS: &str = "http_connections_open";
 /// Requests answered 503 because `MAX_IN_FLIGHT` were already being handled.
 const SHED_REQUESTS: &str = "http_requests_shed_total";
 
+/// Gauge of requests being handled, counted against `MAX_IN_FLIGHT`.
+const IN_FLIGHT: &str = "http_requests_in_flight";
+
 /// The health probes: on the public port (where probes look) and on the admin
 /// port, and never refused for load, so an overloaded process is not also
 /// killed by its liveness probe.
@@ -111,7 +114,10 @@ pub fn platform_router(service: &'static str, app: Router, health: Health, setti
             "REQUEST_TIMEOUT",
         )),
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+        in_flight_gauge: metrics::gauge!(IN_FLIGHT, "service" => service),
+        shed: metrics::counter!(SHED_REQUESTS, "service" => service),
     };
+    metrics::gauge!("http_requests_in_flight_limit", "service" => service).set(settings.max_in_flight as f64);
     Router::new().fallback_service(platform)
 }
 
@@ -136,6 +142,28 @@ struct Platform {
     timed_out: Bytes,
     /// `MAX_IN_FLIGHT` permits, shared by every clone.
     in_flight: Arc<Semaphore>,
+    in_flight_gauge: metrics::Gauge,
+    shed: metrics::Counter,
+}
+
+/// A request's place among `MAX_IN_FLIGHT`, counted in `http_requests_in_flight`
+/// until it is answered.
+struct InFlight {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    gauge: metrics::Gauge,
+}
+
+impl InFlight {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, gauge: &metrics::Gauge) -> Self {
+        gauge.increment(1.0);
+        Self { _permit: permit, gauge: gauge.clone() }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.gauge.decrement(1.0);
+    }
 }
 
 impl Service<Request> for Platform {
@@ -159,7 +187,7 @@ impl Service<Request> for Platform {
             None
         } else {
             match self.in_flight.clone().try_acquire_owned() {
-                Ok(slot) => Some(slot),
+                Ok(permit) => Some(InFlight::new(permit, &self.in_flight_gauge)),
                 Err(_) => return Box::pin(std::future::ready(Ok(self.overloaded(id)))),
             }
         };
@@ -187,7 +215,7 @@ impl Service<Request> for Platform {
 impl Platform {
     /// 503 with `Retry-After`: `MAX_IN_FLIGHT` requests are being handled.
     fn overloaded(&self, id: HeaderValue) -> Response {
-        metrics::counter!(SHED_REQUESTS, "service" => self.service).increment(1);
+        self.shed.increment(1);
         let body = graphql_error_body(
             "The service is at its limit of requests in flight (MAX_IN_FLIGHT); retry shortly",
             "SERVICE_UNAVAILABLE",
