@@ -124,17 +124,50 @@ impl PipelineMetrics {
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     kit::metrics::handle();
-    describe_histogram!("graphql_operation_duration_seconds", Unit::Seconds, "Duration of GraphQL operations at the router, from decoding to the projected answer.");
-    describe_histogram!(kit::metrics::ROUTER_OVERHEAD, Unit::Seconds, "The router's own time per operation: its duration less the time spent waiting on subgraphs.");
-    describe_counter!("graphql_operations_by_name_total", "GraphQL operations prepared and executed at the router, by operation name (the first 100 names; later ones are other, unnamed ones anonymous).");
+    describe_histogram!(
+        "graphql_operation_duration_seconds",
+        Unit::Seconds,
+        "Duration of GraphQL operations at the router, from decoding to the projected answer."
+    );
+    describe_histogram!(
+        kit::metrics::ROUTER_OVERHEAD,
+        Unit::Seconds,
+        "The router's own time per operation: its duration less the time spent waiting on subgraphs."
+    );
+    describe_counter!(
+        "graphql_operations_by_name_total",
+        "GraphQL operations prepared and executed at the router, by operation name (the first 100 names; later ones are other, unnamed ones anonymous)."
+    );
     describe_counter!("query_plan_cache_total", "Plan cache lookups by result (hit, miss).");
-    describe_counter!("supergraph_reloads_total", "Changed supergraph files by outcome (success: now in service; refused: broken, the old one kept).");
-    describe_counter!("rate_limited_total", "Requests or fields refused by a rate limit, by policy (ip, user, login, refresh, password).");
-    describe_counter!("rate_limit_store_errors_total", "Failed or slow calls to the Redis rate-limit store (the local buckets decided).");
-    describe_histogram!("subgraph_request_duration_seconds", Unit::Seconds, "Duration of the router's GraphQL requests to a subgraph, by outcome (success, timeout, error).");
-    describe_gauge!("subgraph_circuit_state", "State of the router's circuit breaker per subgraph: 0 closed, 1 half-open, 2 open.");
-    describe_counter!("subgraph_requests_refused_total", "Subgraph requests failed fast because the subgraph's circuit is open.");
+    describe_counter!(
+        "supergraph_reloads_total",
+        "Changed supergraph files by outcome (success: now in service; refused: broken, the old one kept)."
+    );
+    describe_counter!(
+        "rate_limited_total",
+        "Requests or fields refused by a rate limit, by policy (ip, user, login, refresh, password)."
+    );
+    describe_counter!(
+        "rate_limit_store_errors_total",
+        "Failed or slow calls to the Redis rate-limit store (the local buckets decided)."
+    );
+    describe_histogram!(
+        "subgraph_request_duration_seconds",
+        Unit::Seconds,
+        "Duration of the router's GraphQL requests to a subgraph, by outcome (success, timeout, error)."
+    );
+    describe_gauge!(
+        "subgraph_circuit_state",
+        "State of the router's circuit breaker per subgraph: 0 closed, 1 half-open, 2 open."
+    );
+    describe_counter!(
+        "subgraph_requests_refused_total",
+        "Subgraph requests failed fast because the subgraph's circuit is open."
+    );
     describe_counter!("subgraph_retries_total", "Retries of failed subgraph query fetches.");
-    describe_counter!("subgraph_connections_exhausted_total", "Subgraph requests that found no connection free within SUBGRAPH_CONNECTION_WAIT.");
+    describe_counter!(
+        "subgraph_connections_exhausted_total",
+        "Subgraph requests that found no connection free within SUBGRAPH_CONNECTION_WAIT."
+    );
     get();
 }

@@ -315,7 +315,9 @@ impl SubgraphMetrics {
         // Handles made before the recorder is installed would count nowhere.
         kit::metrics::handle();
         let _ = self.duration(subgraph, Outcome::Success);
-        for counter in ["subgraph_retries_total", "subgraph_requests_refused_total", "subgraph_connections_exhausted_total"] {
+        for counter in
+            ["subgraph_retries_total", "subgraph_requests_refused_total", "subgraph_connections_exhausted_total"]
+        {
             metrics::counter!(counter, "subgraph" => subgraph.clone()).absolute(0);
         }
         metrics::gauge!("subgraph_circuit_state", "subgraph" => subgraph.clone()).increment(0.0);

@@ -51,9 +51,18 @@ struct HashMetrics {
 impl HashMetrics {
     fn new(max_concurrent: usize, max_queue: usize) -> Self {
         kit::metrics::handle();
-        metrics::describe_gauge!("auth_bcrypt_hashes", "bcrypt hashes by state: admitted (queued or running, bounded by BCRYPT_MAX_QUEUE) and running (bounded by BCRYPT_MAX_CONCURRENCY).");
-        metrics::describe_gauge!("auth_bcrypt_hashes_limit", "BCRYPT_MAX_QUEUE (state admitted) and BCRYPT_MAX_CONCURRENCY (state running).");
-        metrics::describe_counter!("auth_bcrypt_refused_total", "Password checks refused at once (RATE_LIMITED) because the bcrypt queue was full or the account had a hash in flight.");
+        metrics::describe_gauge!(
+            "auth_bcrypt_hashes",
+            "bcrypt hashes by state: admitted (queued or running, bounded by BCRYPT_MAX_QUEUE) and running (bounded by BCRYPT_MAX_CONCURRENCY)."
+        );
+        metrics::describe_gauge!(
+            "auth_bcrypt_hashes_limit",
+            "BCRYPT_MAX_QUEUE (state admitted) and BCRYPT_MAX_CONCURRENCY (state running)."
+        );
+        metrics::describe_counter!(
+            "auth_bcrypt_refused_total",
+            "Password checks refused at once (RATE_LIMITED) because the bcrypt queue was full or the account had a hash in flight."
+        );
         metrics::gauge!("auth_bcrypt_hashes_limit", "state" => "admitted").set(max_queue as f64);
         metrics::gauge!("auth_bcrypt_hashes_limit", "state" => "running").set(max_concurrent as f64);
         Self {

@@ -74,7 +74,8 @@ impl Application {
         let tokens = Tokens { access, refresh, revocations: revocations.clone(), verifier: verifier.clone() };
         let accounts = Accounts::new(pool.clone(), passwords, tokens, &settings.jwt, password_settings.failure_limit);
 
-        let relay = Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE).publishing(&[kit::events::USER_DELETED]);
+        let relay =
+            Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE).publishing(&[kit::events::USER_DELETED]);
         let health = Health::new(SERVICE, vec![Box::new(PostgresCheck(pool.clone())), Box::new(relay.status())]);
         let schema = schema::build(Some(accounts.clone()), settings.limits);
         let state = AppState { schema, verifier: verifier.clone(), jwks, revocations };

@@ -278,7 +278,10 @@ impl Check for StorageCheck {
 fn describe_metrics() {
     use metrics::{Unit, describe_counter};
     kit::metrics::handle();
-    describe_counter!("files_upload_requests_total", "Multipart upload requests by outcome (received, too_large, invalid, error).");
+    describe_counter!(
+        "files_upload_requests_total",
+        "Multipart upload requests by outcome (received, too_large, invalid, error)."
+    );
     describe_counter!("files_upload_bytes_total", Unit::Bytes, "Bytes of files stored by uploads.");
     describe_counter!("files_downloads_total", "File downloads by HTTP status.");
     for outcome in ["received", "too_large", "invalid", "error"] {

@@ -43,7 +43,8 @@ fn report_pool_usage(pool: PgPool, service: String) {
     crate::metrics::handle();
     let in_use = metrics::gauge!("db_pool_connections", "service" => service.clone(), "state" => "in_use");
     let idle = metrics::gauge!("db_pool_connections", "service" => service.clone(), "state" => "idle");
-    metrics::gauge!("db_pool_max_connections", "service" => service).set(f64::from(pool.options().get_max_connections()));
+    metrics::gauge!("db_pool_max_connections", "service" => service)
+        .set(f64::from(pool.options().get_max_connections()));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(POOL_REPORT_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

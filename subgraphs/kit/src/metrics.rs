@@ -46,29 +46,76 @@ pub fn handle() -> &'static PrometheusHandle {
 /// [`handle`]; a description only shows once its metric has a series.
 fn describe_platform() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_histogram!(HTTP_REQUEST_DURATION, Unit::Seconds, "Duration of HTTP requests to a service's own routes (probes excluded), by matched route template and status code.");
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        Unit::Seconds,
+        "Duration of HTTP requests to a service's own routes (probes excluded), by matched route template and status code."
+    );
     describe_gauge!("http_connections_open", "HTTP connections open on the service's public listener.");
-    describe_gauge!("http_requests_in_flight", "Requests being handled now (counted against MAX_IN_FLIGHT; probes excluded).");
-    describe_gauge!("http_requests_in_flight_limit", "MAX_IN_FLIGHT: requests handled at once before further ones are shed.");
-    describe_counter!("http_requests_shed_total", "Requests refused with 503 because MAX_IN_FLIGHT requests were in flight.");
-    describe_counter!("graphql_operations_total", "GraphQL operations executed, by operation type and outcome: success (no errors), partial (data and errors), request_error (no data).");
-    describe_counter!("graphql_errors_total", "GraphQL errors answered, by extensions.code (codes outside the known set are counted as OTHER).");
-    describe_counter!("events_published_total", "Outbox events published to the broker (or handed to the in-process bus), by routing key.");
+    describe_gauge!(
+        "http_requests_in_flight",
+        "Requests being handled now (counted against MAX_IN_FLIGHT; probes excluded)."
+    );
+    describe_gauge!(
+        "http_requests_in_flight_limit",
+        "MAX_IN_FLIGHT: requests handled at once before further ones are shed."
+    );
+    describe_counter!(
+        "http_requests_shed_total",
+        "Requests refused with 503 because MAX_IN_FLIGHT requests were in flight."
+    );
+    describe_counter!(
+        "graphql_operations_total",
+        "GraphQL operations executed, by operation type and outcome: success (no errors), partial (data and errors), request_error (no data)."
+    );
+    describe_counter!(
+        "graphql_errors_total",
+        "GraphQL errors answered, by extensions.code (codes outside the known set are counted as OTHER)."
+    );
+    describe_counter!(
+        "events_published_total",
+        "Outbox events published to the broker (or handed to the in-process bus), by routing key."
+    );
     describe_gauge!("events_outbox_unpublished_events", "Outbox rows not yet published.");
-    describe_gauge!("events_outbox_oldest_unpublished_age_seconds", "Age of the oldest outbox row not yet published (0 when none waits).");
-    describe_counter!("events_consumed_total", "Event deliveries handled by a consumer, by queue, routing key and outcome (processed, duplicate, failed: an attempt to be retried, dead_lettered).");
+    describe_gauge!(
+        "events_outbox_oldest_unpublished_age_seconds",
+        "Age of the oldest outbox row not yet published (0 when none waits)."
+    );
+    describe_counter!(
+        "events_consumed_total",
+        "Event deliveries handled by a consumer, by queue, routing key and outcome (processed, duplicate, failed: an attempt to be retried, dead_lettered)."
+    );
     describe_counter!("events_dead_lettered_total", "Events a consumer gave up on and moved to its dead-letter queue.");
-    describe_gauge!("events_dead_letter_queue_messages", "Messages waiting in a consumer's dead-letter queue (<queue>.dead), read every 15 s.");
+    describe_gauge!(
+        "events_dead_letter_queue_messages",
+        "Messages waiting in a consumer's dead-letter queue (<queue>.dead), read every 15 s."
+    );
     describe_gauge!("events_queue_messages", "Messages ready in a consumer's work queue, read every 15 s.");
-    describe_histogram!("events_processing_lag_seconds", Unit::Seconds, "Time from an event's creation (in the outbox transaction) to its processing by a consumer.");
+    describe_histogram!(
+        "events_processing_lag_seconds",
+        Unit::Seconds,
+        "Time from an event's creation (in the outbox transaction) to its processing by a consumer."
+    );
     describe_counter!("cache_hits_total", "Cache-aside lookups answered from the cache, by cache.");
-    describe_counter!("cache_local_hits_total", "Cache hits answered from the replica's local tier (part of cache_hits_total).");
+    describe_counter!(
+        "cache_local_hits_total",
+        "Cache hits answered from the replica's local tier (part of cache_hits_total)."
+    );
     describe_counter!("cache_misses_total", "Cache-aside lookups that went to the loader (Postgres).");
-    describe_counter!("cache_errors_total", "Redis calls of a cache that failed or timed out (the request fell back to Postgres).");
+    describe_counter!(
+        "cache_errors_total",
+        "Redis calls of a cache that failed or timed out (the request fell back to Postgres)."
+    );
     describe_counter!("cache_skipped_total", "Values not cached, by reason (too_large: over CACHE_MAX_ENTRY_BYTES).");
-    describe_gauge!("db_pool_connections", "Postgres connections of the service's pool, by state (in_use, idle), sampled every 5 s.");
+    describe_gauge!(
+        "db_pool_connections",
+        "Postgres connections of the service's pool, by state (in_use, idle), sampled every 5 s."
+    );
     describe_gauge!("db_pool_max_connections", "Size limit of the service's Postgres pool (DATABASE_MAX_CONNECTIONS).");
-    describe_counter!("identity_refresh_failures_total", "Failed refreshes of the token verifier's sources (jwks, revocations).");
+    describe_counter!(
+        "identity_refresh_failures_total",
+        "Failed refreshes of the token verifier's sources (jwks, revocations)."
+    );
 }
 
 /// The `extensions.code` values counted as themselves in
@@ -226,7 +273,10 @@ mod process {
             let _ = writeln!(out, "# TYPE process_open_fds gauge");
             let _ = writeln!(out, "process_open_fds {}", stats.open_fds);
             if let Some(limit) = stats.memory_limit_bytes {
-                let _ = writeln!(out, "# HELP process_memory_limit_bytes Memory the process may use: its cgroup's memory.max, else the machine's memory.");
+                let _ = writeln!(
+                    out,
+                    "# HELP process_memory_limit_bytes Memory the process may use: its cgroup's memory.max, else the machine's memory."
+                );
                 let _ = writeln!(out, "# TYPE process_memory_limit_bytes gauge");
                 let _ = writeln!(out, "process_memory_limit_bytes {limit}");
             }

@@ -24,8 +24,8 @@ use sha2::{Digest, Sha256};
 use crate::ApiError;
 use crate::cache::Cache;
 use crate::config::QueryLimits;
-use crate::metrics::{GraphqlMetrics, Outcome};
 use crate::identity::{TokenError, TokenVerifier, Viewer};
+use crate::metrics::{GraphqlMetrics, Outcome};
 
 /// `builder` with the document limits: `limits` in the schema's data, where
 /// this module's `execute*` functions check every request against them before
