@@ -82,7 +82,8 @@ fn trace_id(traceparent: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(traceparent).ok()?;
     let mut parts = text.split('-');
     let (version, trace_id, parent_id, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let well_formed = hex(version, 2) && version != "ff" && hex(trace_id, 32) && hex(parent_id, 16) && hex(flags, 2);
     (well_formed && trace_id.bytes().any(|b| b != b'0')).then_some(trace_id)
 }
