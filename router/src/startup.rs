@@ -60,6 +60,7 @@ const PREFLIGHT_HEADERS: [&str; 3] = ["apollo-require-preflight", "x-apollo-oper
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        crate::pipeline::describe_metrics();
         let (loaded, current_sdl) = supergraph::load_file(&settings.supergraph.path, &settings.subgraphs, 1)?;
         tracing::info!(
             path = %settings.supergraph.path.display(),

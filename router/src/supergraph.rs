@@ -28,7 +28,7 @@ pub struct Subgraph {
     pub name: String,
     /// `name` as a metric label: cloned per request without allocating.
     pub label: metrics::SharedString,
-    /// Its request metrics, registered at its first request.
+    /// Its request metrics, registered when the supergraph is built.
     pub metrics: Arc<crate::subgraphs::SubgraphMetrics>,
     pub url: String,
     /// `url`, parsed once rather than on every request.
@@ -82,10 +82,12 @@ impl Supergraph {
                     pool = pool.with_header(&kit::http::ROUTER_SECRET_HEADER, &secret);
                 }
                 let label = metrics::SharedString::from(std::sync::Arc::<str>::from(name.as_str()));
+                let subgraph_metrics = Arc::new(crate::subgraphs::SubgraphMetrics::default());
+                subgraph_metrics.register(&label);
                 let subgraph = Subgraph {
                     name: name.clone(),
                     label,
-                    metrics: Arc::default(),
+                    metrics: subgraph_metrics,
                     url,
                     endpoint,
                     pool: Arc::new(pool),
@@ -244,6 +246,9 @@ pub async fn watch(
     subgraphs: SubgraphSettings,
     cancel: CancellationToken,
 ) {
+    for outcome in ["success", "refused"] {
+        metrics::counter!("supergraph_reloads_total", "outcome" => outcome).absolute(0);
+    }
     let mut version = shared.load().version;
     loop {
         tokio::select! {

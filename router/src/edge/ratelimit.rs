@@ -174,6 +174,12 @@ struct SharedBuckets {
 
 impl RateLimiter {
     pub fn new(settings: RateLimitSettings) -> Self {
+        // Every policy's refusals and the store's errors read 0 from the start.
+        kit::metrics::handle();
+        for policy in Policy::ALL {
+            metrics::counter!("rate_limited_total", "policy" => policy.as_str()).absolute(0);
+        }
+        metrics::counter!("rate_limit_store_errors_total").absolute(0);
         let local = Policy::ALL.map(|policy| {
             settings.rate(policy).map(|rate| {
                 let quota = Quota::with_period(rate.interval().max(Duration::from_nanos(1)))

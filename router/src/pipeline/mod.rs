@@ -15,6 +15,8 @@ pub mod project;
 pub mod request;
 pub mod response;
 mod telemetry;
+
+pub use telemetry::describe as describe_metrics;
 pub mod variables;
 
 use std::sync::Arc;
@@ -123,7 +125,12 @@ impl Router {
         let elapsed = started.elapsed().as_secs_f64();
         let operation_type = prepared.map(|p| p.operation_type.as_str()).unwrap_or("unknown");
         let outcome = response.outcome();
-        telemetry::get().operation(prepared.map(|p| p.operation_type), outcome, elapsed, (elapsed - waited).max(0.0));
+        let metrics = telemetry::get();
+        metrics.operation(prepared.map(|p| p.operation_type), outcome, elapsed, (elapsed - waited).max(0.0));
+        metrics.errors(&response.errors);
+        if let Some(prepared) = prepared {
+            prepared.by_name.increment(1);
+        }
         tracing::info!(
             operation_name = prepared.and_then(|p| p.operation_name.as_deref()).unwrap_or(""),
             operation_type,

@@ -52,6 +52,8 @@ pub struct Prepared {
     pub has_introspection: bool,
     /// Every root field occurrence by name, through fragments (rate limits charge some).
     pub root_fields: Vec<String>,
+    /// `graphql_operations_by_name_total` of its operation name.
+    pub by_name: metrics::Counter,
 }
 
 const INTROSPECTION_FIELDS: [&str; 2] = ["__schema", "__type"];
@@ -276,8 +278,10 @@ pub fn prepare(
     let plan = plan(supergraph, &document, &operation, operation_name, &fragments, &cancel, settings)?;
     let mut root_fields = Vec::new();
     collect_root_fields(selection_set(&operation), &fragments, &mut root_fields);
+    let operation_name = operation_name.map(str::to_owned).or_else(|| operation_name_of(&operation));
     Ok(Prepared {
-        operation_name: operation_name.map(str::to_owned).or_else(|| operation_name_of(&operation)),
+        by_name: super::telemetry::get().operation_name(operation_name.as_deref()),
+        operation_name,
         operation,
         operation_type,
         fragments,

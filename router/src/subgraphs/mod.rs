@@ -335,6 +335,21 @@ enum Outcome {
 }
 
 impl SubgraphMetrics {
+    /// Registers the subgraph's series at 0 (durations, retries, refusals,
+    /// exhausted connections, a closed circuit unless one is already
+    /// recorded), so dashboards and alerts see 0 rather than nothing.
+    pub fn register(&self, subgraph: &SharedString) {
+        // Handles made before the recorder is installed would count nowhere.
+        kit::metrics::handle();
+        let _ = self.duration(subgraph, Outcome::Success);
+        for counter in
+            ["subgraph_retries_total", "subgraph_requests_refused_total", "subgraph_connections_exhausted_total"]
+        {
+            metrics::counter!(counter, "subgraph" => subgraph.clone()).absolute(0);
+        }
+        metrics::gauge!("subgraph_circuit_state", "subgraph" => subgraph.clone()).increment(0.0);
+    }
+
     fn duration(&self, subgraph: &SharedString, outcome: Outcome) -> &Histogram {
         let durations = self.durations.get_or_init(|| {
             ["success", "timeout", "error"].map(|outcome| {

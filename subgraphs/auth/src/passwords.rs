@@ -36,6 +36,41 @@ struct Inner {
     in_flight: Mutex<HashSet<String>>,
     /// Verified against when the email is unknown, so both failures cost the same.
     dummy_hash: String,
+    metrics: HashMetrics,
+}
+
+/// `auth_bcrypt_hashes{state}`: admitted (queued or running, what
+/// `BCRYPT_MAX_QUEUE` bounds) and running (what `BCRYPT_MAX_CONCURRENCY`
+/// bounds); their difference is the queue's depth.
+struct HashMetrics {
+    admitted: metrics::Gauge,
+    running: metrics::Gauge,
+    refused: metrics::Counter,
+}
+
+impl HashMetrics {
+    fn new(max_concurrent: usize, max_queue: usize) -> Self {
+        kit::metrics::handle();
+        metrics::describe_gauge!(
+            "auth_bcrypt_hashes",
+            "bcrypt hashes by state: admitted (queued or running, bounded by BCRYPT_MAX_QUEUE) and running (bounded by BCRYPT_MAX_CONCURRENCY)."
+        );
+        metrics::describe_gauge!(
+            "auth_bcrypt_hashes_limit",
+            "BCRYPT_MAX_QUEUE (state admitted) and BCRYPT_MAX_CONCURRENCY (state running)."
+        );
+        metrics::describe_counter!(
+            "auth_bcrypt_refused_total",
+            "Password checks refused at once (RATE_LIMITED) because the bcrypt queue was full or the account had a hash in flight."
+        );
+        metrics::gauge!("auth_bcrypt_hashes_limit", "state" => "admitted").set(max_queue as f64);
+        metrics::gauge!("auth_bcrypt_hashes_limit", "state" => "running").set(max_concurrent as f64);
+        Self {
+            admitted: metrics::gauge!("auth_bcrypt_hashes", "state" => "admitted"),
+            running: metrics::gauge!("auth_bcrypt_hashes", "state" => "running"),
+            refused: metrics::counter!("auth_bcrypt_refused_total"),
+        }
+    }
 }
 
 /// The right to hash for one account, until dropped.
@@ -55,6 +90,7 @@ impl Passwords {
             max_queue,
             in_flight: Mutex::new(HashSet::new()),
             dummy_hash,
+            metrics: HashMetrics::new(max_concurrent, max_queue),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -70,8 +106,10 @@ impl Passwords {
             "Too many passwords are being processed; try again shortly"
         } else {
             in_flight.insert(account.to_owned());
+            self.inner.metrics.admitted.set(in_flight.len() as f64);
             return Ok(Ticket { inner: self.inner.clone(), account: account.to_owned() });
         };
+        self.inner.metrics.refused.increment(1);
         Err(ApiError::RateLimited { message: refusal.to_owned(), retry_after: BUSY_RETRY_AFTER_SECS })
     }
 }
@@ -97,18 +135,23 @@ impl Ticket {
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
         let _permit = self.inner.permits.acquire().await.context("password semaphore closed")?;
-        tokio::task::spawn_blocking(move || {
+        let running = &self.inner.metrics.running;
+        running.increment(1.0);
+        let done = tokio::task::spawn_blocking(move || {
             lower_thread_priority();
             work()
         })
-        .await
-        .context("bcrypt task panicked")?
+        .await;
+        running.decrement(1.0);
+        done.context("bcrypt task panicked")?
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.inner.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.account);
+        let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight.remove(&self.account);
+        self.inner.metrics.admitted.set(in_flight.len() as f64);
     }
 }
 

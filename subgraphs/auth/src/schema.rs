@@ -126,8 +126,11 @@ impl Mutation {
 
 /// The schema, with `accounts` as its data when serving, every request held to `limits`.
 pub fn build(accounts: Option<Accounts>, limits: QueryLimits) -> AuthSchema {
-    let mut builder =
-        kit::graphql::limited(Schema::build(Query, Mutation, EmptySubscription).enable_federation(), limits);
+    let mut builder = kit::graphql::limited(
+        crate::SERVICE,
+        Schema::build(Query, Mutation, EmptySubscription).enable_federation(),
+        limits,
+    );
     if let Some(accounts) = accounts {
         builder = builder.data(accounts);
     }

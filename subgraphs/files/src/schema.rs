@@ -345,8 +345,11 @@ pub fn with_uploads(request: BatchRequest, uploads: SharedUploads) -> BatchReque
 
 /// The schema, with its shared data when serving, every request held to `limits`.
 pub fn build(data: Option<(Repository, UrlSigner)>, limits: QueryLimits) -> FilesSchema {
-    let mut builder =
-        kit::graphql::limited(Schema::build(Query, Mutation, EmptySubscription).enable_federation(), limits);
+    let mut builder = kit::graphql::limited(
+        crate::SERVICE,
+        Schema::build(Query, Mutation, EmptySubscription).enable_federation(),
+        limits,
+    );
     if let Some((repository, signer)) = data {
         builder = builder.data(repository).data(signer);
     }

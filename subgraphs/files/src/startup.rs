@@ -49,6 +49,7 @@ struct AppState {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        describe_metrics();
         let database = kit::db::connect(&settings.database, SERVICE).await?;
         let pool = database.pool().clone();
         kit::db::migrate(&pool, sqlx::migrate!("../../migrations/files"), crate::SCHEMA).await?;
@@ -289,5 +290,25 @@ impl Check for StorageCheck {
                 "unreachable".to_owned()
             })
         })
+    }
+}
+
+/// HELP text of the files service's own metrics, and their known label values
+/// registered at 0 (a dashboard shows 0 before the first upload).
+fn describe_metrics() {
+    use metrics::{Unit, describe_counter};
+    kit::metrics::handle();
+    describe_counter!(
+        "files_upload_requests_total",
+        "Multipart upload requests by outcome (received, too_large, invalid, error)."
+    );
+    describe_counter!("files_upload_bytes_total", Unit::Bytes, "Bytes of files stored by uploads.");
+    describe_counter!("files_downloads_total", "File downloads by HTTP status.");
+    for outcome in ["received", "too_large", "invalid", "error"] {
+        metrics::counter!("files_upload_requests_total", "outcome" => outcome).absolute(0);
+    }
+    metrics::counter!("files_upload_bytes_total").absolute(0);
+    for status in ["200", "206", "304", "404", "416"] {
+        metrics::counter!("files_downloads_total", "status" => status).absolute(0);
     }
 }

@@ -61,6 +61,7 @@ pub async fn connect(settings: &DatabaseSettings, service: &str) -> anyhow::Resu
         .connect_with(options)
         .await
         .context("connecting to Postgres")?;
+    report_pool_usage(pool.clone(), service.to_owned());
     Ok(Database { pool, reachability })
 }
 
@@ -288,6 +289,34 @@ impl Check for Database {
             }
         })
     }
+}
+
+/// How often a pool's usage is sampled for `db_pool_connections`.
+const POOL_REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// `db_pool_connections{service,state}` (`in_use`, `idle`) and
+/// `db_pool_max_connections{service}`, sampled from the pool's own counts (no
+/// query) until the pool is closed.
+fn report_pool_usage(pool: PgPool, service: String) {
+    crate::metrics::handle();
+    let in_use = metrics::gauge!("db_pool_connections", "service" => service.clone(), "state" => "in_use");
+    let idle = metrics::gauge!("db_pool_connections", "service" => service.clone(), "state" => "idle");
+    metrics::gauge!("db_pool_max_connections", "service" => service)
+        .set(f64::from(pool.options().get_max_connections()));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POOL_REPORT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !pool.is_closed() {
+            let open = pool.size();
+            let idle_now = u32::try_from(pool.num_idle()).unwrap_or(open);
+            idle.set(f64::from(idle_now));
+            in_use.set(f64::from(open.saturating_sub(idle_now)));
+            tokio::select! {
+                () = pool.close_event() => break,
+                _ = tick.tick() => {}
+            }
+        }
+    });
 }
 
 async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {

@@ -66,10 +66,12 @@ struct ServiceName(&'static str);
 fn request_span(req: &Request) -> Span {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.as_str().to_owned()).unwrap_or_default();
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    // Only method, route and id: headers (Authorization!) and query strings stay out of logs.
+    let trace_id = req.headers().get("traceparent").and_then(|v| trace_id(v.as_bytes())).unwrap_or("");
+    // Only method, route, ids: headers (Authorization!) and query strings stay out of logs.
     tracing::info_span!(
         "request",
         request_id = %request_id,
+        trace_id,
         method = %req.method(),
         route = route.as_deref().unwrap_or("unmatched"),
         // Recorded once a bearer token has been verified.
@@ -77,10 +79,27 @@ fn request_span(req: &Request) -> Span {
     )
 }
 
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), so
+/// that every log line of a traced request names its trace (the router
+/// forwards the header to subgraphs, so theirs name the same one). `None` for
+/// anything malformed, and for the all-zero id the spec calls invalid.
+fn trace_id(traceparent: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(traceparent).ok()?;
+    let mut parts = text.split('-');
+    let (version, trace_id, parent_id, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let well_formed = hex(version, 2) && version != "ff" && hex(trace_id, 32) && hex(parent_id, 16) && hex(flags, 2);
+    (well_formed && trace_id.bytes().any(|b| b != b'0')).then_some(trace_id)
+}
+
 /// Gauge of open connections per service.
 const OPEN_CONNECTIONS: &str = "http_connections_open";
 /// Requests answered 503 because `MAX_IN_FLIGHT` were already being handled.
 const SHED_REQUESTS: &str = "http_requests_shed_total";
+
+/// Gauge of requests being handled, counted against `MAX_IN_FLIGHT`.
+const IN_FLIGHT: &str = "http_requests_in_flight";
 
 /// The health probes: on the public port (where probes look) and on the admin
 /// port, and never refused for load, so an overloaded process is not also
@@ -116,7 +135,10 @@ pub fn platform_router(service: &'static str, app: Router, health: Health, setti
             "REQUEST_TIMEOUT",
         )),
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+        in_flight_gauge: metrics::gauge!(IN_FLIGHT, "service" => service),
+        shed: metrics::counter!(SHED_REQUESTS, "service" => service),
     };
+    metrics::gauge!("http_requests_in_flight_limit", "service" => service).set(settings.max_in_flight as f64);
     Router::new().fallback_service(platform)
 }
 
@@ -141,6 +163,28 @@ struct Platform {
     timed_out: Bytes,
     /// `MAX_IN_FLIGHT` permits, shared by every clone.
     in_flight: Arc<Semaphore>,
+    in_flight_gauge: metrics::Gauge,
+    shed: metrics::Counter,
+}
+
+/// A request's place among `MAX_IN_FLIGHT`, counted in `http_requests_in_flight`
+/// until it is answered.
+struct InFlight {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    gauge: metrics::Gauge,
+}
+
+impl InFlight {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, gauge: &metrics::Gauge) -> Self {
+        gauge.increment(1.0);
+        Self { _permit: permit, gauge: gauge.clone() }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.gauge.decrement(1.0);
+    }
 }
 
 impl Service<Request> for Platform {
@@ -164,7 +208,7 @@ impl Service<Request> for Platform {
             None
         } else {
             match self.in_flight.clone().try_acquire_owned() {
-                Ok(slot) => Some(slot),
+                Ok(permit) => Some(InFlight::new(permit, &self.in_flight_gauge)),
                 Err(_) => return Box::pin(std::future::ready(Ok(self.overloaded(id)))),
             }
         };
@@ -192,7 +236,7 @@ impl Service<Request> for Platform {
 impl Platform {
     /// 503 with `Retry-After`: `MAX_IN_FLIGHT` requests are being handled.
     fn overloaded(&self, id: HeaderValue) -> Response {
-        metrics::counter!(SHED_REQUESTS, "service" => self.service).increment(1);
+        self.shed.increment(1);
         let body = graphql_error_body(
             "The service is at its limit of requests in flight (MAX_IN_FLIGHT); retry shortly",
             "SERVICE_UNAVAILABLE",
@@ -495,4 +539,25 @@ pub async fn shutdown_signal() {
 /// A JSON error body for plain HTTP routes.
 pub fn json_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trace_id;
+
+    #[test]
+    fn the_trace_id_of_a_well_formed_traceparent_only() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        assert_eq!(trace_id(format!("00-{id}-00f067aa0ba902b7-01").as_bytes()), Some(id));
+        for refused in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01".to_owned(),
+            format!("00-{}-00f067aa0ba902b7-01", id.to_uppercase()),
+            format!("ff-{id}-00f067aa0ba902b7-01"),
+            format!("00-{id}-00f067aa0ba902b7"),
+            format!("00-{id}x-00f067aa0ba902b7-01"),
+            "garbage".to_owned(),
+        ] {
+            assert_eq!(trace_id(refused.as_bytes()), None, "{refused}");
+        }
+    }
 }

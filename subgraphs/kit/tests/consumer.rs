@@ -309,7 +309,7 @@ async fn poison_is_dead_lettered_at_once_counted_and_replayed_once_fixed() {
     assert_eq!(fixture.attempts(poison), 1, "dead-lettered at the first attempt");
     assert_eq!(fixture.counted("events_consumed_total", Some("failed")), 0.0, "never retried");
     assert_eq!(fixture.counted("events_dead_lettered_total", None), 2.0);
-    eventually("the depth gauge", || async { fixture.counted("events_dead_letter_queue_depth", None) == 2.0 }).await;
+    eventually("the depth gauge", || async { fixture.counted("events_dead_letter_queue_messages", None) == 2.0 }).await;
 
     fixture.script().poisoned.remove(&poison);
     let replayed = kit::events::replay_dead_letters(&fixture.amqp(&amqp_url()), &fixture.queue).await.unwrap();

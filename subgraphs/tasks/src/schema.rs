@@ -259,8 +259,11 @@ impl Mutation {
 
 /// The schema, with `service` as its data when serving, every request held to `limits`.
 pub fn build(service: Option<TaskService>, limits: QueryLimits) -> TasksSchema {
-    let mut builder =
-        kit::graphql::limited(Schema::build(Query, Mutation, EmptySubscription).enable_federation(), limits);
+    let mut builder = kit::graphql::limited(
+        crate::SERVICE,
+        Schema::build(Query, Mutation, EmptySubscription).enable_federation(),
+        limits,
+    );
     if let Some(service) = service {
         builder = builder.data(service);
     }

@@ -94,6 +94,30 @@ async fn metrics_record_route_templates_and_process_figures() {
     assert!(!body.contains("route=\"/health/live\""), "probes are not measured");
     assert!(body.contains("process_resident_memory_bytes "));
     assert!(body.contains("process_cpu_seconds_total "));
+    assert!(body.contains("graphql_operations_total{service=\"auth\",operation_type=\"query\",outcome=\"success\"}"));
+    // What dashboards and alerts read exists before anything happened to it.
+    for series in [
+        "graphql_errors_total{service=\"auth\",code=\"INTERNAL\"}",
+        "http_requests_in_flight{service=\"auth\"}",
+        "db_pool_max_connections{service=\"auth\"}",
+        "events_published_total{routing_key=\"user.deleted\"}",
+        "auth_bcrypt_hashes{state=\"running\"}",
+    ] {
+        assert!(body.contains(series), "no {series} in:\n{body}");
+    }
+}
+
+#[tokio::test]
+async fn every_metric_has_help_text() {
+    let app = spawn_app().await;
+    app.graphql(None, "{ __typename }", json!({})).await;
+
+    let body = app.get_admin("/metrics").await.text().await.unwrap();
+
+    let described: Vec<&str> = body.lines().filter_map(|l| l.strip_prefix("# HELP ")?.split(' ').next()).collect();
+    for typed in body.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()) {
+        assert!(described.contains(&typed), "{typed} has no HELP text in:\n{body}");
+    }
 }
 
 #[tokio::test]

@@ -164,6 +164,7 @@ impl Cache {
         };
         let local = (settings.backend == CacheBackend::Redis && settings.local_max_bytes > 0)
             .then(|| LocalTier::new(settings.local_max_bytes));
+        register_metrics(name);
         Self {
             name,
             pending: PendingInvalidations::new(name, namespace.clone(), redis.clone()),
@@ -440,6 +441,16 @@ fn epoch_key(namespace: &str) -> String {
 /// A generation (or epoch) no owner has had: 62 random bits, which leaves room for an
 /// `INCR` (the way versions before the local tier gave a new generation, so
 /// replicas of both can run side by side during a rolling deploy).
+/// The cache's series, at 0 until something happens, so that a hit ratio or
+/// an error rate is a number from the start rather than absent.
+fn register_metrics(name: &'static str) {
+    crate::metrics::handle();
+    for counter in ["cache_hits_total", "cache_local_hits_total", "cache_misses_total", "cache_errors_total"] {
+        metrics::counter!(counter, "cache" => name).absolute(0);
+    }
+    metrics::counter!("cache_skipped_total", "cache" => name, "reason" => "too_large").absolute(0);
+}
+
 fn new_generation() -> String {
     (rand::random::<u64>() >> 2).to_string()
 }

@@ -89,7 +89,7 @@ pub struct ConsumerSettings {
     /// How long `processed_events` rows are kept: longer than any event can wait
     /// for a redelivery, or a late duplicate would be applied again.
     pub processed_retention: Retention,
-    /// How often `<queue>.dead` is measured for `events_dead_letter_queue_depth`.
+    /// How often `<queue>.dead` is measured for `events_dead_letter_queue_messages` (and the queue itself for `events_queue_messages`).
     pub dead_letter_probe_interval: Duration,
 }
 
@@ -138,6 +138,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    const ALL: [Outcome; 4] = [Outcome::Processed, Outcome::Duplicate, Outcome::Malformed, Outcome::Failed];
+
     fn as_str(self) -> &'static str {
         match self {
             Outcome::Processed => "processed",
@@ -174,6 +176,7 @@ impl Consumer {
         handler: Arc<dyn Handler>,
         service: &'static str,
     ) -> Self {
+        register_metrics(&subscription);
         let core = Arc::new(Core { pool, subscription, handler });
         let stopped = Arc::new(AtomicBool::new(false));
         let status = BrokerStatus::for_consumer();
@@ -372,7 +375,12 @@ impl Core {
         // A handler that panics would panic again on every delivery: poison too.
         let applied = AssertUnwindSafe(self.apply(&event)).catch_unwind().await;
         match applied {
-            Ok(Ok(true)) => Outcome::Processed,
+            Ok(Ok(true)) => {
+                let lag = (chrono::Utc::now() - event.occurred_at).to_std().unwrap_or_default();
+                metrics::histogram!("events_processing_lag_seconds", "queue" => self.subscription.queue().to_owned())
+                    .record(lag.as_secs_f64());
+                Outcome::Processed
+            }
             Ok(Ok(false)) => Outcome::Duplicate,
             Ok(Err(e)) if e.chain().any(|cause| cause.is::<Poison>()) => {
                 tracing::warn!(event_id = %event.event_id, error = %format!("{e:#}"), "unusable event");
@@ -414,6 +422,23 @@ fn log_task_failure(queue: &str, finished: Result<(), tokio::task::JoinError>) {
     if let Err(e) = finished {
         tracing::error!(queue, error = %e, "a delivery's task failed");
     }
+}
+
+/// The subscription's counters at 0 for every outcome, so that "nothing
+/// consumed" reads as a rate of 0, not as no series.
+fn register_metrics(subscription: &Subscription) {
+    crate::metrics::handle();
+    let queue = subscription.queue().to_owned();
+    for outcome in Outcome::ALL {
+        metrics::counter!(
+            "events_consumed_total",
+            "queue" => queue.clone(),
+            "routing_key" => subscription.routing_key.clone(),
+            "outcome" => outcome.as_str(),
+        )
+        .absolute(0);
+    }
+    metrics::counter!("events_dead_lettered_total", "queue" => queue).absolute(0);
 }
 
 /// One more event of `queue` given up on (`events_dead_lettered_total{queue}`).

@@ -1,5 +1,5 @@
 //! Operating the queues a service consumes: how many dead letters wait
-//! (`events_dead_letter_queue_depth{queue}`), moving them back for another
+//! (`events_dead_letter_queue_messages{queue}`), moving them back for another
 //! try, and recreating a work queue declared by an earlier version with other
 //! arguments. The commands behind `SERVICE events ...`.
 //!
@@ -23,16 +23,22 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use super::consumer::{Subscription, declare_dead_letters, refused_with, work_queue_arguments};
 use crate::config::AmqpSettings;
 
-/// Sets `events_dead_letter_queue_depth{queue}` to the number of messages in
-/// `<queue>.dead` (a passive declare, on a channel of its own since a failed
-/// one closes its channel).
+/// Sets `events_dead_letter_queue_messages{queue}` to the number of messages
+/// in `<queue>.dead`, and `events_queue_messages{queue}` to those ready in
+/// `queue` (passive declares, on a channel of their own since a failed one
+/// closes its channel).
 pub(crate) async fn report_depth(conn: &Connection, queue: &str) {
     match message_count(conn, &format!("{queue}.dead")).await {
         Ok(Some(depth)) => {
-            metrics::gauge!("events_dead_letter_queue_depth", "queue" => queue.to_owned()).set(f64::from(depth))
+            metrics::gauge!("events_dead_letter_queue_messages", "queue" => queue.to_owned()).set(f64::from(depth))
         }
         Ok(None) => tracing::warn!(queue, "the dead-letter queue is missing"),
         Err(e) => tracing::debug!(queue, error = %e, "could not read the dead-letter queue's depth"),
+    }
+    match message_count(conn, queue).await {
+        Ok(Some(ready)) => metrics::gauge!("events_queue_messages", "queue" => queue.to_owned()).set(f64::from(ready)),
+        Ok(None) => {}
+        Err(e) => tracing::debug!(queue, error = %e, "could not read the queue's depth"),
     }
 }
 

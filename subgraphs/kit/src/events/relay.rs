@@ -82,6 +82,9 @@ impl Check for BrokerStatus {
     }
 }
 
+/// How often the outbox backlog is measured.
+const BACKLOG_REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
 pub struct Relay {
     pool: PgPool,
     outbox: Outbox,
@@ -122,6 +125,16 @@ impl Relay {
         Self { pool, outbox, settings, service, status, retention }
     }
 
+    /// Registers `events_published_total{routing_key}` at 0 for each of the
+    /// routing keys the service publishes, so a dashboard shows 0 before the first event.
+    pub fn publishing(self, routing_keys: &[&str]) -> Self {
+        crate::metrics::handle();
+        for routing_key in routing_keys {
+            metrics::counter!("events_published_total", "routing_key" => (*routing_key).to_owned()).absolute(0);
+        }
+        self
+    }
+
     /// Keeps published rows as `retention` says instead of 7 days (see [`retention_from_env`]).
     pub fn with_retention(mut self, retention: Retention) -> Self {
         self.retention = retention;
@@ -142,8 +155,37 @@ impl Relay {
             }
             self.status.set(false);
         };
-        tokio::join!(relaying, self.prune_periodically(&cancel));
+        tokio::join!(relaying, self.prune_periodically(&cancel), self.report_backlog_periodically(&cancel));
         tracing::debug!("outbox relay stopped");
+    }
+
+    /// `events_outbox_unpublished_events{service}` and
+    /// `events_outbox_oldest_unpublished_age_seconds{service}`, read from the
+    /// table (so they hold whatever replica wrote the rows) every
+    /// [`BACKLOG_REPORT_INTERVAL`].
+    async fn report_backlog_periodically(&self, cancel: &CancellationToken) {
+        let pending = metrics::gauge!("events_outbox_unpublished_events", "service" => self.service);
+        let oldest = metrics::gauge!("events_outbox_oldest_unpublished_age_seconds", "service" => self.service);
+        let sql = format!(
+            "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
+             FROM {} WHERE published_at IS NULL",
+            self.outbox.table()
+        );
+        let mut tick = tokio::time::interval(BACKLOG_REPORT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match sqlx::query_as::<_, (i64, f64)>(sqlx::AssertSqlSafe(sql.clone())).fetch_one(&self.pool).await {
+                Ok((count, age)) => {
+                    pending.set(count as f64);
+                    oldest.set(age.max(0.0));
+                }
+                Err(e) => tracing::debug!(error = %e, "could not measure the outbox backlog"),
+            }
+        }
     }
 
     async fn prune_periodically(&self, cancel: &CancellationToken) {

@@ -25,6 +25,7 @@ use crate::ApiError;
 use crate::cache::Cache;
 use crate::config::QueryLimits;
 use crate::identity::{TokenError, TokenVerifier, Viewer};
+use crate::metrics::{GraphqlMetrics, Outcome};
 
 /// `builder` with the document limits: `limits` in the schema's data, where
 /// this module's `execute*` functions check every request against them before
@@ -32,8 +33,16 @@ use crate::identity::{TokenError, TokenVerifier, Viewer};
 /// async-graphql's own depth, complexity (its count of fields), recursion and
 /// directive limits, counted the same way and set no lower, as a second line
 /// that never refuses a document the first let through.
-pub fn limited<Q, M, S>(builder: SchemaBuilder<Q, M, S>, limits: QueryLimits) -> SchemaBuilder<Q, M, S> {
+///
+/// Every operation is also counted, for `service`, in `graphql_operations_total`
+/// and its errors in `graphql_errors_total` (see [`crate::metrics::GraphqlMetrics`]).
+pub fn limited<Q, M, S>(
+    service: &'static str,
+    builder: SchemaBuilder<Q, M, S>,
+    limits: QueryLimits,
+) -> SchemaBuilder<Q, M, S> {
     builder
+        .data(GraphqlMetrics::new(service))
         .limit_depth(limits.max_depth)
         .limit_complexity(usize::try_from(limits.max_fields).unwrap_or(usize::MAX))
         .limit_recursive_depth(MAX_NESTING)
@@ -158,9 +167,35 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    match check(schema, limits, &mut request) {
-        Ok(_) => schema.execute(with_cached_parse(request)).await,
-        Err(refused) => refusal(refused),
+    let (operation_type, response) = match check(schema, limits, &mut request) {
+        Ok(operation_type) => (operation_type, schema.execute(with_cached_parse(request)).await),
+        Err(refused) => (None, refusal(refused)),
+    };
+    if let Some(metrics) = schema.data::<GraphqlMetrics>() {
+        count(metrics, operation_type, &response);
+    }
+    response
+}
+
+/// `graphql_operations_total` and `graphql_errors_total` for one response.
+fn count(metrics: &GraphqlMetrics, operation_type: Option<OperationType>, response: &Response) {
+    let outcome = match (response.errors.is_empty(), &response.data) {
+        (true, _) => Outcome::Success,
+        (false, async_graphql::Value::Null) => Outcome::RequestError,
+        (false, _) => Outcome::Partial,
+    };
+    // A request error has no operation to speak of, even if its document named one.
+    let mutation = match outcome {
+        Outcome::RequestError => None,
+        _ => operation_type.map(|t| t == OperationType::Mutation),
+    };
+    metrics.operation(mutation, outcome);
+    for error in &response.errors {
+        let code = error.extensions.as_ref().and_then(|e| e.get("code"));
+        metrics.error(match code {
+            Some(async_graphql::Value::String(code)) => Some(code.as_str()),
+            _ => None,
+        });
     }
 }
 

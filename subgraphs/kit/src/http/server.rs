@@ -66,6 +66,8 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) {
+    // Registered now, so the gauge reads 0 rather than nothing before the first client.
+    metrics::gauge!(super::OPEN_CONNECTIONS, "service" => service).increment(0.0);
     let connections = TaskTracker::new();
     // Cancelled once the grace period is over: connections still open are dropped.
     let abandon = CancellationToken::new();
