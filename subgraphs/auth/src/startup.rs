@@ -76,10 +76,9 @@ impl Application {
         let accounts =
             Accounts::new(database.clone(), passwords, tokens, &settings.jwt, password_settings.failure_limit);
 
-        let relay =
-            Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE)
-                .with_retention(settings.outbox_retention)
-                .publishing(&[kit::events::USER_DELETED]);
+        let relay = Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE)
+            .with_retention(settings.outbox_retention)
+            .publishing(&[kit::events::USER_DELETED]);
         let health = Health::new(SERVICE, vec![Box::new(database), Box::new(relay.status())]);
         let schema = schema::build(Some(accounts.clone()), settings.limits);
         let state = AppState { schema, verifier: verifier.clone(), jwks, revocations };

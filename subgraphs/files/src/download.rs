@@ -212,8 +212,10 @@ pub fn content_disposition(filename: &str) -> HeaderValue {
 }
 
 fn token_unverifiable(retry_after_secs: u64) -> Response {
-    let mut response =
-        kit::http::json_error(StatusCode::SERVICE_UNAVAILABLE, "the access token cannot be checked right now; retry shortly");
+    let mut response = kit::http::json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the access token cannot be checked right now; retry shortly",
+    );
     response.headers_mut().insert(header::RETRY_AFTER, retry_after_secs.into());
     response
 }
