@@ -9,11 +9,13 @@ use kit::testing::{metric, queue_depth};
 use crate::cascade::Broker;
 use crate::helpers::{TestApp, amqp_url, spawn_app, wait_for};
 
-/// Runs the built `tasks` binary with only `vars` set (nothing leaks in from the test's environment).
+/// Runs the built `tasks` binary with only `vars` and the router secret every
+/// configuration needs set (nothing leaks in from the test's environment).
 fn tasks(args: &[&str], vars: &[(&str, String)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tasks"))
         .args(args)
         .env_clear()
+        .env("SUBGRAPH_SHARED_SECRET", kit::testing::ROUTER_SECRET)
         .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .expect("the tasks binary runs")
@@ -31,6 +33,8 @@ fn text(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthcheck_passes_against_the_running_service_and_fails_without_one() {
     let app = spawn_app().await;
+    // Ready means every check up, the event consumer's broker connection included.
+    kit::testing::wait_for_consumer(&app.queue).await;
     let at_app = [("HOST", "0.0.0.0".to_owned()), ("PORT", port_of(&app))];
 
     let ready = tasks(&["healthcheck"], &at_app);
