@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Two router binaries side by side on the one-fetch query with the edge on
+# (bearer token verified, rate limits checked), against the same subgraphs:
+#   bench/router/compare.sh BEFORE_ROUTER AFTER_ROUTER [seconds]
+# MODE=wrk (default): three interleaved pairs of wrk runs (50 connections).
+# MODE=callgrind: instructions per request of each, counted after a warm-up
+# (repeatable whatever else the machine is doing; needs valgrind).
+# Build a baseline with e.g. `git worktree add /tmp/base <commit>` and
+# `cargo build --release -p router` there. Needs wrk and `npm ci` in schema/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/taskgraph-target}
+before=$(realpath "$1") after=$(realpath "$2") duration=${3:-10} mode=${MODE:-wrk}
+export TOKIO_WORKER_THREADS=1
+# BENCH_SUBGRAPHS: a bench_subgraphs binary already built (else it is built here).
+subgraphs_bin=${BENCH_SUBGRAPHS:-$CARGO_TARGET_DIR/release/examples/bench_subgraphs}
+[ -n "${BENCH_SUBGRAPHS:-}" ] || cargo build --release --locked -p router --example bench_subgraphs
+supergraph=$(mktemp --suffix .graphql) issuer=$(mktemp)
+"$subgraphs_bin" sdl | node schema/compose.mjs --stdin > "$supergraph"
+BENCH_ISSUER_FILE="$issuer" "$subgraphs_bin" &
+until [ -s "$issuer" ]; do sleep 0.1; done
+jwks_url=$(sed -n 1p "$issuer"); export BENCH_TOKEN; BENCH_TOKEN=$(sed -n 2p "$issuer")
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -f "$supergraph" "$issuer"' EXIT
+launched=
+launch() { # binary port [wrapper...]; sets $launched to its pid
+  local binary=$1 port=$2; shift 2
+  env SUPERGRAPH_PATH="$supergraph" LOG_LEVEL=warn JWKS_URL="$jwks_url" SUBGRAPH_SHARED_SECRET=disabled \
+    RATE_LIMIT_IP=1000000000/1m RATE_LIMIT_USER=1000000000/1m PORT="$port" ADMIN_PORT=$((port + 1000)) \
+    "$@" "$binary" >"${BENCH_LOG:-/dev/null}" 2>&1 &
+  launched=$!
+}
+url() { echo "http://127.0.0.1:$1/graphql"; }
+await_live() { until curl -sf "http://127.0.0.1:$1/health/live" >/dev/null; do sleep 0.2; done; }
+load() { wrk "$@" -s bench/router/one_fetch_token.lua; }
+if [ "$mode" = callgrind ]; then
+  for name in before after; do
+    binary=$before; [ "$name" = after ] && binary=$after
+    out=$(mktemp)
+    launch "$binary" 4830 valgrind --tool=callgrind --callgrind-out-file="$out"; pid=$launched
+    await_live 4830
+    load -t1 -c10 -d5s "$(url 4830)" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    requests=$(load -t1 -c10 -d"${duration}s" "$(url 4830)" | awk '/requests in/ {print $1}')
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    dump=$(ls -t "$out".* | head -1)
+    total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    echo "$name: $requests requests, $((total / requests)) instructions per request"
+    rm -f "$out" "$out".*
+  done
+else
+  launch "$before" 4810; pid_4810=$launched
+  launch "$after" 4820; pid_4820=$launched
+  await_live 4810; await_live 4820
+  for port in 4810 4820; do load -t1 -c10 -d2s "$(url $port)" >/dev/null; done
+  # CPU time (user + system, in 10 ms ticks) per request: steadier than req/s on a busy machine.
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  for pair in 1 2 3; do
+    for port in 4810 4820; do
+      name=before pid=$pid_4810; [ $port = 4820 ] && name=after pid=$pid_4820
+      ticks=$(cpu_ticks "$pid")
+      result=$(load -t2 -c50 -d"${duration}s" --latency "$(url $port)")
+      requests=$(echo "$result" | awk '/requests in/ {print $1}')
+      echo "pair $pair $name: $(echo "$result" | awk '/Requests\/sec/ {print int($2)}') req/s," \
+           "p99 $(echo "$result" | awk '$1 == "99%" {print $2}')," \
+           "CPU $(( ($(cpu_ticks "$pid") - ticks) * 10000000 / requests )) ns per request"
+    done
+  done
+fi
