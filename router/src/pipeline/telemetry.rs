@@ -165,6 +165,10 @@ pub fn describe() {
         "Subgraph requests failed fast because the subgraph's circuit is open."
     );
     describe_counter!("subgraph_retries_total", "Retries of failed subgraph query fetches.");
+    describe_gauge!(
+        "subgraph_up",
+        "Whether the subgraph answered the router's last readiness probe ({ __typename }): 1 up, 0 down."
+    );
     describe_counter!(
         "subgraph_connections_exhausted_total",
         "Subgraph requests that found no connection free within SUBGRAPH_CONNECTION_WAIT."

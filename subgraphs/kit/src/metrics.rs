@@ -106,7 +106,18 @@ fn describe_platform() {
         "cache_errors_total",
         "Redis calls of a cache that failed or timed out (the request fell back to Postgres)."
     );
-    describe_counter!("cache_skipped_total", "Values not cached, by reason (too_large: over CACHE_MAX_ENTRY_BYTES).");
+    describe_counter!(
+        "cache_skipped_total",
+        "Values not cached or entries not trusted, by reason (too_large: over CACHE_MAX_ENTRY_BYTES; invalidation_pending: the owner's invalidation has not reached Redis yet; redis_recovering: Redis answered again less than a second ago)."
+    );
+    describe_gauge!(
+        "cache_pending_invalidations",
+        "Owners whose invalidation Redis has not taken yet; answered from Postgres until it has."
+    );
+    describe_counter!(
+        "http_requests_without_router_secret_total",
+        "Requests to a subgraph's GraphQL or download routes refused with 403 for a missing or wrong router secret."
+    );
     describe_gauge!(
         "db_pool_connections",
         "Postgres connections of the service's pool, by state (in_use, idle), sampled every 5 s."
