@@ -65,10 +65,7 @@ pub async fn replay_dead_letters(settings: &AmqpSettings, queue: &str) -> anyhow
         let dead = format!("{queue}.dead");
         message_count(&conn, queue).await?.with_context(|| format!("there is no queue {queue}"))?;
         let waiting = message_count(&conn, &dead).await?.with_context(|| format!("there is no queue {dead}"))?;
-        let channel = publishing_channel(&conn).await?;
-        let moved = move_messages(&channel, &dead, queue, waiting).await;
-        let _ = channel.close(200, "done".into()).await;
-        moved
+        move_messages(&conn, &dead, queue, waiting).await
     }
     .await;
     let _ = conn.close(200, "done".into()).await;
@@ -112,7 +109,7 @@ async fn recreate_on(
         bind(channel, &holding, exchange, routing_key).await?;
         channel.queue_unbind(queue.into(), exchange.into(), routing_key.into(), FieldTable::default()).await?;
         let waiting = message_count(conn, queue).await?.unwrap_or(0);
-        move_messages(channel, queue, &holding, waiting).await?;
+        move_messages(conn, queue, &holding, waiting).await?;
         delete_drained(conn, channel, queue).await?;
         channel.queue_declare(queue.into(), durable, work_queue_arguments(queue)).await?;
     }
@@ -123,7 +120,7 @@ async fn recreate_on(
     // Events routed between the new queue's binding and this are in both: duplicates, skipped.
     channel.queue_unbind(holding.as_str().into(), exchange.into(), routing_key.into(), FieldTable::default()).await?;
     let held = message_count(conn, &holding).await?.unwrap_or(0);
-    let moved = move_messages(channel, &holding, queue, held).await?;
+    let moved = move_messages(conn, &holding, queue, held).await?;
     delete_drained(conn, channel, &holding).await?;
     Ok(moved)
 }
@@ -133,7 +130,16 @@ async fn recreate_on(
 /// arrive in between, the queue being unbound).
 async fn delete_drained(conn: &Connection, channel: &Channel, queue: &str) -> anyhow::Result<()> {
     let left = message_count(conn, queue).await?.unwrap_or(0);
-    let consumers = consumer_count(conn, queue).await?;
+    // `basic.get` on a quorum queue counts as a consumer until the queue has
+    // processed the channel's close, a moment after it: wait that moment out.
+    let mut consumers = consumer_count(conn, queue).await?;
+    for _ in 0..50 {
+        if consumers == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        consumers = consumer_count(conn, queue).await?;
+    }
     anyhow::ensure!(left == 0 && consumers == 0, "{queue} still has {left} messages and {consumers} consumers");
     channel
         .queue_delete(queue.into(), QueueDeleteOptions::default())
@@ -177,7 +183,15 @@ async fn publishing_channel(conn: &Connection) -> lapin::Result<Channel> {
 
 /// Moves up to `limit` messages from `from` to `to` (see the module docs);
 /// returns how many moved.
-async fn move_messages(channel: &Channel, from: &str, to: &str, limit: u32) -> anyhow::Result<u64> {
+async fn move_messages(conn: &Connection, from: &str, to: &str, limit: u32) -> anyhow::Result<u64> {
+    // A channel of its own, closed when done: its gets no longer hold `from`.
+    let channel = publishing_channel(conn).await?;
+    let moved = move_on(&channel, from, to, limit).await;
+    let _ = channel.close(200, "moved".into()).await;
+    moved
+}
+
+async fn move_on(channel: &Channel, from: &str, to: &str, limit: u32) -> anyhow::Result<u64> {
     let mut moved = 0;
     while moved < u64::from(limit) {
         let Some(message) = channel.basic_get(from.into(), BasicGetOptions { no_ack: false }).await? else { break };
