@@ -22,7 +22,7 @@ use super::project::is_included;
 use super::request::GraphqlRequest;
 use super::variables::InputTypes;
 use crate::config::GraphqlSettings;
-use crate::supergraph::Supergraph;
+use crate::supergraph::{SchemaIndex, Supergraph};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OperationType {
@@ -379,13 +379,21 @@ fn plan(
 ) -> Result<Option<QueryPlan>, RequestError> {
     let mut for_planner = document.clone();
     let mut remaining = 0;
+    let schema = &supergraph.schema;
     for definition in &mut for_planner.definitions {
-        if let Definition::Operation(op) = definition
-            && operation_name_of(op) == operation_name_of(operation)
-        {
-            let set = selection_set_mut(op);
-            strip_router_fields(set, fragments);
-            remaining = set.items.len();
+        match definition {
+            Definition::Operation(op) if operation_name_of(op) == operation_name_of(operation) => {
+                let root = root_type(schema, operation_type(op)).to_owned();
+                let set = selection_set_mut(op);
+                strip_router_fields(set, fragments);
+                request_typenames(schema, &root, set, fragments);
+                remaining = set.items.len();
+            }
+            Definition::Operation(_) => {}
+            Definition::Fragment(fragment) => {
+                let query::TypeCondition::On(on) = &fragment.type_condition;
+                request_typenames(schema, &on.clone(), &mut fragment.selection_set, fragments);
+            }
         }
     }
     if remaining == 0 {
@@ -410,6 +418,97 @@ fn plan(
         })?;
     tracing::debug!(plan = %plan, "planned");
     Ok(plan.node.is_some().then_some(plan))
+}
+
+fn root_type(schema: &SchemaIndex, operation_type: OperationType) -> &str {
+    match operation_type {
+        OperationType::Query => &schema.query_type,
+        OperationType::Mutation => schema.mutation_type.as_deref().unwrap_or("Mutation"),
+        OperationType::Subscription => schema.subscription_type.as_deref().unwrap_or("Subscription"),
+    }
+}
+
+/// Adds `__typename` to the planner's copy of every selection on an abstract
+/// type whose projection needs the concrete type (it asks for `__typename`,
+/// aliased or not, or has fragments on other types). A subgraph need not send
+/// `__typename` unasked (an `@interfaceObject` subgraph cannot even know it):
+/// asked, the planner fetches it where it lives. The client's own operation,
+/// which projection follows, is left as it was, so the client never sees it.
+fn request_typenames(
+    schema: &SchemaIndex,
+    parent: &str,
+    set: &mut SelectionSet,
+    fragments: &HashMap<String, FragmentDefinition>,
+) {
+    for item in &mut set.items {
+        match item {
+            Selection::Field(field) if !field.selection_set.items.is_empty() => {
+                let Some(field_type) = schema.field_type(parent, &field.name) else { continue };
+                let named = named_type(field_type).to_owned();
+                let needs =
+                    schema.is_abstract(&named) && needs_runtime_type(&named, &field.selection_set, fragments, 0);
+                if needs && !has_plain_typename(&field.selection_set) {
+                    field.selection_set.items.insert(0, typename_field(field.position));
+                }
+                request_typenames(schema, &named, &mut field.selection_set, fragments);
+            }
+            Selection::InlineFragment(inline) => {
+                let on = match &inline.type_condition {
+                    Some(query::TypeCondition::On(on)) => on.clone(),
+                    None => parent.to_owned(),
+                };
+                request_typenames(schema, &on, &mut inline.selection_set, fragments);
+            }
+            // Fragment definitions are walked on their own; fields without selections need nothing.
+            Selection::Field(_) | Selection::FragmentSpread(_) => {}
+        }
+    }
+}
+
+/// Whether projecting `set` on an object of the abstract type `abstract_type`
+/// needs its concrete type. Validation has ruled out fragment cycles; the depth
+/// bound is a second line of defence.
+fn needs_runtime_type(
+    abstract_type: &str,
+    set: &SelectionSet,
+    fragments: &HashMap<String, FragmentDefinition>,
+    depth: usize,
+) -> bool {
+    depth < 32
+        && set.items.iter().any(|item| match item {
+            Selection::Field(field) => field.name == "__typename",
+            Selection::InlineFragment(inline) => match &inline.type_condition {
+                Some(query::TypeCondition::On(on)) if on != abstract_type => true,
+                _ => needs_runtime_type(abstract_type, &inline.selection_set, fragments, depth + 1),
+            },
+            Selection::FragmentSpread(spread) => fragments.get(&spread.fragment_name).is_some_and(|fragment| {
+                let query::TypeCondition::On(on) = &fragment.type_condition;
+                on != abstract_type || needs_runtime_type(abstract_type, &fragment.selection_set, fragments, depth + 1)
+            }),
+        })
+}
+
+fn has_plain_typename(set: &SelectionSet) -> bool {
+    set.items.iter().any(|item| matches!(item, Selection::Field(f) if f.name == "__typename" && f.alias.is_none()))
+}
+
+fn typename_field(position: graphql_tools::parser::Pos) -> Selection {
+    Selection::Field(Field {
+        position,
+        alias: None,
+        name: "__typename".to_owned(),
+        arguments: Vec::new(),
+        directives: Vec::new(),
+        selection_set: SelectionSet { span: (position, position), items: Vec::new() },
+    })
+}
+
+fn named_type(field_type: &graphql_tools::static_graphql::schema::Type) -> &str {
+    use graphql_tools::static_graphql::schema::Type;
+    match field_type {
+        Type::NamedType(name) => name,
+        Type::ListType(inner) | Type::NonNullType(inner) => named_type(inner),
+    }
 }
 
 fn selection_set_mut(op: &mut OperationDefinition) -> &mut SelectionSet {
