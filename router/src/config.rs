@@ -105,8 +105,9 @@ pub struct GraphqlSettings {
     pub graphiql: bool,
     /// Refuse GET operations without a preflight-forcing header (CSRF).
     pub csrf_prevention: bool,
-    /// Prepared operations (parsed, validated, planned) kept in the LRU cache.
-    pub plan_cache_size: usize,
+    /// Bytes of prepared operations (parsed, validated, planned) kept in the
+    /// LRU cache (`PLAN_CACHE_MAX_BYTES`); refusals get a quarter of it.
+    pub plan_cache_max_bytes: usize,
     /// What of subgraphs' errors clients see (`SUBGRAPH_ERRORS`).
     pub subgraph_errors: SubgraphErrors,
     /// Document limits (kit's, the same for every subgraph), the batch size among them.
@@ -154,7 +155,7 @@ impl Settings {
                 introspection: env.bool("INTROSPECTION", true),
                 csrf_prevention: env.bool("CSRF_PREVENTION", true),
                 graphiql: env.bool("GRAPHIQL", true),
-                plan_cache_size: env.int_in("PLAN_CACHE_SIZE", 1000, 1, 1_000_000),
+                plan_cache_max_bytes: env.int_in("PLAN_CACHE_MAX_BYTES", 64usize << 20, 0, 1 << 40),
                 subgraph_errors: match env.choice("SUBGRAPH_ERRORS", "mask", &["mask", "pass"]) {
                     "pass" => SubgraphErrors::Pass,
                     _ => SubgraphErrors::Mask,
