@@ -8,6 +8,7 @@ use kit::config::{Env, HttpSettings, IdentitySettings, SubgraphSecret, Telemetry
 
 use crate::edge::client_ip::{IpNet, TrustedProxies};
 use crate::edge::ratelimit::{Policy, Rate, RateLimitSettings, Store};
+use crate::pipeline::execute::SubgraphErrors;
 use crate::pipeline::limits::OperationLimits;
 use crate::pipeline::multipart::UploadLimits;
 use crate::subgraphs::RetrySettings;
@@ -104,8 +105,11 @@ pub struct GraphqlSettings {
     pub graphiql: bool,
     /// Refuse GET operations without a preflight-forcing header (CSRF).
     pub csrf_prevention: bool,
-    /// Prepared operations (parsed, validated, planned) kept in the LRU cache.
-    pub plan_cache_size: usize,
+    /// Bytes of prepared operations (parsed, validated, planned) kept in the
+    /// LRU cache (`PLAN_CACHE_MAX_BYTES`); refusals get a quarter of it.
+    pub plan_cache_max_bytes: usize,
+    /// What of subgraphs' errors clients see (`SUBGRAPH_ERRORS`).
+    pub subgraph_errors: SubgraphErrors,
     /// Document limits (kit's, the same for every subgraph), the batch size among them.
     pub limits: OperationLimits,
     /// Operations parsed, validated and planned at once, on the blocking pool (`PREPARE_CONCURRENCY`).
@@ -151,7 +155,11 @@ impl Settings {
                 introspection: env.bool("INTROSPECTION", true),
                 csrf_prevention: env.bool("CSRF_PREVENTION", true),
                 graphiql: env.bool("GRAPHIQL", true),
-                plan_cache_size: env.int_in("PLAN_CACHE_SIZE", 1000, 1, 1_000_000),
+                plan_cache_max_bytes: env.int_in("PLAN_CACHE_MAX_BYTES", 64usize << 20, 0, 1 << 40),
+                subgraph_errors: match env.choice("SUBGRAPH_ERRORS", "mask", &["mask", "pass"]) {
+                    "pass" => SubgraphErrors::Pass,
+                    _ => SubgraphErrors::Mask,
+                },
                 limits: OperationLimits::from_env(env),
                 prepare_concurrency: env.int_in("PREPARE_CONCURRENCY", default_prepare_concurrency(), 1, 1024),
                 planning_timeout: env.duration(

@@ -134,6 +134,8 @@ pub struct SchemaIndex {
     fields: FxHashMap<String, FxHashMap<String, Type>>,
     /// Abstract type → the object types it may be at runtime.
     possible: FxHashMap<String, FxHashSet<String>>,
+    /// Enum → its values in the API schema (`@inaccessible` ones are not).
+    enum_values: FxHashMap<String, FxHashSet<String>>,
 }
 
 impl SchemaIndex {
@@ -173,6 +175,7 @@ impl SchemaIndex {
             }
             TypeDefinition::Enum(e) => {
                 self.kinds.insert(e.name.clone(), Kind::Enum);
+                self.enum_values.insert(e.name.clone(), e.values.iter().map(|v| v.name.clone()).collect());
             }
             TypeDefinition::InputObject(i) => {
                 self.kinds.insert(i.name.clone(), Kind::InputObject);
@@ -219,6 +222,11 @@ impl SchemaIndex {
     /// Whether a fragment on `condition` applies to an object of runtime type `object_type`.
     pub fn applies(&self, condition: &str, object_type: &str) -> bool {
         condition == object_type || self.possible.get(condition).is_some_and(|p| p.contains(object_type))
+    }
+
+    /// Whether `value` is one of the enum's values in the API schema.
+    pub fn enum_has(&self, enum_type: &str, value: &str) -> bool {
+        self.enum_values.get(enum_type).is_some_and(|values| values.contains(value))
     }
 
     pub fn is_abstract(&self, type_name: &str) -> bool {

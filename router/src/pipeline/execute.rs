@@ -16,7 +16,7 @@ use hive_router_query_planner::planner::plan_nodes::{
 };
 use serde_json::{Map, Value};
 
-use super::answer::{Answer, read_answer};
+use super::answer::{Answer, Node, read_answer};
 use super::error::graphql_error;
 use super::multipart::Uploads;
 use crate::subgraphs::{Decode, SubgraphClient, SubgraphError, parsed_answer};
@@ -36,6 +36,8 @@ pub struct Execution<'a> {
     called: Mutex<Vec<String>>,
     /// Files of a multipart request, for the fetch that uses them.
     uploads: Option<&'a Uploads>,
+    /// What of a subgraph's errors the client sees (`SUBGRAPH_ERRORS`).
+    error_mode: SubgraphErrors,
 }
 
 /// The body of a subgraph request, serialised without copying the operation.
@@ -67,6 +69,7 @@ impl<'a> Execution<'a> {
         headers: &'a HeaderMap,
         mutation: bool,
         uploads: Option<&'a Uploads>,
+        error_mode: SubgraphErrors,
     ) -> Self {
         Self {
             supergraph,
@@ -79,6 +82,7 @@ impl<'a> Execution<'a> {
             waiting: Mutex::new(Waiting::default()),
             called: Mutex::new(Vec::new()),
             uploads,
+            error_mode,
         }
     }
 
@@ -160,13 +164,19 @@ impl<'a> Execution<'a> {
             self.subgraph_errors(errors, &fetch.service_name);
         }
         if let Some(data) = answer.get_mut("data").filter(|d| d.is_object()) {
+            apply_rewrites(&self.supergraph.schema, data, fetch.output_rewrites.as_deref());
             deep_merge(&mut self.data.lock().expect("data lock"), data.take());
         }
     }
 
-    /// A plan that is one root fetch: its answer, read for projection alone (nothing is merged).
+    /// A plan that is one root fetch: its answer, read for projection alone
+    /// (nothing is merged), its output rewrites applied.
     pub async fn only_fetch(&self, fetch: &FetchNode) -> Option<Answer> {
-        self.root_call(fetch, read_answer).await
+        let mut answer = self.root_call(fetch, read_answer).await?;
+        if let Some(data) = answer.data.as_mut() {
+            apply_rewrites(&self.supergraph.schema, data, fetch.output_rewrites.as_deref());
+        }
+        Some(answer)
     }
 
     /// Sends a root fetch; a failure is reported at each of its root fields.
@@ -180,7 +190,7 @@ impl<'a> Execution<'a> {
     /// A subgraph's errors as the client sees them.
     pub fn subgraph_errors(&self, errors: &[Value], service: &str) {
         let mut all = self.errors.lock().expect("errors lock");
-        all.extend(errors.iter().map(|e| subgraph_error(e, service)));
+        all.extend(errors.iter().map(|e| subgraph_error(e, service, self.error_mode)));
     }
 
     /// An `_entities` fetch for the objects at `path`: one request, with
@@ -201,8 +211,9 @@ impl<'a> Execution<'a> {
         else {
             return;
         };
+        self.entity_errors(&answer, &fetch.service_name, &[("_entities", &locations)]);
         let entities = answer.pointer("/data/_entities").and_then(Value::as_array);
-        self.merge_entities(&answer, entities, &locations, fetch.output_rewrites.as_deref(), &fetch.service_name);
+        self.merge_entities(entities, &locations, fetch.output_rewrites.as_deref());
     }
 
     /// Several `_entities` fetches to one subgraph in one request, each under an alias.
@@ -240,35 +251,48 @@ impl<'a> Execution<'a> {
         let Some(answer) = self.call(&batch.service_name, &batch.operation.document_str, variables, paths).await else {
             return;
         };
+        let lists: Vec<(&str, &[EntityLocation])> =
+            per_alias.iter().map(|(alias, locations)| (alias.alias.as_str(), locations.as_slice())).collect();
+        self.entity_errors(&answer, &batch.service_name, &lists);
         for (alias, locations) in &per_alias {
             let entities = answer.get("data").and_then(|d| d.get(&alias.alias)).and_then(Value::as_array);
-            self.merge_entities(&answer, entities, locations, alias.output_rewrites.as_deref(), &batch.service_name);
+            self.merge_entities(entities, locations, alias.output_rewrites.as_deref());
         }
     }
 
+    /// Merges the entities of one `_entities` list (`entities`) into the places they belong.
     fn merge_entities(
         &self,
-        answer: &Value,
         entities: Option<&Vec<Value>>,
         locations: &[EntityLocation],
         output_rewrites: Option<&[FetchRewrite]>,
-        service: &str,
     ) {
-        if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
-            let mut all = self.errors.lock().expect("errors lock");
-            all.extend(errors.iter().flat_map(|e| entity_errors(e, service, locations)));
-        }
         let Some(entities) = entities else { return };
         let mut data = self.data.lock().expect("data lock");
         for location in locations {
             let Some(entity) = entities.get(location.representation).filter(|e| e.is_object()) else { continue };
             let mut entity = entity.clone();
-            for rewrite in output_rewrites.unwrap_or_default() {
-                apply_rewrite(&self.supergraph.schema, &mut entity, rewrite);
-            }
+            apply_rewrites(&self.supergraph.schema, &mut entity, output_rewrites);
             if let Some(target) = value_at_mut(&mut data, &location.path) {
                 deep_merge(target, entity);
             }
+        }
+    }
+
+    /// The errors of an `_entities` answer, each once for every place of the
+    /// entity it names: `path` starts with the response key of its `_entities`
+    /// list (`_entities`, or a batch's alias), then the representation's index.
+    fn entity_errors(&self, answer: &Value, service: &str, lists: &[(&str, &[EntityLocation])]) {
+        let Some(errors) = answer.get("errors").and_then(Value::as_array) else { return };
+        let mut all = self.errors.lock().expect("errors lock");
+        for error in errors {
+            let list = error.pointer("/path/0").and_then(Value::as_str);
+            let locations = match lists {
+                // A lone list is the one meant, whatever the subgraph called it.
+                [(_, locations)] => *locations,
+                _ => lists.iter().find(|(key, _)| Some(*key) == list).map_or(&[][..], |(_, locations)| *locations),
+            };
+            all.extend(entity_errors(error, service, self.error_mode, locations));
         }
     }
 
@@ -403,25 +427,97 @@ fn root_response_keys(fetch: &FetchNode) -> Vec<String> {
         .collect()
 }
 
-/// A subgraph's error as the client sees it: `extensions` kept, the subgraph named.
-fn subgraph_error(error: &Value, service: &str) -> Value {
-    let mut error = error.clone();
-    let Some(object) = error.as_object_mut() else {
+/// What of a subgraph's errors reaches the client (`SUBGRAPH_ERRORS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubgraphErrors {
+    /// Everything but `locations` (which point into the subgraph's operation, not the client's).
+    Pass,
+    /// Message and code only for the codes of [`PASSED_CODES`]; every other
+    /// error a generic message, as a subgraph's internals are none of the client's business.
+    Mask,
+}
+
+/// The codes whose errors keep their message when masked: the API's own (see
+/// the README), and the request-error codes GraphQL servers commonly share
+/// (Apollo Server's, which the router's own request errors use too).
+/// `INTERNAL` and `INTERNAL_SERVER_ERROR` are not among them: such a message
+/// (a foreign server's exception text) is exactly what masking hides.
+pub const PASSED_CODES: [&str; 14] = [
+    "BAD_USER_INPUT",
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "CONFLICT",
+    "PAYLOAD_TOO_LARGE",
+    "RATE_LIMITED",
+    "UNAVAILABLE",
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "BAD_REQUEST",
+    "OPERATION_RESOLUTION_FAILURE",
+    "PERSISTED_QUERY_NOT_FOUND",
+    "PERSISTED_QUERY_NOT_SUPPORTED",
+];
+
+/// A subgraph's error as the client sees it, the subgraph named.
+fn subgraph_error(error: &Value, service: &str, mode: SubgraphErrors) -> Value {
+    let Some(object) = error.as_object() else {
         return graphql_error("A subgraph returned a malformed error", None, Some("SUBGRAPH_ERROR"));
     };
-    object.remove("locations");
-    let extensions = object.entry("extensions").or_insert_with(|| Value::Object(Map::new()));
+    let mut error = match mode {
+        SubgraphErrors::Pass => {
+            let mut kept = object.clone();
+            kept.remove("locations");
+            kept
+        }
+        SubgraphErrors::Mask => masked(object, service),
+    };
+    let extensions = error.entry("extensions").or_insert_with(|| Value::Object(Map::new()));
     if let Some(ext) = extensions.as_object_mut() {
         ext.entry("serviceName").or_insert_with(|| Value::String(service.to_owned()));
     }
-    error
+    Value::Object(error)
+}
+
+/// The error with only what may pass: its `path`; for a code of
+/// [`PASSED_CODES`], its message and code, and the extensions the API's own
+/// errors carry (`field`, `retryAfter`); for any other, a generic message and `INTERNAL`.
+fn masked(error: &Map<String, Value>, service: &str) -> Map<String, Value> {
+    let code = error.get("extensions").and_then(|e| e.get("code")).and_then(Value::as_str);
+    let message = error.get("message").and_then(Value::as_str);
+    let mut out = Map::new();
+    let mut extensions = Map::new();
+    match (code.filter(|c| PASSED_CODES.contains(c)), message) {
+        (Some(code), Some(message)) => {
+            out.insert("message".into(), Value::String(message.to_owned()));
+            extensions.insert("code".into(), Value::String(code.to_owned()));
+            let ours = error.get("extensions").and_then(Value::as_object);
+            if let Some(field) = ours.and_then(|e| e.get("field")).filter(|f| f.is_string()) {
+                extensions.insert("field".into(), field.clone());
+            }
+            if let Some(retry) = ours.and_then(|e| e.get("retryAfter")).filter(|r| r.is_number()) {
+                extensions.insert("retryAfter".into(), retry.clone());
+            }
+        }
+        _ => {
+            let (code, message) = (code.unwrap_or(""), message.unwrap_or(""));
+            tracing::debug!(subgraph = service, code, message, "a subgraph error masked");
+            out.insert("message".into(), Value::String(format!("Subgraph '{service}' answered with an error")));
+            extensions.insert("code".into(), Value::String("INTERNAL".into()));
+        }
+    }
+    if let Some(path) = error.get("path").filter(|p| p.is_array()) {
+        out.insert("path".into(), path.clone());
+    }
+    out.insert("extensions".into(), Value::Object(extensions));
+    out
 }
 
 /// An `_entities` error, once for every place in the client's response where
 /// the failing (de-duplicated) entity sits, its path rewritten to that place.
 /// Without a usable index the error keeps its message and code but no path.
-fn entity_errors(error: &Value, service: &str, locations: &[EntityLocation]) -> Vec<Value> {
-    let mut base = subgraph_error(error, service);
+fn entity_errors(error: &Value, service: &str, mode: SubgraphErrors, locations: &[EntityLocation]) -> Vec<Value> {
+    let mut base = subgraph_error(error, service, mode);
     let path = base.get("path").and_then(Value::as_array).cloned().unwrap_or_default();
     let index = path.get(1).and_then(Value::as_u64).map(|i| i as usize);
     let places: Vec<&EntityLocation> = match index {
@@ -475,10 +571,8 @@ fn collect_representations(
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut locations = Vec::new();
     for (location, object) in found {
-        let Some(mut representation) = requires.and_then(|r| represent(schema, object, r)) else { continue };
-        for rewrite in input_rewrites.unwrap_or_default() {
-            apply_rewrite(schema, &mut representation, rewrite);
-        }
+        let Some(mut representation) = requires.and_then(|r| represent(schema, object, r, None)) else { continue };
+        apply_rewrites(schema, &mut representation, input_rewrites);
         // A representation without its type cannot be resolved: never send one.
         if representation.get("__typename").is_none_or(|t| !t.is_string()) {
             continue;
@@ -537,28 +631,33 @@ fn walk<'v>(
 }
 
 /// The object's fields named by `requires`; `None` when one is missing.
-fn represent(schema: &SchemaIndex, object: &Value, requires: &SelectionSet) -> Option<Value> {
+///
+/// The planner may write `field: _internal_qp_alias_0 { … }` (the field's
+/// schema name, then the alias it fetched the value under, e.g. for another
+/// argument): the value is read under the alias and written under the name.
+/// An object without `__typename` (a subgraph may leave it out) takes its type
+/// from `typename`, else from the first type condition it meets.
+fn represent(schema: &SchemaIndex, object: &Value, requires: &SelectionSet, typename: Option<&str>) -> Option<Value> {
     let source = object.as_object()?;
+    let mut own = source.get("__typename").and_then(Value::as_str).or(typename);
     let mut out = Map::new();
     for item in &requires.items {
         match item {
             SelectionItem::Field(field) => {
                 let key = field.selection_identifier();
-                let value = source.get(key)?;
-                let value = if field.selections.is_empty() || value.is_null() {
-                    value.clone()
-                } else if let Some(items) = value.as_array() {
-                    Value::Array(items.iter().map(|v| represent(schema, v, &field.selections)).collect::<Option<_>>()?)
-                } else {
-                    represent(schema, value, &field.selections)?
+                let value = match source.get(&field.name).or_else(|| source.get(key)) {
+                    Some(value) => represent_value(schema, value, &field.selections)?,
+                    None if field.name == "__typename" => Value::String(own?.to_owned()),
+                    None => return None,
                 };
                 out.insert(key.to_owned(), value);
             }
             SelectionItem::InlineFragment(fragment) => {
+                let condition = fragment.type_condition.as_str();
+                let runtime = *own.get_or_insert(condition);
                 // An entity interface's implementations match a fragment on the interface.
-                let typename = source.get("__typename").and_then(Value::as_str);
-                if typename.is_some_and(|t| schema.applies(&fragment.type_condition, t))
-                    && let Value::Object(inner) = represent(schema, object, &fragment.selections)?
+                if schema.applies(condition, runtime)
+                    && let Value::Object(inner) = represent(schema, object, &fragment.selections, Some(runtime))?
                 {
                     out.extend(inner);
                 }
@@ -569,72 +668,176 @@ fn represent(schema: &SchemaIndex, object: &Value, requires: &SelectionSet) -> O
     Some(Value::Object(out))
 }
 
-fn apply_rewrite(schema: &SchemaIndex, value: &mut Value, rewrite: &FetchRewrite) {
-    match rewrite {
-        FetchRewrite::ValueSetter(setter) => set_at(schema, value, &setter.path, |slot| {
-            *slot = Value::String(setter.set_value_to.clone());
-        }),
-        FetchRewrite::KeyRenamer(renamer) => {
-            let Some((FetchNodePathSegment::Key(last), parent)) = renamer.path.split_last() else { return };
-            set_parent(schema, value, parent, &mut |object| {
-                if let Some(v) = object.remove(last) {
-                    object.insert(renamer.rename_key_to.clone(), v);
-                }
-            });
+/// A required field's value: leaves as they are, objects and lists (nested too) represented.
+fn represent_value(schema: &SchemaIndex, value: &Value, selections: &SelectionSet) -> Option<Value> {
+    match value {
+        Value::Array(items) => items.iter().map(|item| represent_value(schema, item, selections)).collect(),
+        Value::Object(_) if !selections.is_empty() => represent(schema, value, selections, None),
+        leaf => Some(leaf.clone()),
+    }
+}
+
+/// What a plan's rewrites edit: the merged `Value` of a plan with several
+/// fetches, a representation, or a single fetch's answer as a light tree.
+trait Rewritable: Sized {
+    fn items_mut(&mut self) -> Option<&mut [Self]>;
+    fn typename(&self) -> Option<&str>;
+    fn field_mut(&mut self, key: &str) -> Option<&mut Self>;
+    /// The field `key`, added as `null` when missing; `None` when this is no object.
+    fn field_or_null(&mut self, key: &str) -> Option<&mut Self>;
+    fn rename_field(&mut self, from: &str, to: &str);
+    fn set_string(&mut self, value: &str);
+}
+
+impl Rewritable for Value {
+    fn items_mut(&mut self) -> Option<&mut [Self]> {
+        self.as_array_mut().map(Vec::as_mut_slice)
+    }
+
+    fn typename(&self) -> Option<&str> {
+        self.get("__typename").and_then(Value::as_str)
+    }
+
+    fn field_mut(&mut self, key: &str) -> Option<&mut Self> {
+        self.get_mut(key)
+    }
+
+    fn field_or_null(&mut self, key: &str) -> Option<&mut Self> {
+        Some(self.as_object_mut()?.entry(key).or_insert(Value::Null))
+    }
+
+    fn rename_field(&mut self, from: &str, to: &str) {
+        if let Some(object) = self.as_object_mut()
+            && let Some(value) = object.remove(from)
+        {
+            object.insert(to.to_owned(), value);
         }
     }
+
+    fn set_string(&mut self, value: &str) {
+        *self = Value::String(value.to_owned());
+    }
+}
+
+impl Rewritable for Node {
+    fn items_mut(&mut self) -> Option<&mut [Self]> {
+        match self {
+            Node::List(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    fn typename(&self) -> Option<&str> {
+        match self {
+            Node::Object(fields) => match Node::field(fields, "__typename") {
+                Some(Node::String(t)) => Some(t),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn field_mut(&mut self, key: &str) -> Option<&mut Self> {
+        match self {
+            Node::Object(fields) => fields.iter_mut().find(|(k, _)| &**k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn field_or_null(&mut self, key: &str) -> Option<&mut Self> {
+        let Node::Object(fields) = self else { return None };
+        let at = match fields.iter().position(|(k, _)| &**k == key) {
+            Some(at) => at,
+            None => {
+                fields.push((key.into(), Node::Null));
+                fields.len() - 1
+            }
+        };
+        Some(&mut fields[at].1)
+    }
+
+    fn rename_field(&mut self, from: &str, to: &str) {
+        if let Node::Object(fields) = self
+            && let Some((key, _)) = fields.iter_mut().find(|(k, _)| &**k == from)
+        {
+            *key = to.into();
+        }
+    }
+
+    fn set_string(&mut self, value: &str) {
+        *self = Node::String(value.into());
+    }
+}
+
+/// Applies each of `rewrites` to `value`.
+fn apply_rewrites<T: Rewritable>(schema: &SchemaIndex, value: &mut T, rewrites: Option<&[FetchRewrite]>) {
+    for rewrite in rewrites.unwrap_or_default() {
+        match rewrite {
+            FetchRewrite::ValueSetter(setter) => set_value(schema, value, &setter.path, &setter.set_value_to),
+            FetchRewrite::KeyRenamer(renamer) => rename_key(schema, value, &renamer.path, &renamer.rename_key_to),
+        }
+    }
+}
+
+/// Rewrite paths name no list steps: a list met on the way is stepped into, item by item.
+fn set_value<T: Rewritable>(schema: &SchemaIndex, value: &mut T, path: &[FetchNodePathSegment], to: &str) {
+    if let Some(items) = value.items_mut() {
+        items.iter_mut().for_each(|item| set_value(schema, item, path, to));
+        return;
+    }
+    let Some((segment, rest)) = path.split_first() else {
+        value.set_string(to);
+        return;
+    };
+    match segment {
+        FetchNodePathSegment::Key(key) => {
+            if let Some(next) = value.field_or_null(key) {
+                set_value(schema, next, rest, to);
+            }
+        }
+        FetchNodePathSegment::TypenameEquals(types) => {
+            if typename_applies(schema, value.typename(), types) {
+                set_value(schema, value, rest, to);
+            }
+        }
+    }
+}
+
+/// Undoes the planner's `_internal_qp_alias_N` aliases (its fix for same-named
+/// fields of different types in one selection): the key at the end of `path`
+/// gets its response name back.
+fn rename_key<T: Rewritable>(schema: &SchemaIndex, value: &mut T, path: &[FetchNodePathSegment], to: &str) {
+    if let Some(items) = value.items_mut() {
+        items.iter_mut().for_each(|item| rename_key(schema, item, path, to));
+        return;
+    }
+    match path.split_first() {
+        Some((FetchNodePathSegment::Key(key), [])) => value.rename_field(key, to),
+        Some((FetchNodePathSegment::Key(key), rest)) => {
+            if let Some(next) = value.field_mut(key) {
+                rename_key(schema, next, rest, to);
+            }
+        }
+        Some((FetchNodePathSegment::TypenameEquals(types), rest))
+            if typename_applies(schema, value.typename(), types) =>
+        {
+            rename_key(schema, value, rest, to)
+        }
+        Some((FetchNodePathSegment::TypenameEquals(_), _)) | None => {}
+    }
+}
+
+/// Whether an object of type `typename` is one of `types` or implements one
+/// of them. An object without `__typename` is taken to be one: the aliased key
+/// a rewrite looks for is only there when the fragment that asked for it applied.
+fn typename_applies(schema: &SchemaIndex, typename: Option<&str>, types: &std::collections::BTreeSet<String>) -> bool {
+    typename.is_none_or(|t| types.iter().any(|condition| schema.applies(condition, t)))
 }
 
 /// Whether the object's `__typename` is one of `types` or implements one of them.
 fn typename_matches(schema: &SchemaIndex, value: &Value, types: &std::collections::BTreeSet<String>) -> bool {
     let Some(typename) = value.get("__typename").and_then(Value::as_str) else { return false };
     types.iter().any(|t| schema.applies(t, typename))
-}
-
-fn set_at(schema: &SchemaIndex, value: &mut Value, path: &[FetchNodePathSegment], apply: impl Fn(&mut Value) + Copy) {
-    let Some((segment, rest)) = path.split_first() else {
-        apply(value);
-        return;
-    };
-    match segment {
-        FetchNodePathSegment::Key(key) => {
-            if let Some(object) = value.as_object_mut() {
-                let slot = object.entry(key.clone()).or_insert(Value::Null);
-                set_at(schema, slot, rest, apply);
-            }
-        }
-        FetchNodePathSegment::TypenameEquals(types) => {
-            if typename_matches(schema, value, types) {
-                set_at(schema, value, rest, apply);
-            }
-        }
-    }
-}
-
-fn set_parent(
-    schema: &SchemaIndex,
-    value: &mut Value,
-    path: &[FetchNodePathSegment],
-    apply: &mut dyn FnMut(&mut Map<String, Value>),
-) {
-    let Some((segment, rest)) = path.split_first() else {
-        if let Some(object) = value.as_object_mut() {
-            apply(object);
-        }
-        return;
-    };
-    match segment {
-        FetchNodePathSegment::Key(key) => {
-            if let Some(next) = value.get_mut(key) {
-                set_parent(schema, next, rest, apply);
-            }
-        }
-        FetchNodePathSegment::TypenameEquals(types) => {
-            if typename_matches(schema, value, types) {
-                set_parent(schema, value, rest, apply);
-            }
-        }
-    }
 }
 
 fn value_at_mut<'v>(value: &'v mut Value, path: &[Value]) -> Option<&'v mut Value> {

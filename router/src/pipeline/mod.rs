@@ -82,7 +82,9 @@ impl Router {
         };
         let forwarded = self.subgraphs.forwarded_headers(headers);
         let mutation = prepared.operation_type == OperationType::Mutation;
-        let run = execute::Execution::new(&supergraph, &self.subgraphs, &variables, &forwarded, mutation, uploads);
+        let errors = self.settings.subgraph_errors;
+        let run =
+            execute::Execution::new(&supergraph, &self.subgraphs, &variables, &forwarded, mutation, uploads, errors);
         // The commonest plan, one root fetch, has nothing to merge: its answer
         // is read into a light tree and projected straight from it.
         let only_fetch = match prepared.plan.as_ref().and_then(|plan| plan.node.as_ref()) {

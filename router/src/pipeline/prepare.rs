@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::num::NonZeroUsize;
+use std::mem::size_of;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use super::project::is_included;
 use super::request::GraphqlRequest;
 use super::variables::InputTypes;
 use crate::config::GraphqlSettings;
-use crate::supergraph::Supergraph;
+use crate::supergraph::{SchemaIndex, Supergraph};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OperationType {
@@ -62,6 +62,8 @@ const INTROSPECTION_FIELDS: [&str; 2] = ["__schema", "__type"];
 /// is not the planner's (which stops itself at the timeout).
 const PREPARE_GRACE: Duration = Duration::from_millis(100);
 
+mod weight;
+
 /// Prepared operations, and refused ones, by a hash of their text, operation
 /// name and supergraph version. A hit is used only when all three equal the
 /// request's: a hash alone would let one query be answered with another's plan
@@ -69,6 +71,10 @@ const PREPARE_GRACE: Duration = Duration::from_millis(100);
 /// The hash keys are random per process, so collisions cannot be aimed at an
 /// entry either. A miss is prepared on the blocking pool, a bounded number at
 /// once, so that an expensive document never holds up the async threads.
+///
+/// Both caches are bounded in bytes (`PLAN_CACHE_MAX_BYTES`, a quarter of it
+/// for refusals), each entry weighed by what it holds ([`weight`]): a count of
+/// entries would let large distinct operations hold gigabytes.
 pub struct PlanCache {
     entries: Arc<Entries>,
     permits: Arc<Semaphore>,
@@ -76,10 +82,10 @@ pub struct PlanCache {
 }
 
 struct Entries {
-    prepared: Mutex<LruCache<u64, Cached<Arc<Prepared>>>>,
+    prepared: Mutex<Weighed<Arc<Prepared>>>,
     /// Refused documents, kept apart so that junk cannot push good plans out:
     /// repeating a refused document costs a lookup.
-    refused: Mutex<LruCache<u64, Cached<RequestError>>>,
+    refused: Mutex<Weighed<RequestError>>,
     hasher: std::hash::RandomState,
 }
 
@@ -88,16 +94,56 @@ struct Cached<T> {
     operation_name: Option<Box<str>>,
     version: u64,
     value: T,
+    /// Bytes it holds, the key's copy of the text included.
+    weight: usize,
 }
 
 impl<T: Clone> Cached<T> {
-    fn new(query: &str, operation_name: Option<&str>, version: u64, value: T) -> Self {
-        Self { query: query.into(), operation_name: operation_name.map(Into::into), version, value }
+    fn new(query: &str, operation_name: Option<&str>, version: u64, value: T, weight: usize) -> Self {
+        let weight = weight + size_of::<Self>() + query.len() + operation_name.map_or(0, str::len) + LRU_ENTRY_BYTES;
+        Self { query: query.into(), operation_name: operation_name.map(Into::into), version, value, weight }
     }
 
     fn value_for(&self, query: &str, operation_name: Option<&str>, version: u64) -> Option<T> {
         let same = self.version == version && *self.query == *query && self.operation_name.as_deref() == operation_name;
         same.then(|| self.value.clone())
+    }
+}
+
+/// What the LRU spends per entry besides it: its key, list links and hash slot.
+const LRU_ENTRY_BYTES: usize = 64;
+
+/// An LRU bounded by the summed weight of its entries.
+struct Weighed<T> {
+    lru: LruCache<u64, Cached<T>>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl<T> Weighed<T> {
+    fn new(max_bytes: usize) -> Self {
+        Self { lru: LruCache::unbounded(), bytes: 0, max_bytes }
+    }
+
+    fn get(&mut self, hash: u64) -> Option<&Cached<T>> {
+        self.lru.get(&hash)
+    }
+
+    /// Files `cached`, dropping the least recently used entries until all fit;
+    /// an entry larger than the whole bound is not kept at all.
+    fn put(&mut self, hash: u64, cached: Cached<T>) {
+        if let Some(old) = self.lru.pop(&hash) {
+            self.bytes -= old.weight;
+        }
+        if cached.weight > self.max_bytes {
+            return;
+        }
+        self.bytes += cached.weight;
+        self.lru.put(hash, cached);
+        while self.bytes > self.max_bytes {
+            let Some((_, evicted)) = self.lru.pop_lru() else { break };
+            self.bytes -= evicted.weight;
+        }
     }
 }
 
@@ -113,12 +159,12 @@ impl Entries {
     fn get(&self, key: &Key) -> Option<Result<Arc<Prepared>, RequestError>> {
         let (query, name, version) = (key.query, key.operation_name, key.version);
         let hit =
-            self.prepared.lock().expect("cache lock").get(&key.hash).and_then(|c| c.value_for(query, name, version));
+            self.prepared.lock().expect("cache lock").get(key.hash).and_then(|c| c.value_for(query, name, version));
         if let Some(prepared) = hit {
             return Some(Ok(prepared));
         }
         let refused =
-            self.refused.lock().expect("cache lock").get(&key.hash).and_then(|c| c.value_for(query, name, version));
+            self.refused.lock().expect("cache lock").get(key.hash).and_then(|c| c.value_for(query, name, version));
         refused.map(Err)
     }
 
@@ -126,11 +172,11 @@ impl Entries {
         let (query, name, version) = (key.query, key.operation_name, key.version);
         match result {
             Ok(prepared) => {
-                let cached = Cached::new(query, name, version, prepared.clone());
+                let cached = Cached::new(query, name, version, prepared.clone(), weight::prepared(prepared));
                 self.prepared.lock().expect("cache lock").put(key.hash, cached);
             }
             Err(error) => {
-                let cached = Cached::new(query, name, version, error.clone());
+                let cached = Cached::new(query, name, version, error.clone(), error.to_string().len());
                 self.refused.lock().expect("cache lock").put(key.hash, cached);
             }
         }
@@ -139,10 +185,10 @@ impl Entries {
 
 impl PlanCache {
     pub fn new(settings: &GraphqlSettings) -> Self {
-        let size = NonZeroUsize::new(settings.plan_cache_size.max(1)).expect("at least one");
+        let max_bytes = settings.plan_cache_max_bytes;
         let entries = Entries {
-            prepared: Mutex::new(LruCache::new(size)),
-            refused: Mutex::new(LruCache::new(size)),
+            prepared: Mutex::new(Weighed::new(max_bytes)),
+            refused: Mutex::new(Weighed::new(max_bytes / 4)),
             hasher: std::hash::RandomState::new(),
         };
         Self {
@@ -216,6 +262,13 @@ impl PlanCache {
         let version = supergraph.version;
         let hash = self.entries.hasher.hash_one((query, operation_name, version));
         Ok(Key { hash, query, operation_name, version })
+    }
+
+    /// Entries and bytes of the plan cache (not of the refusals), for tests.
+    #[cfg(test)]
+    fn usage(&self) -> (usize, usize) {
+        let prepared = self.entries.prepared.lock().expect("cache lock");
+        (prepared.lru.len(), prepared.bytes)
     }
 
     /// Files `prepared` under the key `query` would have, whatever its own text: a collision, for tests.
@@ -379,13 +432,21 @@ fn plan(
 ) -> Result<Option<QueryPlan>, RequestError> {
     let mut for_planner = document.clone();
     let mut remaining = 0;
+    let schema = &supergraph.schema;
     for definition in &mut for_planner.definitions {
-        if let Definition::Operation(op) = definition
-            && operation_name_of(op) == operation_name_of(operation)
-        {
-            let set = selection_set_mut(op);
-            strip_router_fields(set, fragments);
-            remaining = set.items.len();
+        match definition {
+            Definition::Operation(op) if operation_name_of(op) == operation_name_of(operation) => {
+                let root = root_type(schema, operation_type(op)).to_owned();
+                let set = selection_set_mut(op);
+                strip_router_fields(set, fragments);
+                request_typenames(schema, &root, set, fragments);
+                remaining = set.items.len();
+            }
+            Definition::Operation(_) => {}
+            Definition::Fragment(fragment) => {
+                let query::TypeCondition::On(on) = &fragment.type_condition;
+                request_typenames(schema, &on.clone(), &mut fragment.selection_set, fragments);
+            }
         }
     }
     if remaining == 0 {
@@ -410,6 +471,97 @@ fn plan(
         })?;
     tracing::debug!(plan = %plan, "planned");
     Ok(plan.node.is_some().then_some(plan))
+}
+
+fn root_type(schema: &SchemaIndex, operation_type: OperationType) -> &str {
+    match operation_type {
+        OperationType::Query => &schema.query_type,
+        OperationType::Mutation => schema.mutation_type.as_deref().unwrap_or("Mutation"),
+        OperationType::Subscription => schema.subscription_type.as_deref().unwrap_or("Subscription"),
+    }
+}
+
+/// Adds `__typename` to the planner's copy of every selection on an abstract
+/// type whose projection needs the concrete type (it asks for `__typename`,
+/// aliased or not, or has fragments on other types). A subgraph need not send
+/// `__typename` unasked (an `@interfaceObject` subgraph cannot even know it):
+/// asked, the planner fetches it where it lives. The client's own operation,
+/// which projection follows, is left as it was, so the client never sees it.
+fn request_typenames(
+    schema: &SchemaIndex,
+    parent: &str,
+    set: &mut SelectionSet,
+    fragments: &HashMap<String, FragmentDefinition>,
+) {
+    for item in &mut set.items {
+        match item {
+            Selection::Field(field) if !field.selection_set.items.is_empty() => {
+                let Some(field_type) = schema.field_type(parent, &field.name) else { continue };
+                let named = named_type(field_type).to_owned();
+                let needs =
+                    schema.is_abstract(&named) && needs_runtime_type(&named, &field.selection_set, fragments, 0);
+                if needs && !has_plain_typename(&field.selection_set) {
+                    field.selection_set.items.insert(0, typename_field(field.position));
+                }
+                request_typenames(schema, &named, &mut field.selection_set, fragments);
+            }
+            Selection::InlineFragment(inline) => {
+                let on = match &inline.type_condition {
+                    Some(query::TypeCondition::On(on)) => on.clone(),
+                    None => parent.to_owned(),
+                };
+                request_typenames(schema, &on, &mut inline.selection_set, fragments);
+            }
+            // Fragment definitions are walked on their own; fields without selections need nothing.
+            Selection::Field(_) | Selection::FragmentSpread(_) => {}
+        }
+    }
+}
+
+/// Whether projecting `set` on an object of the abstract type `abstract_type`
+/// needs its concrete type. Validation has ruled out fragment cycles; the depth
+/// bound is a second line of defence.
+fn needs_runtime_type(
+    abstract_type: &str,
+    set: &SelectionSet,
+    fragments: &HashMap<String, FragmentDefinition>,
+    depth: usize,
+) -> bool {
+    depth < 32
+        && set.items.iter().any(|item| match item {
+            Selection::Field(field) => field.name == "__typename",
+            Selection::InlineFragment(inline) => match &inline.type_condition {
+                Some(query::TypeCondition::On(on)) if on != abstract_type => true,
+                _ => needs_runtime_type(abstract_type, &inline.selection_set, fragments, depth + 1),
+            },
+            Selection::FragmentSpread(spread) => fragments.get(&spread.fragment_name).is_some_and(|fragment| {
+                let query::TypeCondition::On(on) = &fragment.type_condition;
+                on != abstract_type || needs_runtime_type(abstract_type, &fragment.selection_set, fragments, depth + 1)
+            }),
+        })
+}
+
+fn has_plain_typename(set: &SelectionSet) -> bool {
+    set.items.iter().any(|item| matches!(item, Selection::Field(f) if f.name == "__typename" && f.alias.is_none()))
+}
+
+fn typename_field(position: graphql_tools::parser::Pos) -> Selection {
+    Selection::Field(Field {
+        position,
+        alias: None,
+        name: "__typename".to_owned(),
+        arguments: Vec::new(),
+        directives: Vec::new(),
+        selection_set: SelectionSet { span: (position, position), items: Vec::new() },
+    })
+}
+
+fn named_type(field_type: &graphql_tools::static_graphql::schema::Type) -> &str {
+    use graphql_tools::static_graphql::schema::Type;
+    match field_type {
+        Type::NamedType(name) => name,
+        Type::ListType(inner) | Type::NonNullType(inner) => named_type(inner),
+    }
 }
 
 fn selection_set_mut(op: &mut OperationDefinition) -> &mut SelectionSet {
@@ -565,6 +717,48 @@ mod tests {
         )
         .expect("fixture builds");
         assert!(cache.cached(&reloaded, &request(&refused), &settings).is_none(), "a new supergraph decides anew");
+    }
+
+    /// An operation weighing some 40 KB (document and plan), different for each `i`.
+    fn large_operation(i: usize) -> String {
+        let products: String = (0..10)
+            .map(|k| format!("p{i}x{k}: topProducts(first: 1) {{ upc name price reviews {{ id body author {{ id username }} }} }} "))
+            .collect();
+        format!("query Large{i} {{ me {{ id username }} {products}}}")
+    }
+
+    #[tokio::test]
+    async fn many_large_distinct_operations_stay_within_the_byte_bound() {
+        let (supergraph, mut settings) = fixture();
+        let bound = 2 << 20;
+        settings.plan_cache_max_bytes = bound;
+        let cache = PlanCache::new(&settings);
+        let one = weight::prepared(&prepare(&supergraph, &large_operation(0), None, &settings).expect("plans"));
+        assert!(one > 10_000, "a large operation: {one} bytes");
+
+        for i in 0..1000 {
+            cache.prepare(&supergraph, &request(&large_operation(i)), &settings).await.expect("plans");
+            let (_, bytes) = cache.usage();
+            assert!(bytes <= bound, "{bytes} bytes held after {i} operations, over {bound}");
+        }
+
+        let (entries, bytes) = cache.usage();
+        assert!(entries < 1000 && entries >= bound / (2 * one), "{entries} entries of about {one} bytes in {bytes}");
+        assert!(bytes > bound / 2, "the cache is used: {bytes} bytes");
+        let cached = |i: usize| cache.cached(&supergraph, &request(&large_operation(i)), &settings).is_some();
+        assert!(cached(999) && !cached(0), "the least recently used went first");
+    }
+
+    #[tokio::test]
+    async fn an_operation_larger_than_the_whole_bound_is_answered_but_not_kept() {
+        let (supergraph, mut settings) = fixture();
+        settings.plan_cache_max_bytes = 1000;
+        let cache = PlanCache::new(&settings);
+
+        let prepared = cache.prepare(&supergraph, &request(&large_operation(1)), &settings).await;
+
+        assert!(prepared.is_ok());
+        assert_eq!(cache.usage(), (0, 0));
     }
 
     /// The levels of the events logged on this thread.

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use super::answer::Node;
 use super::error::graphql_error;
 use super::prepare::{OperationType, Prepared, selection_set};
-use crate::supergraph::SchemaIndex;
+use crate::supergraph::{Kind, SchemaIndex};
 
 /// A non-null field resolved to null: its parent must become null.
 struct Bubble;
@@ -71,7 +71,19 @@ pub trait Source: Sized {
     fn fields(&self) -> Option<&Self::Fields>;
     fn field<'s>(fields: &'s Self::Fields, key: &str) -> Option<&'s Self>;
     fn as_str(&self) -> Option<&str>;
+    /// What a leaf value is, to check it against its scalar or enum type.
+    fn leaf(&self) -> Leaf<'_>;
     fn write_json(&self, out: &mut Vec<u8>);
+}
+
+/// A value as a scalar or enum type sees it.
+pub enum Leaf<'s> {
+    Bool(bool),
+    Number(&'s serde_json::Number),
+    String(&'s str),
+    /// A list or an object: no built-in scalar or enum is one.
+    Composite,
+    Null,
 }
 
 impl Source for Value {
@@ -95,6 +107,16 @@ impl Source for Value {
 
     fn as_str(&self) -> Option<&str> {
         Value::as_str(self)
+    }
+
+    fn leaf(&self) -> Leaf<'_> {
+        match self {
+            Value::Null => Leaf::Null,
+            Value::Bool(b) => Leaf::Bool(*b),
+            Value::Number(n) => Leaf::Number(n),
+            Value::String(s) => Leaf::String(s),
+            Value::Array(_) | Value::Object(_) => Leaf::Composite,
+        }
     }
 
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -132,6 +154,16 @@ impl Source for Node {
         match self {
             Node::String(s) => Some(s),
             _ => None,
+        }
+    }
+
+    fn leaf(&self) -> Leaf<'_> {
+        match self {
+            Node::Null => Leaf::Null,
+            Node::Bool(b) => Leaf::Bool(*b),
+            Node::Number(n) => Leaf::Number(n),
+            Node::String(s) => Leaf::String(s),
+            Node::List(_) | Node::Object(_) => Leaf::Composite,
         }
     }
 
@@ -290,6 +322,7 @@ impl<'a> Projector<'a> {
             }
             (Type::ListType(inner), Some(value)) => {
                 let Some(items) = value.items() else {
+                    self.value_error(path, "Expected a list, but the subgraph gave a single value".to_owned());
                     out.extend_from_slice(b"null");
                     return Ok(true);
                 };
@@ -322,17 +355,22 @@ impl<'a> Projector<'a> {
         path: &mut Vec<Step<'a>>,
         out: &mut Vec<u8>,
     ) -> Result<bool, Bubble> {
+        let kind = self.schema.kind(name);
+        if let Some(kind @ (Kind::Scalar | Kind::Enum)) = kind {
+            return Ok(self.leaf(name, kind, value, path, out));
+        }
         let Some(object) = value.fields() else {
-            // Scalars and enums pass through as the subgraph serialised them.
-            value.write_json(out);
-            return Ok(false);
+            self.value_error(path, format!("Expected a value of type \"{name}\" to be an object"));
+            out.extend_from_slice(b"null");
+            return Ok(true);
         };
-        if fields.iter().all(|f| f.selection_set.items.is_empty()) {
+        if kind.is_none() {
+            // Not in the API schema (cannot happen after validation): passed through.
             value.write_json(out);
             return Ok(false);
         }
         let runtime_type = if self.schema.is_abstract(name) {
-            match self.runtime_type::<S>(object, fields) {
+            match self.runtime_type::<S>(name, object, fields, path) {
                 Some(t) => t,
                 None => {
                     out.extend_from_slice(b"null");
@@ -350,19 +388,90 @@ impl<'a> Projector<'a> {
         }
     }
 
-    /// The runtime type of an abstract-typed object: its `__typename`, or, when
-    /// the client only asked for an aliased `__typename` (the planner then adds
-    /// no plain one), the value under that alias. Only types of the schema count.
-    fn runtime_type<S: Source>(&self, object: &S::Fields, fields: &[&'a Field]) -> Option<&'a str> {
+    /// Writes a scalar's or an enum's value if it is one of its type, else
+    /// `null` and an error at `path`: `true` when it wrote `null`. Enums take
+    /// the API schema's values only (not an `@inaccessible` one a subgraph
+    /// still has); built-in scalars their JSON shape (an integral ID becomes
+    /// its string, as the spec serialises it); custom scalars anything.
+    fn leaf<S: Source>(&mut self, name: &'a str, kind: Kind, value: &S, path: &[Step<'a>], out: &mut Vec<u8>) -> bool {
+        let leaf = value.leaf();
+        let fits = match (kind, name, &leaf) {
+            (Kind::Enum, _, Leaf::String(v)) => self.schema.enum_has(name, v),
+            (Kind::Enum, _, _) => false,
+            (_, "Int", Leaf::Number(n)) => match whole_i32(n) {
+                Some(_) if !n.is_f64() => true,
+                Some(whole) => {
+                    // Writing a number into memory cannot fail.
+                    let _ = serde_json::to_writer(&mut *out, &whole);
+                    return false;
+                }
+                None => false,
+            },
+            (_, "Float", Leaf::Number(_)) | (_, "String" | "ID", Leaf::String(_)) | (_, "Boolean", Leaf::Bool(_)) => {
+                true
+            }
+            (_, "ID", Leaf::Number(n)) if n.is_i64() || n.is_u64() => {
+                write_string(out, &n.to_string());
+                return false;
+            }
+            (_, "Int" | "Float" | "String" | "Boolean" | "ID", _) => false,
+            _ => true,
+        };
+        if fits {
+            value.write_json(out);
+            return false;
+        }
+        let shown = match leaf {
+            Leaf::String(v) => serde_json::to_string(v).unwrap_or_default(),
+            Leaf::Number(n) => n.to_string(),
+            Leaf::Bool(b) => b.to_string(),
+            Leaf::Composite => "a list or an object".to_owned(),
+            Leaf::Null => "null".to_owned(),
+        };
+        let message = match kind {
+            Kind::Enum => format!("Enum \"{name}\" cannot represent value: {shown}"),
+            _ => format!("{name} cannot represent value: {shown}"),
+        };
+        self.value_error(path, message);
+        out.extend_from_slice(b"null");
+        true
+    }
+
+    /// The runtime type of an object of the abstract type `name`: its
+    /// `__typename`, or, when the client only asked for an aliased `__typename`
+    /// (the planner then adds no plain one), the value under that alias. It must
+    /// be `name` (an interface object answers with the interface's name) or one
+    /// of its types in the API schema. Without one, an interface's object is
+    /// projected against the interface's own fields (a subgraph may leave
+    /// `__typename` out when the client asked for nothing else; the planner is
+    /// made to ask for it wherever the concrete type matters, see `prepare`); a
+    /// union's is null, with an error.
+    fn runtime_type<S: Source>(
+        &mut self,
+        name: &'a str,
+        object: &S::Fields,
+        fields: &[&'a Field],
+        path: &[Step<'a>],
+    ) -> Option<&'a str> {
         let schema: &'a SchemaIndex = self.schema;
-        if let Some(t) = S::field(object, "__typename").and_then(S::as_str) {
-            return schema.type_name(t);
+        let mut typename = S::field(object, "__typename").and_then(S::as_str);
+        if typename.is_none() {
+            let mut aliases = Vec::new();
+            for field in fields {
+                self.typename_aliases(&field.selection_set, &mut aliases, 0);
+            }
+            typename = aliases.iter().find_map(|alias| S::field(object, alias).and_then(S::as_str));
         }
-        let mut aliases = Vec::new();
-        for field in fields {
-            self.typename_aliases(&field.selection_set, &mut aliases, 0);
-        }
-        aliases.iter().find_map(|alias| S::field(object, alias).and_then(S::as_str).and_then(|t| schema.type_name(t)))
+        let message = match typename {
+            Some(t) => match schema.type_name(t).filter(|t| schema.applies(name, t)) {
+                Some(runtime) => return Some(runtime),
+                None => format!("Abstract type \"{name}\" cannot be of type {}", Value::from(t)),
+            },
+            None if schema.kind(name) == Some(Kind::Interface) => return Some(name),
+            None => format!("Abstract type \"{name}\" must resolve to an object type: the subgraph gave no __typename"),
+        };
+        self.value_error(path, message);
+        None
     }
 
     fn typename_aliases(&self, set: &'a SelectionSet, found: &mut Vec<&'a str>, depth: usize) {
@@ -386,13 +495,7 @@ impl<'a> Projector<'a> {
 
     /// Adds "cannot return null" unless an error already explains this path.
     fn null_error(&mut self, path: &[Step<'a>]) {
-        let path: Vec<Value> = path
-            .iter()
-            .map(|step| match step {
-                Step::Key(k) => Value::String((*k).to_owned()),
-                Step::Index(i) => Value::from(*i),
-            })
-            .collect();
+        let path = path_json(path);
         let explained = self.errors.iter().any(|e| {
             e.get("path").and_then(Value::as_array).is_some_and(|p| p.starts_with(&path) || path.starts_with(p))
         });
@@ -400,6 +503,34 @@ impl<'a> Projector<'a> {
             self.errors.push(graphql_error("Cannot return null for non-nullable field", Some(path), Some("INTERNAL")));
         }
     }
+
+    /// A subgraph's value that does not fit the API schema: it becomes null, with this error.
+    fn value_error(&mut self, path: &[Step<'a>], message: String) {
+        self.errors.push(graphql_error(&message, Some(path_json(path)), Some("INTERNAL")));
+    }
+}
+
+fn path_json(path: &[Step<'_>]) -> Vec<Value> {
+    path.iter()
+        .map(|step| match step {
+            Step::Key(k) => Value::String((*k).to_owned()),
+            Step::Index(i) => Value::from(*i),
+        })
+        .collect()
+}
+
+/// An integral JSON number within Int's 32 bits (`1.0` counts: JSON does not tell it from `1`).
+fn whole_i32(n: &serde_json::Number) -> Option<i32> {
+    if let Some(i) = n.as_i64() {
+        return i32::try_from(i).ok();
+    }
+    let f = n.as_f64()?;
+    (f.fract() == 0.0 && f >= f64::from(i32::MIN) && f <= f64::from(i32::MAX)).then_some(f as i32)
+}
+
+fn write_string(out: &mut Vec<u8>, value: &str) {
+    // Writing a string into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// Cuts `out` back to where a value began and writes `null` there instead.

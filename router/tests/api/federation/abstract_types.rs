@@ -11,7 +11,9 @@
 use async_graphql::{EmptyMutation, EmptySubscription, ID, Interface, Object, Schema, SimpleObject, Union};
 use serde_json::{Value, json};
 
-use super::fixtures::{Gateway, all_representations, assert_data, entity_requests, keys, representations};
+use super::fixtures::{
+    Gateway, ScriptedSubgraph, all_representations, assert_data, entity_requests, keys, representations,
+};
 use crate::helpers::{TestSubgraph, spawn_subgraph};
 
 const LIBRARY: [(&str, &str, &str); 4] = [
@@ -451,4 +453,87 @@ async fn an_interface_object_root_field_gets_concrete_types_from_the_interface_o
     );
     assert_eq!(keys(&response["data"]["trending"][0]), ["__typename", "id", "popularity", "title", "director"]);
     assert_eq!(entity_requests(&graph.catalogue).len(), 1, "{:?}", graph.catalogue.requests());
+}
+
+#[tokio::test]
+async fn interface_fields_alone_from_an_interface_object_need_no_concrete_type() {
+    let graph = EntityInterface::start().await;
+
+    let response = graph.gateway.query("{ trending { id popularity } }", json!({})).await;
+
+    assert_data(&response, json!({ "trending": [{ "id": "m2", "popularity": 60 }, { "id": "b2", "popularity": 80 }] }));
+    assert!(
+        graph.catalogue.requests().is_empty(),
+        "nothing to ask the interface's owner: {:?}",
+        graph.catalogue.requests()
+    );
+}
+
+#[tokio::test]
+async fn a_type_condition_under_an_interface_object_gets_the_concrete_type_from_the_owner() {
+    let graph = EntityInterface::start().await;
+
+    let response = graph
+        .gateway
+        .query(
+            "{ trending { id ... on Book { author } ...Directed } } fragment Directed on Movie { director }",
+            json!({}),
+        )
+        .await;
+
+    assert_data(
+        &response,
+        json!({ "trending": [{ "id": "m2", "director": "Michael Mann" }, { "id": "b2", "author": "Jane Austen" }] }),
+    );
+    assert_eq!(keys(&response["data"]["trending"][0]), ["id", "director"], "no __typename the client did not ask for");
+}
+
+/// A foreign subgraph that sends `__typename` only when asked for it in an
+/// operation that also has a type condition on `Device`, so an interface's
+/// object may come without it: `interface Node { id }`, `Device implements Node
+/// { id model }`, `node: Node` and `nodes: [Node!]!` (a Device, d1 "Pixel").
+async fn typename_shy_subgraph() -> ScriptedSubgraph {
+    let sdl = "type Query { node: Node nodes: [Node!]! }\ninterface Node { id: ID! }\n\
+               type Device implements Node { id: ID! model: String }";
+    ScriptedSubgraph::spawn(sdl, |request| {
+        let query = request["query"].as_str().unwrap_or_default();
+        let mut device = json!({ "id": "d1", "model": "Pixel" });
+        if query.contains("__typename") && query.contains("on Device") {
+            device["__typename"] = json!("Device");
+        }
+        json!({ "data": { "node": device.clone(), "nodes": [device] } })
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_interface_object_without_typename_is_projected_against_the_interface() {
+    let shy = typename_shy_subgraph().await;
+    let gateway = Gateway::start_with(&[shy.part("devices")]).await;
+
+    let response = gateway.query("{ node { id } nodes { ... on Node { id } } }", json!({})).await;
+
+    assert_data(&response, json!({ "node": { "id": "d1" }, "nodes": [{ "id": "d1" }] }));
+}
+
+#[tokio::test]
+async fn an_interface_field_with_type_conditions_asks_its_subgraph_for_the_typename() {
+    let shy = typename_shy_subgraph().await;
+    let gateway = Gateway::start_with(&[shy.part("devices")]).await;
+
+    let response = gateway.query("{ node { id ... on Device { model } } }", json!({})).await;
+
+    assert_data(&response, json!({ "node": { "id": "d1", "model": "Pixel" } }));
+    let asked = shy.requests();
+    assert!(asked.iter().all(|r| r["query"].as_str().is_some_and(|q| q.contains("__typename"))), "{asked:?}");
+}
+
+#[tokio::test]
+async fn an_aliased_typename_under_an_interface_object_is_the_concrete_type() {
+    let graph = EntityInterface::start().await;
+
+    // Alone, an alias would be answered by the interface object itself: "Media".
+    let response = graph.gateway.query("{ trending { kind: __typename id } }", json!({})).await;
+
+    assert_data(&response, json!({ "trending": [{ "kind": "Movie", "id": "m2" }, { "kind": "Book", "id": "b2" }] }));
 }

@@ -21,6 +21,7 @@
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::helpers::{RouterClient, SupergraphFile, TestSubgraph, compose, spawn_router};
 
@@ -54,13 +55,64 @@ impl Gateway {
 
     /// Like `start`, from (name, SDL, URL).
     pub async fn start_with(parts: &[(&str, String, String)]) -> Self {
+        Self::start_with_env(parts, &[]).await
+    }
+
+    /// Like `start_with`, the router given these extra variables.
+    pub async fn start_with_env(parts: &[(&str, String, String)], vars: &[(&str, String)]) -> Self {
         let supergraph = SupergraphFile::new(&compose(parts));
-        let router = spawn_router(supergraph.path.clone(), &[]).await;
+        let router = spawn_router(supergraph.path.clone(), vars).await;
         Self { router, _supergraph: supergraph }
     }
 
     pub async fn query(&self, query: &str, variables: Value) -> Value {
         self.router.graphql(None, query, variables).await
+    }
+}
+
+/// The `@link` a hand-written subgraph SDL starts with.
+pub const FEDERATION_LINK: &str = r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable", "@external", "@requires", "@inaccessible", "@interfaceObject"])"#;
+
+/// A subgraph that is not async-graphql: each request is answered with what
+/// `answer` makes of it, as a foreign server might (without `__typename`,
+/// with values its own schema would refuse, with errors of any shape).
+pub struct ScriptedSubgraph {
+    pub url: String,
+    /// `FEDERATION_LINK` and the SDL it was given.
+    pub sdl: String,
+    received: Arc<Mutex<Vec<Value>>>,
+    _stop: DropGuard,
+}
+
+impl ScriptedSubgraph {
+    pub async fn spawn(sdl: &str, answer: impl Fn(&Value) -> Value + Send + Sync + 'static) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = received.clone();
+        let answer = Arc::new(answer);
+        let app = axum::Router::new().route(
+            "/graphql",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let (log, answer) = (log.clone(), answer.clone());
+                async move {
+                    log.lock().expect("log lock").push(body.clone());
+                    axum::Json(answer(&body))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/graphql", listener.local_addr().expect("addr"));
+        let stop = CancellationToken::new();
+        tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned()).into_future());
+        Self { url, sdl: format!("{FEDERATION_LINK}\n{sdl}"), received, _stop: stop.drop_guard() }
+    }
+
+    pub fn requests(&self) -> Vec<Value> {
+        self.received.lock().expect("log lock").clone()
+    }
+
+    /// (name, SDL, URL), for [`Gateway::start_with`].
+    pub fn part<'n>(&self, name: &'n str) -> (&'n str, String, String) {
+        (name, self.sdl.clone(), self.url.clone())
     }
 }
 
@@ -110,18 +162,22 @@ pub struct Store {
 
 impl Store {
     pub async fn start() -> Self {
+        Self::start_with_env(&[]).await
+    }
+
+    /// The store, its router given these extra variables.
+    pub async fn start_with_env(vars: &[(&str, String)]) -> Self {
         let journal = Journal::default();
         let accounts = accounts::spawn(&journal).await;
         let products = products::spawn(&journal).await;
         let reviews = reviews::spawn(&journal).await;
         let inventory = inventory::spawn(&journal).await;
-        let gateway = Gateway::start(&[
-            ("accounts", &accounts),
-            ("products", &products),
-            ("reviews", &reviews),
-            ("inventory", &inventory),
-        ])
-        .await;
+        let parts: Vec<(&str, String, String)> =
+            [("accounts", &accounts), ("products", &products), ("reviews", &reviews), ("inventory", &inventory)]
+                .into_iter()
+                .map(|(name, s)| (name, s.sdl.clone(), s.url.clone()))
+                .collect();
+        let gateway = Gateway::start_with_env(&parts, vars).await;
         Self { accounts, products, reviews, inventory, journal, gateway }
     }
 
