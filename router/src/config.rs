@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kit::config::{Env, HttpSettings, IdentitySettings, SubgraphSecret, TelemetrySettings};
+use platform::config::{Env, HttpSettings, IdentitySettings, SubgraphSecret, TelemetrySettings};
 
 use crate::edge::client_ip::{IpNet, TrustedProxies};
 use crate::edge::ratelimit::{Policy, Rate, RateLimitSettings, Store};
@@ -89,7 +89,7 @@ pub struct SubgraphSettings {
     pub breaker: BreakerSettings,
     pub retry: RetrySettings,
     /// `SUBGRAPH_SHARED_SECRET`: sent on every subgraph request (see
-    /// [`kit::http::ROUTER_SECRET_HEADER`]), unless disabled.
+    /// [`platform::http::ROUTER_SECRET_HEADER`]), unless disabled.
     pub secret: SubgraphSecret,
 }
 
@@ -110,7 +110,7 @@ pub struct GraphqlSettings {
     pub plan_cache_max_bytes: usize,
     /// What of subgraphs' errors clients see (`SUBGRAPH_ERRORS`).
     pub subgraph_errors: SubgraphErrors,
-    /// Document limits (kit's, the same for every subgraph), the batch size among them.
+    /// Document limits (the platform's, the same for every subgraph), the batch size among them.
     pub limits: OperationLimits,
     /// Operations parsed, validated and planned at once, on the blocking pool (`PREPARE_CONCURRENCY`).
     pub prepare_concurrency: usize,

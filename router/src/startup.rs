@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::future::join_all;
-use kit::TokenVerifier;
-use kit::health::Health;
+use platform::TokenVerifier;
+use platform::health::Health;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -32,7 +32,7 @@ use crate::supergraph::{self, SharedSupergraph};
 use crate::{SERVICE, Settings};
 
 pub struct Application {
-    server: kit::http::Server,
+    server: platform::http::Server,
     supergraph: SharedSupergraph,
     current_sdl: String,
     settings: Settings,
@@ -124,7 +124,7 @@ impl Application {
                 .layer(cors(&settings.cors_origins))
                 .layer(tower::util::MapResponseLayer::new(security_headers as fn(Response) -> Response)),
         );
-        let server = kit::http::Server::bind(SERVICE, routes, health, &settings.http).await?;
+        let server = platform::http::Server::bind(SERVICE, routes, health, &settings.http).await?;
         tracing::info!(address = %server.local_addr()?, admin = ?server.admin_addr(), "router listening");
         Ok(Self { server, supergraph: shared, current_sdl, settings, edge })
     }
@@ -160,19 +160,19 @@ impl Application {
     }
 }
 
-impl kit::cli::Service for Application {
+impl platform::cli::Service for Application {
     type Settings = Settings;
     const NAME: &'static str = SERVICE;
 
-    fn settings(env: &mut kit::Env) -> Settings {
+    fn settings(env: &mut platform::Env) -> Settings {
         Settings::from_env(env)
     }
 
-    fn telemetry(settings: &Settings) -> &kit::config::TelemetrySettings {
+    fn telemetry(settings: &Settings) -> &platform::config::TelemetrySettings {
         &settings.telemetry
     }
 
-    fn http(settings: &Settings) -> &kit::config::HttpSettings {
+    fn http(settings: &Settings) -> &platform::config::HttpSettings {
         &settings.http
     }
 

@@ -79,7 +79,7 @@ impl Supergraph {
                 let mut pool = crate::subgraphs::http1::Pool::new(&uri, accept, max_body, settings.connections)
                     .map_err(|e| anyhow::anyhow!("subgraph {name} has URL {url:?}: {e}"))?;
                 if let Some(secret) = crate::subgraphs::secret_header(&settings.secret) {
-                    pool = pool.with_header(&kit::http::ROUTER_SECRET_HEADER, &secret);
+                    pool = pool.with_header(&platform::http::ROUTER_SECRET_HEADER, &secret);
                 }
                 let label = metrics::SharedString::from(std::sync::Arc::<str>::from(name.as_str()));
                 let subgraph_metrics = Arc::new(crate::subgraphs::SubgraphMetrics::default());
@@ -298,7 +298,7 @@ mod tests {
 
     fn build(overrides: &[(&str, &str)], version: u64) -> Supergraph {
         let sdl = include_str!("../benches/fixtures/supergraph.graphql");
-        let env = &mut kit::Env::from_pairs(overrides.iter().copied());
+        let env = &mut platform::Env::from_pairs(overrides.iter().copied());
         let settings = crate::Settings::from_env(env).subgraphs;
         Supergraph::from_sdl(sdl, &settings, version).expect("fixture builds")
     }

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
-use kit::TokenVerifier;
-use kit::identity::TokenError;
+use platform::TokenVerifier;
+use platform::identity::TokenError;
 
 use crate::pipeline::error::RequestError;
 use client_ip::TrustedProxies;

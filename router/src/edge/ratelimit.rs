@@ -12,7 +12,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter as Governor};
-use kit::fail_open::FailOpenRedis;
+use platform::fail_open::FailOpenRedis;
 use tokio_util::sync::CancellationToken;
 
 /// `quota` requests per `window`; a client may spend the whole quota at once.
@@ -79,7 +79,7 @@ pub enum Store {
     Local,
     /// Shared by every replica; local buckets stand in while Redis is unreachable.
     Redis {
-        url: kit::config::Secret,
+        url: platform::config::Secret,
         key_prefix: String,
         timeout: Duration,
     },
@@ -175,7 +175,7 @@ struct SharedBuckets {
 impl RateLimiter {
     pub fn new(settings: RateLimitSettings) -> Self {
         // Every policy's refusals and the store's errors read 0 from the start.
-        kit::metrics::handle();
+        platform::metrics::handle();
         for policy in Policy::ALL {
             metrics::counter!("rate_limited_total", "policy" => policy.as_str()).absolute(0);
         }

@@ -2,7 +2,7 @@
 //! queries (deep nesting, alias and field flooding, fragment bombs, directive
 //! overload, huge fan-out) are refused before they cost anything.
 //!
-//! The same measure is taken by every subgraph (kit), so these rules are the
+//! The same measure is taken by every subgraph (`platform`), so these rules are the
 //! contract; keep both sides equal:
 //!
 //! - **length** (`MAX_QUERY_LENGTH`): bytes of the query text, before anything else.
@@ -50,8 +50,8 @@ use rustc_hash::FxHashMap;
 use super::error::RequestError;
 use crate::supergraph::Supergraph;
 
-/// The limits themselves are kit's, shared with the subgraphs.
-pub use kit::config::QueryLimits as OperationLimits;
+/// The limits themselves are the platform's, shared with the subgraphs.
+pub use platform::config::QueryLimits as OperationLimits;
 
 /// A `first`/`last` given by a variable counts as the largest page allowed.
 const VARIABLE_PAGE_SIZE: u64 = 100;
@@ -139,9 +139,9 @@ pub fn check_length(limits: &OperationLimits, query: &str) -> Result<(), Request
 }
 
 /// Refuses a query text over the length, token or bracket-nesting limits
-/// (kit's check, the same as every subgraph's), before it is parsed.
+/// (the platform's check, the same as every subgraph's), before it is parsed.
 pub fn check_text(limits: &OperationLimits, query: &str) -> Result<(), RequestError> {
-    kit::query_text::check(limits, query).map_err(|e| RequestError::LimitExceeded(e.to_string()))
+    platform::query_text::check(limits, query).map_err(|e| RequestError::LimitExceeded(e.to_string()))
 }
 
 /// Measures the `selected` operation of `document` and refuses it over any limit,
@@ -173,7 +173,7 @@ pub fn check(
 }
 
 fn exceeded(what: &'static str, value: u64, limit: u64, setting: &'static str) -> RequestError {
-    RequestError::LimitExceeded(kit::query_text::Exceeded { what, value, limit, setting }.to_string())
+    RequestError::LimitExceeded(platform::query_text::Exceeded { what, value, limit, setting }.to_string())
 }
 
 /// A fragment's measure, or the mark that it is being measured (a spread of it then is a cycle).
@@ -357,7 +357,7 @@ mod tests {
     /// Our own API: paged fields with `first: Int = 20`, introspection of its real types.
     static SUPERGRAPH: LazyLock<Supergraph> = LazyLock::new(|| {
         let sdl = include_str!("../../../schema/supergraph.graphql");
-        let env = &mut kit::Env::from_pairs(Vec::<(String, String)>::new());
+        let env = &mut platform::Env::from_pairs(Vec::<(String, String)>::new());
         Supergraph::from_sdl(sdl, &crate::Settings::from_env(env).subgraphs, 1).expect("the supergraph builds")
     });
 

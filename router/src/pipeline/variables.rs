@@ -295,7 +295,7 @@ mod tests {
 
     static INPUTS: LazyLock<InputTypes> = LazyLock::new(|| {
         let sdl = include_str!("../../../schema/supergraph.graphql");
-        let env = &mut kit::Env::from_pairs(Vec::<(String, String)>::new());
+        let env = &mut platform::Env::from_pairs(Vec::<(String, String)>::new());
         let supergraph = crate::supergraph::Supergraph::from_sdl(sdl, &crate::Settings::from_env(env).subgraphs, 1)
             .expect("the supergraph builds");
         InputTypes::new(&supergraph.api_schema)

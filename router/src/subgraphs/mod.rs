@@ -72,7 +72,7 @@ pub struct RetrySettings {
 
 /// `SUBGRAPH_SHARED_SECRET` as a header value (marked sensitive, so no debug
 /// print shows it), unless disabled.
-pub fn secret_header(secret: &kit::config::SubgraphSecret) -> Option<HeaderValue> {
+pub fn secret_header(secret: &platform::config::SubgraphSecret) -> Option<HeaderValue> {
     let mut value = HeaderValue::from_str(secret.secret()?.expose()).ok()?;
     value.set_sensitive(true);
     Some(value)
@@ -95,7 +95,7 @@ impl SubgraphClient {
         forward_headers: &[String],
         breaker: BreakerSettings,
         retry: RetrySettings,
-        secret: &kit::config::SubgraphSecret,
+        secret: &platform::config::SubgraphSecret,
     ) -> Self {
         // No idle connections: each streamed body's connection lives as long as
         // the body and its slot under the subgraph's cap (see `http1::Pool::slot`).
@@ -127,7 +127,7 @@ impl SubgraphClient {
 
     fn with_secret(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.secret {
-            Some(secret) => request.header(&kit::http::ROUTER_SECRET_HEADER, secret.clone()),
+            Some(secret) => request.header(&platform::http::ROUTER_SECRET_HEADER, secret.clone()),
             None => request,
         }
     }
@@ -340,7 +340,7 @@ impl SubgraphMetrics {
     /// recorded), so dashboards and alerts see 0 rather than nothing.
     pub fn register(&self, subgraph: &SharedString) {
         // Handles made before the recorder is installed would count nowhere.
-        kit::metrics::handle();
+        platform::metrics::handle();
         let _ = self.duration(subgraph, Outcome::Success);
         for counter in
             ["subgraph_retries_total", "subgraph_requests_refused_total", "subgraph_connections_exhausted_total"]

@@ -10,7 +10,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kit::events::consumer::{Consumer, Subscription};
+use kit::events::consumer::Consumer;
 use kit::graphql::{GraphQLBatchRequest, request_error};
 use kit::health::{Check, CheckFuture, Health};
 use kit::{ApiError, TokenVerifier, Viewer};
@@ -148,8 +148,9 @@ impl kit::cli::Service for Application {
         &settings.http
     }
 
-    fn event_queues(settings: &Settings) -> Option<(&kit::config::AmqpSettings, Vec<Subscription>)> {
-        Some((&settings.amqp, vec![cascade::subscription(&settings.consumer)]))
+    fn events_command(settings: &Settings, args: &[String]) -> Option<std::process::ExitCode> {
+        let subscriptions = [cascade::subscription(&settings.consumer)];
+        Some(kit::events::maintenance::command(SERVICE, args, &settings.amqp, &subscriptions))
     }
 
     fn sdl() -> Option<String> {

@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::routing::post;
 use kit::TokenVerifier;
 use kit::cache::Cache;
-use kit::events::consumer::{Consumer, Subscription};
+use kit::events::consumer::Consumer;
 use kit::graphql::GraphQLBatchRequest;
 use kit::health::Health;
 use tokio_util::sync::CancellationToken;
@@ -106,8 +106,9 @@ impl kit::cli::Service for Application {
         &settings.http
     }
 
-    fn event_queues(settings: &Settings) -> Option<(&kit::config::AmqpSettings, Vec<Subscription>)> {
-        Some((&settings.amqp, vec![crate::cascade::subscription(settings)]))
+    fn events_command(settings: &Settings, args: &[String]) -> Option<std::process::ExitCode> {
+        let subscriptions = [crate::cascade::subscription(settings)];
+        Some(kit::events::maintenance::command(SERVICE, args, &settings.amqp, &subscriptions))
     }
 
     fn sdl() -> Option<String> {
