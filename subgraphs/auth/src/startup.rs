@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kit::TokenVerifier;
-use kit::events::Relay;
+use kit::events::{InProcessBus, Relay};
 use kit::graphql::GraphQLBatchRequest;
 use kit::health::Health;
 use sqlx::PgPool;
@@ -44,6 +44,12 @@ struct AppState {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_bus(settings, None).await
+    }
+
+    /// As [`build`](Self::build), its events on `bus` instead of RabbitMQ when
+    /// given: only a process hosting every producer and consumer (the monolith) does.
+    pub async fn build_with_bus(settings: Settings, bus: Option<&InProcessBus>) -> anyhow::Result<Self> {
         let database = kit::db::connect(&settings.database, SERVICE).await?;
         let pool = database.pool().clone();
         kit::db::migrate(&pool, sqlx::migrate!("../../migrations/auth"), crate::SCHEMA).await?;
@@ -78,6 +84,7 @@ impl Application {
 
         let relay = Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE)
             .with_retention(settings.outbox_retention)
+            .with_bus(bus)
             .publishing(&[kit::events::USER_DELETED]);
         let health = Health::new(SERVICE, vec![Box::new(database), Box::new(relay.status())]);
         let schema = schema::build(Some(accounts.clone()), settings.limits);

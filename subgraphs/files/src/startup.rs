@@ -10,6 +10,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use kit::events::InProcessBus;
 use kit::events::consumer::Consumer;
 use kit::graphql::{GraphQLBatchRequest, request_error};
 use kit::health::{Check, CheckFuture, Health};
@@ -49,6 +50,12 @@ struct AppState {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_bus(settings, None).await
+    }
+
+    /// As [`build`](Self::build), its events on `bus` instead of RabbitMQ when
+    /// given: only a process hosting every producer and consumer (the monolith) does.
+    pub async fn build_with_bus(settings: Settings, bus: Option<&InProcessBus>) -> anyhow::Result<Self> {
         describe_metrics();
         let database = kit::db::connect(&settings.database, SERVICE).await?;
         let pool = database.pool().clone();
@@ -68,7 +75,8 @@ impl Application {
             allowed_types: settings.uploads.allowed_types.clone(),
             quota_bytes: settings.uploads.quota_bytes,
         };
-        let consumer = cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.consumer, SERVICE);
+        let consumer =
+            cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.consumer, SERVICE).with_bus(bus);
 
         let health = Health::new(
             SERVICE,

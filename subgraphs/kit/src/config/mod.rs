@@ -42,11 +42,6 @@ pub struct AmqpSettings {
     pub poll_interval: Duration,
     /// Longest pause between reconnection attempts.
     pub max_backoff: Duration,
-    /// Carry events inside this process instead of through RabbitMQ. Never set
-    /// from the environment of a standalone service (its events must reach other
-    /// processes); only a process hosting every producer and consumer (the
-    /// monolith) sets it.
-    pub in_process: Option<crate::events::InProcessBus>,
 }
 
 impl AmqpSettings {
@@ -69,7 +64,6 @@ impl AmqpSettings {
                 Duration::from_secs(3600),
             ),
             max_backoff: env.duration("AMQP_MAX_BACKOFF", "30s", Duration::from_millis(10), Duration::from_secs(3600)),
-            in_process: None,
         }
     }
 }
