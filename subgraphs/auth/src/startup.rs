@@ -18,10 +18,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::accounts::{Accounts, OUTBOX, Tokens};
+use crate::keys::SigningKey;
 use crate::passwords::Passwords;
 use crate::revocations::RevocationLog;
 use crate::schema::{self, AuthSchema};
-use crate::tokens::{AccessTokens, SigningKey};
+use crate::tokens::{AccessTokens, RefreshTokens};
 use crate::{SERVICE, Settings};
 
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -66,7 +67,7 @@ impl Application {
                 key
             }
         };
-        let refresh = key.refresh_tokens();
+        let refresh = RefreshTokens::new(&key);
         let access = AccessTokens::new(key, settings.jwt.previous_public_keys.clone(), &settings.jwt);
         let revocations = RevocationLog::new(database.clone(), settings.jwt.access_ttl);
         let verifier = access.verifier(revocations.clone(), settings.jwt.revocation_poll_interval);
