@@ -65,8 +65,10 @@ fn events(settings: &Settings, args: &[String]) -> ExitCode {
         eprintln!("taskgraph: RABBITMQ_URL=none: the in-process event bus has no queues to operate");
         return ExitCode::from(2);
     }
-    let subscriptions =
-        [tasks::cascade::subscription(&settings.tasks), files::cascade::subscription(&settings.files.consumer)];
+    let subscriptions = [
+        tasks::cascade::subscription(&settings.tasks.consumer),
+        files::cascade::subscription(&settings.files.consumer),
+    ];
     kit::events::maintenance::command("taskgraph", args, &settings.tasks.amqp, &subscriptions)
 }
 

@@ -75,8 +75,7 @@ impl Application {
             allowed_types: settings.uploads.allowed_types.clone(),
             quota_bytes: settings.uploads.quota_bytes,
         };
-        let consumer =
-            cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.consumer, SERVICE).with_bus(bus);
+        let consumer = cascade::consumer(settings.amqp.clone(), &settings.consumer, repository.clone()).with_bus(bus);
 
         let health = Health::new(
             SERVICE,

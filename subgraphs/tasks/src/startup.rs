@@ -49,7 +49,8 @@ impl Application {
         let cache = Arc::new(Cache::new(SERVICE, settings.cache.clone()));
         let service = TaskService::new(TaskStore::new(database.clone()), cache.clone());
         let verifier = TokenVerifier::remote(&settings.identity, &settings.jwks_url);
-        let consumer = crate::cascade::consumer(&settings, service.clone()).with_bus(bus);
+        let consumer =
+            crate::cascade::consumer(settings.amqp.clone(), &settings.consumer, service.clone()).with_bus(bus);
 
         let mut checks: Vec<Box<dyn kit::health::Check>> = vec![Box::new(database)];
         if cache.enabled() {
@@ -114,7 +115,7 @@ impl kit::cli::Service for Application {
     }
 
     fn events_command(settings: &Settings, args: &[String]) -> Option<std::process::ExitCode> {
-        let subscriptions = [crate::cascade::subscription(settings)];
+        let subscriptions = [crate::cascade::subscription(&settings.consumer)];
         Some(kit::events::maintenance::command(SERVICE, args, &settings.amqp, &subscriptions))
     }
 

@@ -33,7 +33,7 @@ fn consumer_of(app: &TestApp) -> Consumer {
         max_backoff: Duration::from_millis(200),
     };
     let consumer = ConsumerSettings::from_env(&mut Env::from_pairs::<String, String>([]), app.queue.clone(), 8);
-    cascade::consumer(app.repository.clone(), settings, &consumer, "files")
+    cascade::consumer(settings, &consumer, app.repository.clone())
 }
 
 async fn publish(app: &TestApp, body: &[u8]) {

@@ -94,6 +94,14 @@ pub struct ConsumerSettings {
 }
 
 impl ConsumerSettings {
+    /// The consumer of `user.deleted` in `service` (every service that cascades
+    /// an account's deletion has one): `USER_DELETED_QUEUE` (default
+    /// `<service>.user-deleted`), then as [`from_env`](Self::from_env).
+    pub fn user_deleted(env: &mut Env, service: &str, default_prefetch: u16) -> Self {
+        let queue = env.string("USER_DELETED_QUEUE", &format!("{service}.user-deleted"));
+        Self::from_env(env, queue, default_prefetch)
+    }
+
     /// `EVENTS_PREFETCH`, `EVENTS_MAX_BACKOFF` and `PROCESSED_EVENTS_RETENTION`.
     pub fn from_env(env: &mut Env, queue: String, default_prefetch: u16) -> Self {
         Self {
