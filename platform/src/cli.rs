@@ -70,14 +70,7 @@ pub fn main<S: Service>() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let shutdown = CancellationToken::new();
-        let signal = shutdown.clone();
-        tokio::spawn(async move {
-            crate::http::shutdown_signal().await;
-            tracing::info!("shutdown signal received; draining");
-            signal.cancel();
-        });
-        match app.run_until_stopped(shutdown).await {
+        match app.run_until_stopped(shutdown_on_signal()).await {
             Ok(()) => {
                 tracing::info!("{} stopped", S::NAME);
                 ExitCode::SUCCESS
@@ -156,6 +149,19 @@ fn events<S: Service>(args: &[String]) -> ExitCode {
         eprintln!("{}: consumes no events, so has no queues to operate", S::NAME);
         ExitCode::from(2)
     })
+}
+
+/// A token cancelled when the process is told to stop (ctrl-c or SIGTERM);
+/// call it on the runtime.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        crate::http::shutdown_signal().await;
+        tracing::info!("shutdown signal received; draining");
+        signal.cancel();
+    });
+    shutdown
 }
 
 /// The async runtime a service runs on: Tokio's multi-threaded scheduler, with
