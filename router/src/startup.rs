@@ -17,11 +17,13 @@ use platform::health::Health;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::edge::client_ip::TrustedProxies;
 use crate::edge::ratelimit::RateLimiter;
 use crate::edge::{Admission, Edge, Refusal};
 use crate::frontend::Frontend;
 use crate::pipeline::error::RequestError;
-use crate::pipeline::multipart::{self, UploadLimits};
+use crate::config::UploadLimits;
+use crate::pipeline::multipart;
 use crate::pipeline::prepare::PlanCache;
 use crate::pipeline::request::{self, Incoming, MediaType};
 use crate::pipeline::response::GraphqlResponse;
@@ -92,7 +94,8 @@ impl Application {
         if limiter.is_none() {
             tracing::warn!("RATE_LIMIT_ENABLED=false: no rate limits");
         }
-        let edge = Arc::new(Edge { verifier, limiter, proxies: settings.trusted_proxies.clone() });
+        let proxies = TrustedProxies(settings.trusted_proxies.clone());
+        let edge = Arc::new(Edge { verifier, limiter, proxies });
         let frontend = settings.frontend_dir.as_deref().map(Frontend::open).transpose()?;
         let state = AppState {
             router,

@@ -15,9 +15,10 @@ use axum::response::Response;
 use platform::TokenVerifier;
 use platform::identity::TokenError;
 
+use crate::config::Policy;
 use crate::pipeline::error::RequestError;
 use client_ip::TrustedProxies;
-use ratelimit::{Decision, Policy, RateLimiter};
+use ratelimit::{Decision, RateLimiter};
 
 pub struct Edge {
     /// Checks bearer tokens; `None` passes them through to subgraphs unchecked.

@@ -18,16 +18,7 @@ use serde_json::{Map, Value};
 use super::error::RequestError;
 use super::prepare::{Prepared, variable_definitions};
 use super::request::GraphqlRequest;
-
-#[derive(Debug, Clone, Copy)]
-pub struct UploadLimits {
-    pub max_file_bytes: u64,
-    pub max_files: usize,
-    /// Largest `operations` or `map` part.
-    pub max_field_bytes: usize,
-    /// The whole subgraph request, files included.
-    pub timeout: std::time::Duration,
-}
+use crate::config::UploadLimits;
 
 /// Stands in for a file in the variables until the subgraph puts its own there.
 const PLACEHOLDER: &str = "<upload>";

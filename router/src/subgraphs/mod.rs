@@ -17,8 +17,9 @@ use rand::Rng;
 use serde_json::Value;
 use tower::retry::budget::{Budget, TpsBudget};
 
+use crate::config::{BreakerSettings, RetrySettings};
 use crate::supergraph::Subgraph;
-use breaker::{BreakerSettings, Breakers, Permit, ProbeGuard};
+use breaker::{Breakers, Permit, ProbeGuard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubgraphError {
@@ -58,16 +59,6 @@ impl SubgraphError {
             SubgraphError::Timeout | SubgraphError::Unreachable | SubgraphError::Status(_) | SubgraphError::Malformed
         )
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct RetrySettings {
-    /// Extra attempts of a failed query fetch (never of a mutation's).
-    pub attempts: u32,
-    /// First backoff, doubled per attempt, with ±50% jitter.
-    pub backoff: Duration,
-    /// Retries allowed as a share of requests (over 10 s), on top of 10 per second.
-    pub budget_ratio: f32,
 }
 
 /// `SUBGRAPH_SHARED_SECRET` as a header value (marked sensitive, so no debug
