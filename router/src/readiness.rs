@@ -17,7 +17,7 @@ use platform::health::{Check, CheckFuture};
 use serde_json::{Value, json};
 
 use crate::pipeline::SharedRouter;
-use crate::supergraph::Subgraph;
+use crate::subgraphs::Subgraph;
 
 /// Longest wait for one subgraph's probe: under the platform's bound on a whole check
 /// (2 s), so a hung subgraph is reported as such instead of the check timing out.

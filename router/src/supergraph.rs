@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -21,22 +20,7 @@ use crate::pipeline::introspection::IntrospectionSchema;
 pub use crate::pipeline::introspection::Kind;
 use crate::pipeline::limits::PageDefaults;
 use crate::pipeline::variables::InputTypes;
-
-/// One subgraph as the router calls it.
-#[derive(Debug, Clone)]
-pub struct Subgraph {
-    pub name: String,
-    /// `name` as a metric label: cloned per request without allocating.
-    pub label: metrics::SharedString,
-    /// Its request metrics, registered when the supergraph is built.
-    pub metrics: Arc<crate::subgraphs::SubgraphMetrics>,
-    pub url: String,
-    /// `url`, parsed once rather than on every request.
-    pub endpoint: reqwest::Url,
-    /// Keep-alive connections for its GraphQL fetches.
-    pub pool: Arc<crate::subgraphs::http1::Pool>,
-    pub timeout: Duration,
-}
+use crate::subgraphs::Subgraph;
 
 pub struct Supergraph {
     pub planner: Planner,
@@ -68,32 +52,7 @@ impl Supergraph {
             .map(|(name, url)| {
                 let key = name.to_ascii_lowercase();
                 let url = settings.url_overrides.get(&key).cloned().unwrap_or_else(|| url.clone());
-                let endpoint = reqwest::Url::parse(&url)
-                    .map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
-                if endpoint.scheme() != "http" {
-                    anyhow::bail!("subgraph {name} has URL {url:?}: only http:// subgraphs can be called");
-                }
-                let uri: axum::http::Uri =
-                    url.parse().map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
-                let (accept, max_body) = (crate::subgraphs::ACCEPT, settings.max_response_bytes);
-                let mut pool = crate::subgraphs::http1::Pool::new(&uri, accept, max_body, settings.connections)
-                    .map_err(|e| anyhow::anyhow!("subgraph {name} has URL {url:?}: {e}"))?;
-                if let Some(secret) = crate::subgraphs::secret_header(&settings.secret) {
-                    pool = pool.with_header(&platform::http::ROUTER_SECRET_HEADER, &secret);
-                }
-                let label = metrics::SharedString::from(std::sync::Arc::<str>::from(name.as_str()));
-                let subgraph_metrics = Arc::new(crate::subgraphs::SubgraphMetrics::default());
-                subgraph_metrics.register(&label);
-                let subgraph = Subgraph {
-                    name: name.clone(),
-                    label,
-                    metrics: subgraph_metrics,
-                    url,
-                    endpoint,
-                    pool: Arc::new(pool),
-                    timeout: settings.timeout(&key),
-                };
-                Ok((name.clone(), subgraph))
+                Ok((name.clone(), Subgraph::connect(name, url, settings.timeout(&key), settings)?))
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
@@ -115,8 +74,8 @@ impl Supergraph {
     /// URL is unchanged, so that a reload does not reconnect them all at once.
     pub fn keep_connections_of(&mut self, previous: &Supergraph) {
         for (name, subgraph) in &mut self.subgraphs {
-            if let Some(old) = previous.subgraphs.get(name).filter(|old| old.url == subgraph.url) {
-                subgraph.pool = old.pool.clone();
+            if let Some(old) = previous.subgraphs.get(name) {
+                subgraph.keep_connections_of(old);
             }
         }
     }

@@ -3,6 +3,7 @@
 //! queries within a budget, and only the allow-listed client headers passed on.
 
 pub mod breaker;
+mod endpoint;
 pub mod http1;
 
 use std::future::Future;
@@ -18,8 +19,8 @@ use serde_json::Value;
 use tower::retry::budget::{Budget, TpsBudget};
 
 use crate::config::{BreakerSettings, RetrySettings};
-use crate::supergraph::Subgraph;
 use breaker::{Breakers, Permit, ProbeGuard};
+pub use endpoint::Subgraph;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubgraphError {
