@@ -16,8 +16,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{SubgraphSettings, SupergraphSettings};
-use crate::pipeline::introspection::IntrospectionSchema;
-pub use crate::pipeline::introspection::Kind;
+use crate::introspection::IntrospectionSchema;
+pub use crate::introspection::Kind;
 use crate::pipeline::limits::PageDefaults;
 use crate::pipeline::variables::InputTypes;
 use crate::subgraphs::Subgraph;

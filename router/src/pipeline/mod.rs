@@ -7,7 +7,6 @@
 pub mod answer;
 pub mod error;
 pub mod execute;
-pub mod introspection;
 pub mod limits;
 pub mod multipart;
 pub mod prepare;
