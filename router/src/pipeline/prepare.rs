@@ -20,8 +20,8 @@ use tokio::sync::Semaphore;
 use super::error::RequestError;
 use super::project::is_included;
 use super::request::GraphqlRequest;
-use super::variables::InputTypes;
 use crate::config::GraphqlSettings;
+use crate::supergraph::inputs::InputTypes;
 use crate::supergraph::{SchemaIndex, Supergraph};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
