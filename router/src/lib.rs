@@ -7,6 +7,7 @@ pub mod downloads;
 pub mod edge;
 pub mod frontend;
 pub mod graphiql;
+pub mod http;
 pub mod introspection;
 pub mod pipeline;
 pub mod readiness;
