@@ -14,6 +14,7 @@ pub mod healthcheck;
 pub mod http;
 pub mod identity;
 pub mod metrics;
+pub mod multipart;
 pub mod query_text;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -77,7 +77,7 @@ async fn post_graphql(
 ) -> Response {
     let media = MediaType::negotiate(&headers);
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let boundary = multipart::boundary(content_type);
+    let boundary = platform::multipart::boundary(content_type);
     // A form post is what any page can send cross-site: it must prove a preflight.
     if boundary.is_some() && state.csrf_prevention && !has_preflight_header(&headers) {
         return respond_error(StatusCode::BAD_REQUEST, media, RequestError::CsrfSuspected);

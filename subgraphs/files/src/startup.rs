@@ -194,7 +194,7 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
         Err(unavailable) => return unavailable,
     };
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    if let Some(boundary) = upload::boundary(content_type) {
+    if let Some(boundary) = kit::multipart::boundary(content_type) {
         return multipart(state, viewer, request.into_body(), boundary).await;
     }
     // The HTTP limit makes room for files; a request without files keeps the configured one.
