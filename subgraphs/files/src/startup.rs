@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
@@ -209,8 +208,8 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
         Ok(batch) => batch.into_inner(),
         Err(unreadable) => return unreadable.into_response(),
     };
-    let batch = schema::with_viewer(batch, viewer, &state.repository);
-    GraphQLResponse::from(kit::graphql::execute_checked(&state.schema, batch).await).into_response()
+    let per_viewer = |request, viewer: &Viewer| schema::for_viewer(request, viewer, &state.repository);
+    kit::graphql::execute_batch(&state.schema, batch, viewer.as_ref(), &per_viewer).await.into_response()
 }
 
 async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary: String) -> Response {
@@ -233,11 +232,11 @@ async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary
     match received {
         Ok((batch, uploads)) => {
             let uploads = Arc::new(uploads);
-            let batch = schema::with_viewer(batch, Some(viewer), &state.repository);
-            let batch = schema::with_uploads(batch, uploads.clone());
-            let response = kit::graphql::execute_checked(&state.schema, batch).await;
+            let per_viewer =
+                |request, viewer: &Viewer| schema::for_viewer(request, viewer, &state.repository).data(uploads.clone());
+            let response = kit::graphql::execute_batch(&state.schema, batch, Some(&viewer), &per_viewer).await;
             uploads.discard_unclaimed().await;
-            GraphQLResponse::from(response).into_response()
+            response.into_response()
         }
         Err(ReceiveError::TooLarge(message)) => {
             request_error(StatusCode::PAYLOAD_TOO_LARGE, ApiError::PayloadTooLarge(message))
