@@ -133,6 +133,36 @@ pub async fn spawn_files(auth: &Subgraph) -> Subgraph {
     }
 }
 
+/// The real auth, tasks and files subgraphs behind a router over the committed
+/// supergraph that calls them and checks tokens with auth's keys; `vars` go to
+/// the router too. Bind them in this order: the router is dropped first.
+pub async fn spawn_stack(vars: &[(&str, String)]) -> (Subgraph, Subgraph, Subgraph, RouterClient) {
+    let auth = spawn_auth().await;
+    let tasks = spawn_tasks(&auth).await;
+    let files = spawn_files(&auth).await;
+    let router = spawn_router_over(&[&auth, &tasks, &files], vars).await;
+    (auth, tasks, files, router)
+}
+
+/// As [`spawn_stack`], without the files subgraph.
+pub async fn spawn_auth_tasks_stack(vars: &[(&str, String)]) -> (Subgraph, Subgraph, RouterClient) {
+    let auth = spawn_auth().await;
+    let tasks = spawn_tasks(&auth).await;
+    let router = spawn_router_over(&[&auth, &tasks], vars).await;
+    (auth, tasks, router)
+}
+
+/// The router over the committed supergraph, each of `subgraphs` (auth first)
+/// at its own address, tokens checked with auth's keys.
+async fn spawn_router_over(subgraphs: &[&Subgraph], vars: &[(&str, String)]) -> RouterClient {
+    let names = ["SUBGRAPH_AUTH_URL", "SUBGRAPH_TASKS_URL", "SUBGRAPH_FILES_URL"];
+    let mut all: Vec<(&str, String)> =
+        names.iter().zip(subgraphs).map(|(name, s)| (*name, format!("{}/graphql", s.running.address))).collect();
+    all.push(("JWKS_URL", format!("{}/.well-known/jwks.json", subgraphs[0].running.address)));
+    all.extend(vars.iter().cloned());
+    spawn_router(repo_path("schema/supergraph.graphql"), &all).await
+}
+
 /// The router over `supergraph` (a path), with extra variables.
 pub async fn spawn_router(supergraph: PathBuf, vars: &[(&str, String)]) -> RouterClient {
     kit::telemetry::init_for_tests();
