@@ -40,6 +40,19 @@ impl IntrospectionSchema {
         };
         executor.complete(field, resolved, &[&field.selection_set])
     }
+
+    /// The introspection node for a type reference, or `None` if it names no known type.
+    pub(super) fn type_node<'s>(&'s self, ty: &'s schema::Type) -> Option<TypeNode<'s>> {
+        match ty {
+            schema::Type::NamedType(name) => self.named(name).map(TypeNode::Named),
+            schema::Type::ListType(inner) => Some(TypeNode::List(inner)),
+            schema::Type::NonNullType(inner) => Some(TypeNode::NonNull(inner)),
+        }
+    }
+
+    pub(super) fn named_nodes<'s>(&'s self, names: &[String]) -> Vec<Node<'s>> {
+        names.iter().filter_map(|n| self.named(n)).map(|t| Node::Type(TypeNode::Named(t))).collect()
+    }
 }
 
 /// A value of one of the introspection object types.

@@ -9,7 +9,6 @@ use graphql_tools::parser::parse_schema;
 use graphql_tools::static_graphql::schema;
 
 use super::builtins::{BUILTIN_DIRECTIVES, BUILTIN_SCALARS, BUILTIN_SDL, DEFAULT_DEPRECATION_REASON, TypeExtension};
-use super::execute::{Node, TypeNode};
 use super::literal::print_literal;
 
 /// The kind of a named type, as `__TypeKind` spells it.
@@ -169,19 +168,6 @@ impl IntrospectionSchema {
 
     pub(super) fn named(&self, name: &str) -> Option<&TypeDef> {
         self.by_name.get(name).and_then(|&i| self.types.get(i))
-    }
-
-    /// The introspection node for a type reference, or `None` if it names no known type.
-    pub(super) fn type_node<'s>(&'s self, ty: &'s schema::Type) -> Option<TypeNode<'s>> {
-        match ty {
-            schema::Type::NamedType(name) => self.named(name).map(TypeNode::Named),
-            schema::Type::ListType(inner) => Some(TypeNode::List(inner)),
-            schema::Type::NonNullType(inner) => Some(TypeNode::NonNull(inner)),
-        }
-    }
-
-    pub(super) fn named_nodes<'s>(&'s self, names: &[String]) -> Vec<Node<'s>> {
-        names.iter().filter_map(|n| self.named(n)).map(|t| Node::Type(TypeNode::Named(t))).collect()
     }
 }
 
