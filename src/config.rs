@@ -123,14 +123,9 @@ impl Settings {
         }
     }
 
-    /// The in-process choices applied to the services' settings (the bus is
-    /// created by the caller: every service of the process must share it).
-    pub(crate) fn apply_modes(&mut self, bus: Option<&kit::events::InProcessBus>) {
-        if let Some(bus) = bus {
-            self.auth.amqp.in_process = Some(bus.clone());
-            self.tasks.amqp.in_process = Some(bus.clone());
-            self.files.amqp.in_process = Some(bus.clone());
-        }
+    /// The in-process cache applied to the services' settings (the in-process
+    /// bus is no setting: the caller hands it to every service it builds).
+    pub(crate) fn apply_modes(&mut self) {
         if let CacheMode::InProcess { max_bytes } = self.cache {
             self.tasks.cache.backend = CacheBackend::Memory { max_bytes };
         }

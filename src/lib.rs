@@ -63,16 +63,16 @@ impl Monolith {
     pub async fn build(mut settings: Settings) -> Result<Self, StartError> {
         check_postgres(&settings.auth.database).await?;
         let bus = (settings.events == EventsMode::InProcess).then(InProcessBus::new);
-        settings.apply_modes(bus.as_ref());
+        settings.apply_modes();
         let warnings = probe_optional_dependencies(&settings).await;
 
-        let auth = auth::Application::build(settings.auth).await.context("starting auth")?;
+        let auth = auth::Application::build_with_bus(settings.auth, bus.as_ref()).await.context("starting auth")?;
         let jwks_url = format!("http://127.0.0.1:{}/.well-known/jwks.json", auth.port());
         settings.tasks.jwks_url = jwks_url.clone();
         settings.files.jwks_url = jwks_url.clone();
         // Consumers subscribe to the bus as they are built, before any relay runs.
-        let tasks = tasks::Application::build(settings.tasks).await.context("starting tasks")?;
-        let files = files::Application::build(settings.files).await.context("starting files")?;
+        let tasks = tasks::Application::build_with_bus(settings.tasks, bus.as_ref()).await.context("starting tasks")?;
+        let files = files::Application::build_with_bus(settings.files, bus.as_ref()).await.context("starting files")?;
 
         let subgraphs = &mut settings.router.subgraphs.url_overrides;
         for (name, port) in [("auth", auth.port()), ("tasks", tasks.port()), ("files", files.port())] {

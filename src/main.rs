@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use taskgraph::{EventsMode, Monolith, Settings};
-use tokio_util::sync::CancellationToken;
 
 // Resolvers and the router allocate many small values; mimalloc measured faster than the system allocator.
 #[global_allocator]
@@ -27,7 +26,7 @@ fn main() -> ExitCode {
         _ => {}
     }
     kit::telemetry::init(&settings.telemetry);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match kit::cli::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("taskgraph: cannot start the async runtime: {e}");
@@ -65,8 +64,10 @@ fn events(settings: &Settings, args: &[String]) -> ExitCode {
         eprintln!("taskgraph: RABBITMQ_URL=none: the in-process event bus has no queues to operate");
         return ExitCode::from(2);
     }
-    let subscriptions =
-        [tasks::cascade::subscription(&settings.tasks), files::cascade::subscription(&settings.files.consumer)];
+    let subscriptions = [
+        tasks::cascade::subscription(&settings.tasks.consumer),
+        files::cascade::subscription(&settings.files.consumer),
+    ];
     kit::events::maintenance::command("taskgraph", args, &settings.tasks.amqp, &subscriptions)
 }
 
@@ -81,14 +82,7 @@ async fn run(settings: Settings) -> ExitCode {
     };
     // A blank line sets the addresses apart from the start-up log lines above them.
     println!("\n{}", monolith.banner());
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        kit::http::shutdown_signal().await;
-        tracing::info!("shutdown signal received; draining");
-        signal.cancel();
-    });
-    match monolith.run_until_stopped(shutdown).await {
+    match monolith.run_until_stopped(kit::cli::shutdown_on_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("taskgraph: {e:#}");

@@ -25,7 +25,7 @@ const QUERY: &str = "{ topProducts(first: 1000) { upc name price reviews { body 
 
 fn fixture() -> (Arc<Supergraph>, GraphqlSettings) {
     let sdl = include_str!("fixtures/supergraph.graphql");
-    let settings = router::Settings::from_env(&mut kit::Env::from_pairs(Vec::<(String, String)>::new()));
+    let settings = router::Settings::from_env(&mut platform::Env::from_pairs(Vec::<(String, String)>::new()));
     let supergraph = Supergraph::from_sdl(sdl, &settings.subgraphs, 1).expect("fixture builds");
     (Arc::new(supergraph), settings.graphql)
 }

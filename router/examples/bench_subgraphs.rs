@@ -132,9 +132,9 @@ async fn serve<Q: async_graphql::ObjectType + 'static>(schema: Schema<Q, EmptyMu
     axum::serve(listener, app).await.expect("serve");
 }
 
-/// On the runtime the services run on (`kit::cli::runtime`), for a like-for-like comparison.
+/// On the runtime the services run on (`platform::cli::runtime`), for a like-for-like comparison.
 fn main() {
-    kit::cli::runtime().expect("a runtime").block_on(run());
+    platform::cli::runtime().expect("a runtime").block_on(run());
 }
 
 async fn run() {
@@ -152,9 +152,9 @@ async fn run() {
         return;
     }
     // For the edge benchmark: a JWKS to verify against and a token it verifies.
-    let issuer = kit::testing::TestIssuer::start().await;
+    let issuer = platform::testing::TestIssuer::start().await;
     if let Ok(path) = std::env::var("BENCH_ISSUER_FILE") {
-        let token = issuer.token_with(uuid::Uuid::new_v4(), 24 * 3600, kit::identity::ACCESS_TOKEN_TYPE);
+        let token = issuer.token_with(uuid::Uuid::new_v4(), 24 * 3600, platform::identity::ACCESS_TOKEN_TYPE);
         std::fs::write(path, format!("{}\n{token}\n", issuer.jwks_url)).expect("issuer file written");
     }
     tokio::join!(serve(products, PRODUCTS), serve(reviews, REVIEWS), serve(accounts, ACCOUNTS));

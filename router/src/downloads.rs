@@ -48,11 +48,11 @@ pub async fn content(
 ) -> Response {
     let supergraph = router.supergraph.load_full();
     let Some(subgraph) = supergraph.subgraphs.get(subgraph_name) else {
-        return kit::http::json_error(StatusCode::NOT_FOUND, "not found");
+        return platform::http::json_error(StatusCode::NOT_FOUND, "not found");
     };
     // Only a UUID reaches the subgraph: nothing can steer the path elsewhere.
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
-        return kit::http::json_error(StatusCode::NOT_FOUND, "not found");
+        return platform::http::json_error(StatusCode::NOT_FOUND, "not found");
     };
     let mut url = subgraph.endpoint.clone();
     url.set_path(&format!("/files/{id}/content"));
@@ -61,7 +61,7 @@ pub async fn content(
     // The connection counts under the subgraph's cap for as long as the body streams.
     let Ok(slot) = subgraph.pool.slot().await else {
         tracing::debug!(subgraph = %subgraph.name, "no connection to the file service came free in time");
-        let mut busy = kit::http::json_error(StatusCode::SERVICE_UNAVAILABLE, "the file service is busy");
+        let mut busy = platform::http::json_error(StatusCode::SERVICE_UNAVAILABLE, "the file service is busy");
         busy.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return busy;
     };
@@ -77,11 +77,11 @@ pub async fn content(
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {
             tracing::warn!(subgraph = %subgraph.name, error = %e, "file download failed");
-            return kit::http::json_error(StatusCode::BAD_GATEWAY, "the file service is unavailable");
+            return platform::http::json_error(StatusCode::BAD_GATEWAY, "the file service is unavailable");
         }
         Err(_) => {
             tracing::warn!(subgraph = %subgraph.name, "file download timed out");
-            return kit::http::json_error(StatusCode::GATEWAY_TIMEOUT, "the file service did not answer in time");
+            return platform::http::json_error(StatusCode::GATEWAY_TIMEOUT, "the file service did not answer in time");
         }
     };
     let mut response = Response::builder().status(answer.status());

@@ -7,6 +7,8 @@ pub mod downloads;
 pub mod edge;
 pub mod frontend;
 pub mod graphiql;
+pub mod http;
+pub mod introspection;
 pub mod pipeline;
 pub mod readiness;
 pub mod startup;

@@ -3,5 +3,5 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    kit::cli::main::<router::Application>()
+    platform::cli::main::<router::Application>()
 }

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::HeaderMap;
 use futures::future::join_all;
-use kit::health::{Check, CheckFuture};
+use platform::health::{Check, CheckFuture};
 use serde_json::{Value, json};
 
 use crate::pipeline::SharedRouter;
-use crate::supergraph::Subgraph;
+use crate::subgraphs::Subgraph;
 
-/// Longest wait for one subgraph's probe: under kit's bound on a whole check
+/// Longest wait for one subgraph's probe: under the platform's bound on a whole check
 /// (2 s), so a hung subgraph is reported as such instead of the check timing out.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 

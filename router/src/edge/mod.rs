@@ -12,12 +12,14 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
-use kit::TokenVerifier;
-use kit::identity::TokenError;
+use platform::TokenVerifier;
+use platform::identity::TokenError;
 
+use crate::config::Policy;
+use crate::pipeline::Admitted;
 use crate::pipeline::error::RequestError;
 use client_ip::TrustedProxies;
-use ratelimit::{Decision, Policy, RateLimiter};
+use ratelimit::{Decision, RateLimiter};
 
 pub struct Edge {
     /// Checks bearer tokens; `None` passes them through to subgraphs unchecked.
@@ -113,21 +115,6 @@ impl Admission {
         }
     }
 
-    /// Charges the operation's sensitive root fields (`login`, `refreshToken`,
-    /// `changePassword`...), once per occurrence, aliases and batches included.
-    pub async fn charge_operation(&self, root_fields: &[String]) -> Result<(), RequestError> {
-        let Some(limiter) = &self.limiter else { return Ok(()) };
-        for (policy, cost) in limiter.settings().field_costs(root_fields) {
-            if cost == 0 {
-                continue;
-            }
-            for key in self.field_bucket_keys(policy) {
-                self.charge(policy, &key, cost).await.map_err(|r| r.error())?;
-            }
-        }
-        Ok(())
-    }
-
     /// The buckets a field policy charges: the client IP's, and for password
     /// checks the verified user's too, so that neither many IPs nor many
     /// accounts buy more guesses.
@@ -159,5 +146,22 @@ impl Admission {
         if let Some(refused) = shown.iter().filter(|d| !d.allowed).map(|d| d.retry_after).max() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(ratelimit::ceil_secs(refused).max(1)));
         }
+    }
+}
+
+impl Admitted for Admission {
+    /// Charges the operation's sensitive root fields (`login`, `refreshToken`,
+    /// `changePassword`...), once per occurrence, aliases and batches included.
+    async fn charge_operation(&self, root_fields: &[String]) -> Result<(), RequestError> {
+        let Some(limiter) = &self.limiter else { return Ok(()) };
+        for (policy, cost) in limiter.settings().field_costs(root_fields) {
+            if cost == 0 {
+                continue;
+            }
+            for key in self.field_bucket_keys(policy) {
+                self.charge(policy, &key, cost).await.map_err(|r| r.error())?;
+            }
+        }
+        Ok(())
     }
 }

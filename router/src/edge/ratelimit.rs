@@ -12,118 +12,10 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter as Governor};
-use kit::fail_open::FailOpenRedis;
+use platform::fail_open::FailOpenRedis;
 use tokio_util::sync::CancellationToken;
 
-/// `quota` requests per `window`; a client may spend the whole quota at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub quota: u32,
-    pub window: Duration,
-}
-
-impl Rate {
-    /// `"10/15m"`, `"1200/1m"`, `"5/30s"`.
-    pub fn parse(text: &str) -> Option<Rate> {
-        let (quota, window) = text.trim().split_once('/')?;
-        let quota: u32 = quota.trim().parse().ok().filter(|q| *q > 0)?;
-        let window = humantime::parse_duration(window.trim()).ok()?;
-        (window >= Duration::from_millis(1) && window <= Duration::from_secs(7 * 24 * 3600))
-            .then_some(Rate { quota, window })
-    }
-
-    fn interval(&self) -> Duration {
-        self.window / self.quota
-    }
-}
-
-/// What a limit applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Policy {
-    /// Every request, per client IP.
-    Ip,
-    /// Every request with a verified token, per user.
-    User,
-    /// The `login` / `register` root fields, per client IP.
-    Login,
-    /// The `refreshToken` root field, per client IP.
-    Refresh,
-    /// The root fields that check a password (`changePassword`, `deleteAccount`),
-    /// per client IP and, in a bucket of its own, per verified user.
-    Password,
-}
-
-impl Policy {
-    pub const ALL: [Policy; 5] = [Policy::Ip, Policy::User, Policy::Login, Policy::Refresh, Policy::Password];
-    /// The policies charged per root field of an operation.
-    pub const FIELDS: [Policy; 3] = [Policy::Login, Policy::Refresh, Policy::Password];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Policy::Ip => "ip",
-            Policy::User => "user",
-            Policy::Login => "login",
-            Policy::Refresh => "refresh",
-            Policy::Password => "password",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Where the buckets live.
-#[derive(Debug, Clone)]
-pub enum Store {
-    Local,
-    /// Shared by every replica; local buckets stand in while Redis is unreachable.
-    Redis {
-        url: kit::config::Secret,
-        key_prefix: String,
-        timeout: Duration,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub struct RateLimitSettings {
-    /// One rate per policy, `None` where that policy is off.
-    pub rates: [Option<Rate>; 5],
-    /// Root fields charged to [`Policy::Login`] / [`Policy::Refresh`] /
-    /// [`Policy::Password`], once per occurrence.
-    pub login_fields: Vec<String>,
-    pub refresh_fields: Vec<String>,
-    pub password_fields: Vec<String>,
-    pub store: Store,
-}
-
-impl RateLimitSettings {
-    pub fn rate(&self, policy: Policy) -> Option<Rate> {
-        self.rates[policy.index()]
-    }
-
-    /// Which policy, if any, charges a root field.
-    pub fn field_policy(&self, field: &str) -> Option<Policy> {
-        [
-            (Policy::Login, &self.login_fields),
-            (Policy::Refresh, &self.refresh_fields),
-            (Policy::Password, &self.password_fields),
-        ]
-        .into_iter()
-        .find_map(|(policy, fields)| fields.iter().any(|f| f == field).then_some(policy))
-    }
-
-    /// What an operation's root fields cost each of the [`Policy::FIELDS`]: one per occurrence.
-    pub fn field_costs(&self, root_fields: &[String]) -> [(Policy, u32); Policy::FIELDS.len()] {
-        let mut costs = Policy::FIELDS.map(|policy| (policy, 0));
-        for policy in root_fields.iter().filter_map(|field| self.field_policy(field)) {
-            if let Some((_, cost)) = costs.iter_mut().find(|(p, _)| *p == policy) {
-                *cost += 1;
-            }
-        }
-        costs
-    }
-}
+use crate::config::{Policy, Rate, RateLimitSettings, Store};
 
 /// The verdict of one bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +67,7 @@ struct SharedBuckets {
 impl RateLimiter {
     pub fn new(settings: RateLimitSettings) -> Self {
         // Every policy's refusals and the store's errors read 0 from the start.
-        kit::metrics::handle();
+        platform::metrics::handle();
         for policy in Policy::ALL {
             metrics::counter!("rate_limited_total", "policy" => policy.as_str()).absolute(0);
         }
@@ -336,15 +228,6 @@ mod tests {
             refresh_fields: vec!["refreshToken".into()],
             password_fields: vec!["changePassword".into(), "deleteAccount".into()],
             store: Store::Local,
-        }
-    }
-
-    #[test]
-    fn rates_parse_count_and_window() {
-        assert_eq!(Rate::parse("10/15m"), Some(Rate { quota: 10, window: Duration::from_secs(900) }));
-        assert_eq!(Rate::parse(" 1200 / 1m "), Some(Rate { quota: 1200, window: Duration::from_secs(60) }));
-        for bad in ["", "10", "0/1m", "-1/1m", "10/", "10/forever", "x/1m", "10/0s"] {
-            assert_eq!(Rate::parse(bad), None, "{bad}");
         }
     }
 

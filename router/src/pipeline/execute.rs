@@ -427,15 +427,8 @@ fn root_response_keys(fetch: &FetchNode) -> Vec<String> {
         .collect()
 }
 
-/// What of a subgraph's errors reaches the client (`SUBGRAPH_ERRORS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubgraphErrors {
-    /// Everything but `locations` (which point into the subgraph's operation, not the client's).
-    Pass,
-    /// Message and code only for the codes of [`PASSED_CODES`]; every other
-    /// error a generic message, as a subgraph's internals are none of the client's business.
-    Mask,
-}
+/// What of a subgraph's errors reaches the client: a setting (see config).
+pub use crate::config::SubgraphErrors;
 
 /// The codes whose errors keep their message when masked: the API's own (see
 /// the README), and the request-error codes GraphQL servers commonly share

@@ -2,7 +2,7 @@
 //! queries (deep nesting, alias and field flooding, fragment bombs, directive
 //! overload, huge fan-out) are refused before they cost anything.
 //!
-//! The same measure is taken by every subgraph (kit), so these rules are the
+//! The same measure is taken by every subgraph (`platform`), so these rules are the
 //! contract; keep both sides equal:
 //!
 //! - **length** (`MAX_QUERY_LENGTH`): bytes of the query text, before anything else.
@@ -42,22 +42,20 @@
 use std::collections::HashMap;
 
 use graphql_tools::static_graphql::query::{
-    Definition, Document, Field, FragmentDefinition, OperationDefinition, Selection, SelectionSet, TypeCondition, Value,
+    Definition, Document, Field, FragmentDefinition, OperationDefinition, Selection, SelectionSet, TypeCondition,
 };
-use graphql_tools::static_graphql::schema::{self, TypeDefinition};
-use rustc_hash::FxHashMap;
+use graphql_tools::static_graphql::schema;
 
 use super::error::RequestError;
 use crate::supergraph::Supergraph;
+use crate::supergraph::pages::{PAGE_ARGUMENTS, page_size};
 
-/// The limits themselves are kit's, shared with the subgraphs.
-pub use kit::config::QueryLimits as OperationLimits;
+/// The limits themselves are the platform's, shared with the subgraphs.
+pub use platform::config::QueryLimits as OperationLimits;
 
-/// A `first`/`last` given by a variable counts as the largest page allowed.
-const VARIABLE_PAGE_SIZE: u64 = 100;
 /// Fragment spreads nested deeper than this are refused (cycles are invalid anyway).
 const MAX_SPREAD_NESTING: usize = 64;
-const PAGE_ARGUMENTS: [&str; 2] = ["first", "last"];
+
 const INTROSPECTION_FIELDS: [&str; 2] = ["__schema", "__type"];
 
 /// Measured shape of one selection set (of the operation, for the root one).
@@ -84,52 +82,6 @@ impl Measure {
     }
 }
 
-/// What the cost measure needs of the API schema besides field types: the page
-/// size of every field whose `first`/`last` argument has a default, when neither is given.
-#[derive(Debug, Default)]
-pub struct PageDefaults {
-    /// type → field → page size counted without a `first`/`last` argument.
-    pages: FxHashMap<String, FxHashMap<String, u64>>,
-}
-
-impl PageDefaults {
-    pub fn new(api_schema: &schema::Document) -> Self {
-        let mut pages: FxHashMap<String, FxHashMap<String, u64>> = FxHashMap::default();
-        for definition in &api_schema.definitions {
-            let (type_name, fields) = match definition {
-                schema::Definition::TypeDefinition(TypeDefinition::Object(o)) => (&o.name, &o.fields),
-                schema::Definition::TypeDefinition(TypeDefinition::Interface(i)) => (&i.name, &i.fields),
-                _ => continue,
-            };
-            for field in fields {
-                let page = field
-                    .arguments
-                    .iter()
-                    .filter(|argument| PAGE_ARGUMENTS.contains(&argument.name.as_str()))
-                    .filter_map(|argument| argument.default_value.as_ref().and_then(page_size))
-                    .max();
-                if let Some(page) = page {
-                    pages.entry(type_name.clone()).or_default().insert(field.name.clone(), page);
-                }
-            }
-        }
-        Self { pages }
-    }
-
-    fn get(&self, type_name: &str, field: &str) -> Option<u64> {
-        self.pages.get(type_name)?.get(field).copied()
-    }
-}
-
-/// A page size given as a literal: an Int (at least 1) or a variable; `None` for anything else.
-fn page_size(value: &Value) -> Option<u64> {
-    match value {
-        Value::Int(n) => Some(n.as_i64().unwrap_or(i64::MAX).max(1) as u64),
-        Value::Variable(_) => Some(VARIABLE_PAGE_SIZE),
-        _ => None,
-    }
-}
-
 /// Refuses a query text over `MAX_QUERY_LENGTH` (before it is hashed, looked up or kept).
 pub fn check_length(limits: &OperationLimits, query: &str) -> Result<(), RequestError> {
     if query.len() > limits.max_length {
@@ -139,9 +91,9 @@ pub fn check_length(limits: &OperationLimits, query: &str) -> Result<(), Request
 }
 
 /// Refuses a query text over the length, token or bracket-nesting limits
-/// (kit's check, the same as every subgraph's), before it is parsed.
+/// (the platform's check, the same as every subgraph's), before it is parsed.
 pub fn check_text(limits: &OperationLimits, query: &str) -> Result<(), RequestError> {
-    kit::query_text::check(limits, query).map_err(|e| RequestError::LimitExceeded(e.to_string()))
+    platform::query_text::check(limits, query).map_err(|e| RequestError::LimitExceeded(e.to_string()))
 }
 
 /// Measures the `selected` operation of `document` and refuses it over any limit,
@@ -173,7 +125,7 @@ pub fn check(
 }
 
 fn exceeded(what: &'static str, value: u64, limit: u64, setting: &'static str) -> RequestError {
-    RequestError::LimitExceeded(kit::query_text::Exceeded { what, value, limit, setting }.to_string())
+    RequestError::LimitExceeded(platform::query_text::Exceeded { what, value, limit, setting }.to_string())
 }
 
 /// A fragment's measure, or the mark that it is being measured (a spread of it then is a cycle).
@@ -357,7 +309,7 @@ mod tests {
     /// Our own API: paged fields with `first: Int = 20`, introspection of its real types.
     static SUPERGRAPH: LazyLock<Supergraph> = LazyLock::new(|| {
         let sdl = include_str!("../../../schema/supergraph.graphql");
-        let env = &mut kit::Env::from_pairs(Vec::<(String, String)>::new());
+        let env = &mut platform::Env::from_pairs(Vec::<(String, String)>::new());
         Supergraph::from_sdl(sdl, &crate::Settings::from_env(env).subgraphs, 1).expect("the supergraph builds")
     });
 

@@ -7,7 +7,6 @@
 pub mod answer;
 pub mod error;
 pub mod execute;
-pub mod introspection;
 pub mod limits;
 pub mod multipart;
 pub mod prepare;
@@ -19,6 +18,7 @@ mod telemetry;
 pub use telemetry::describe as describe_metrics;
 pub mod variables;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,7 +27,6 @@ use hive_router_query_planner::planner::plan_nodes::{FetchNode, PlanNode};
 use serde_json::{Map, Value};
 
 use crate::config::GraphqlSettings;
-use crate::edge::Admission;
 use crate::subgraphs::SubgraphClient;
 use crate::supergraph::SharedSupergraph;
 use error::RequestError;
@@ -41,6 +40,13 @@ pub struct Router {
     pub cache: PlanCache,
     pub subgraphs: SubgraphClient,
     pub settings: GraphqlSettings,
+}
+
+/// What the pipeline asks of whoever let the request in (the edge's
+/// `Admission`): to charge the operation's own rate limits (`login`,
+/// `changePassword`...) once its root fields are known.
+pub trait Admitted: Sync {
+    fn charge_operation(&self, root_fields: &[String]) -> impl Future<Output = Result<(), RequestError>> + Send;
 }
 
 /// How the request arrived, for the rules that depend on it.
@@ -57,7 +63,7 @@ impl Router {
         request: GraphqlRequest,
         headers: &HeaderMap,
         transport: Transport,
-        admission: &Admission,
+        admission: &impl Admitted,
         uploads: Option<&multipart::Uploads>,
     ) -> GraphqlResponse {
         let started = Instant::now();

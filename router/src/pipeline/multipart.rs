@@ -2,9 +2,11 @@
 //! spec). The router reads only `operations` and `map`; the file parts stay in
 //! the client's body until the fetch that uses the upload variables runs, and
 //! are then streamed, re-encoded as a multipart request of our own, to that
-//! subgraph. Nothing is buffered whole; limits are counted as bytes pass.
+//! subgraph. Nothing is buffered whole; limits are counted as bytes pass. The
+//! request's rules (parts, map, paths) are the platform's, shared with the files
+//! service; the streaming is the router's own.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,21 +15,13 @@ use std::task::{Context, Poll};
 use axum::body::{Body, Bytes};
 use futures::Stream;
 use graphql_tools::static_graphql::query::Type;
+use platform::multipart::{self as rules, MultipartError, Parts};
 use serde_json::{Map, Value};
 
 use super::error::RequestError;
 use super::prepare::{Prepared, variable_definitions};
 use super::request::GraphqlRequest;
-
-#[derive(Debug, Clone, Copy)]
-pub struct UploadLimits {
-    pub max_file_bytes: u64,
-    pub max_files: usize,
-    /// Largest `operations` or `map` part.
-    pub max_field_bytes: usize,
-    /// The whole subgraph request, files included.
-    pub timeout: std::time::Duration,
-}
+use crate::config::UploadLimits;
 
 /// Stands in for a file in the variables until the subgraph puts its own there.
 const PLACEHOLDER: &str = "<upload>";
@@ -59,16 +53,16 @@ struct ClientSide {
 
 struct Pending {
     multipart: multer::Multipart<'static>,
-    keys: Vec<String>,
+    parts: Parts,
 }
 
-/// Is this a multipart request, and with which boundary?
-pub fn boundary(content_type: Option<&str>) -> Option<String> {
-    let content_type = content_type?;
-    if !content_type.trim().to_ascii_lowercase().starts_with("multipart/form-data") {
-        return None;
+impl From<MultipartError> for RequestError {
+    fn from(error: MultipartError) -> Self {
+        match error {
+            MultipartError::TooLarge(message) => RequestError::PayloadTooLarge(message),
+            MultipartError::Invalid(message) => RequestError::BadRequest(message),
+        }
     }
-    multer::parse_boundary(content_type).ok()
 }
 
 /// Reads `operations` and `map`; the files are left in the body.
@@ -79,20 +73,15 @@ pub async fn begin(
 ) -> Result<(GraphqlRequest, Uploads), RequestError> {
     let paced = Paced { inner: body.into_data_stream(), budget: BURST_BYTES };
     let mut multipart = multer::Multipart::new(paced, boundary);
-    let operations = small_field(&mut multipart, "operations", limits.max_field_bytes).await?;
-    let mut operations: Value =
-        serde_json::from_slice(&operations).map_err(|_| RequestError::BadRequest("`operations` is not JSON".into()))?;
+    let operations = rules::small_part(&mut multipart, "operations", limits.max_field_bytes, malformed).await?;
+    let mut operations = rules::operations(&operations)?;
     if operations.is_array() {
         return Err(RequestError::BadRequest(
             "Batched multipart requests are not supported: send one operation".into(),
         ));
     }
-    let map_bytes = small_field(&mut multipart, "map", limits.max_field_bytes).await?;
-    let map: HashMap<String, Vec<String>> = serde_json::from_slice(&map_bytes)
-        .map_err(|_| RequestError::BadRequest("`map` must be a JSON object of arrays of paths".into()))?;
-    if map.len() > limits.max_files {
-        return Err(RequestError::PayloadTooLarge(format!("At most {} files per request", limits.max_files)));
-    }
+    let map_bytes = rules::small_part(&mut multipart, "map", limits.max_field_bytes, malformed).await?;
+    let map = rules::map(&map_bytes, limits.max_files)?;
     let mut variables = HashSet::new();
     let mut all_paths = Vec::new();
     for (key, paths) in &map {
@@ -108,13 +97,12 @@ pub async fn begin(
     }
     let request: GraphqlRequest = serde_json::from_value(operations)
         .map_err(|_| RequestError::BadRequest("`operations` is not a GraphQL request".into()))?;
-    let mut keys: Vec<String> = map.into_keys().collect();
-    keys.sort();
+    let parts = Parts::new(&map);
     let uploads = Uploads {
         variables,
         paths: all_paths,
         map: Bytes::from(map_bytes),
-        pending: Mutex::new(Some(Pending { multipart, keys })),
+        pending: Mutex::new(Some(Pending { multipart, parts })),
         limits,
         client: Arc::default(),
     };
@@ -155,26 +143,6 @@ where
     }
 }
 
-async fn small_field(multipart: &mut multer::Multipart<'_>, name: &str, limit: usize) -> Result<Vec<u8>, RequestError> {
-    let field = multipart.next_field().await.map_err(malformed)?;
-    let Some(mut field) = field else {
-        return Err(RequestError::BadRequest(format!("The `{name}` part is missing")));
-    };
-    if field.name() != Some(name) {
-        return Err(RequestError::BadRequest(format!(
-            "Expected the `{name}` part here (operations, map, then the files)"
-        )));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(malformed)? {
-        if bytes.len() + chunk.len() > limit {
-            return Err(RequestError::PayloadTooLarge(format!("The `{name}` part is larger than {limit} bytes")));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
-}
-
 /// multer's error in words of our own: its text is not for clients.
 fn malformed(e: multer::Error) -> RequestError {
     let why = match e {
@@ -198,16 +166,10 @@ fn place_placeholder(operations: &mut Value, path: &str) -> Result<String, Reque
         return Err(not_found());
     }
     let variable = segments.next().ok_or_else(not_found)?.to_owned();
-    let mut target = operations.get_mut("variables").and_then(|v| v.get_mut(&variable)).ok_or_else(not_found)?;
-    for segment in segments {
-        target = match target {
-            Value::Object(map) => map.get_mut(segment),
-            Value::Array(list) => segment.parse::<usize>().ok().and_then(|i| list.get_mut(i)),
-            _ => None,
-        }
-        .ok_or_else(not_found)?;
+    if !operations.get("variables").is_some_and(Value::is_object) {
+        return Err(not_found());
     }
-    *target = Value::String(PLACEHOLDER.to_owned());
+    rules::put(operations, path, Value::String(PLACEHOLDER.to_owned())).ok_or_else(not_found)?;
     Ok(variable)
 }
 
@@ -233,8 +195,7 @@ impl Uploads {
         head.extend_from_slice(b"\r\n");
         let pump = Pump {
             multipart: pending.multipart,
-            keys: pending.keys,
-            seen: HashSet::new(),
+            parts: pending.parts,
             field: None,
             head: Some(Bytes::from(head)),
             boundary,
@@ -311,8 +272,7 @@ fn not_an_upload(path: &str, declared: &Type) -> RequestError {
 /// as they come from the client, counted, then the closing boundary.
 struct Pump {
     multipart: multer::Multipart<'static>,
-    keys: Vec<String>,
-    seen: HashSet<String>,
+    parts: Parts,
     /// The part being copied, its name and its size so far.
     field: Option<(multer::Field<'static>, String, u64)>,
     head: Option<Bytes>,
@@ -367,18 +327,11 @@ impl Pump {
             };
         }
         let Some(field) = self.multipart.next_field().await.map_err(malformed)? else {
-            return match self.keys.iter().find(|k| !self.seen.contains(*k)) {
-                Some(missing) => Err(RequestError::BadRequest(format!("No part was sent for the file {missing:?}"))),
-                None => Ok(None),
-            };
+            self.parts.finish()?;
+            return Ok(None);
         };
         let name = field.name().unwrap_or_default().to_owned();
-        if !self.keys.contains(&name) {
-            return Err(RequestError::BadRequest(format!("The part {name:?} is not in `map`")));
-        }
-        if !self.seen.insert(name.clone()) {
-            return Err(RequestError::BadRequest(format!("The part {name:?} was sent twice")));
-        }
+        self.parts.arrive(&name)?;
         let content_type = field.content_type().map(|m| m.to_string());
         let filename = field.file_name().unwrap_or("upload").to_owned();
         let header = part_header(&self.boundary, &name, Some(&filename), content_type.as_deref());
@@ -431,12 +384,5 @@ mod tests {
             header,
             "--b\r\nContent-Disposition: form-data; name=\"0\"; filename=\"a%22b  X-Evil: 1.png\"\r\n\r\n"
         );
-    }
-
-    #[test]
-    fn only_multipart_form_data_has_a_boundary() {
-        assert_eq!(boundary(Some("multipart/form-data; boundary=abc")).as_deref(), Some("abc"));
-        assert_eq!(boundary(Some("application/json")), None);
-        assert_eq!(boundary(None), None);
     }
 }

@@ -20,8 +20,8 @@ use tokio::sync::Semaphore;
 use super::error::RequestError;
 use super::project::is_included;
 use super::request::GraphqlRequest;
-use super::variables::InputTypes;
 use crate::config::GraphqlSettings;
+use crate::supergraph::inputs::InputTypes;
 use crate::supergraph::{SchemaIndex, Supergraph};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -674,7 +674,7 @@ mod tests {
 
     fn fixture() -> (Arc<Supergraph>, GraphqlSettings) {
         let sdl = include_str!("../../benches/fixtures/supergraph.graphql");
-        let env = &mut kit::Env::from_pairs(Vec::<(String, String)>::new());
+        let env = &mut platform::Env::from_pairs(Vec::<(String, String)>::new());
         let subgraphs: SubgraphSettings = crate::Settings::from_env(env).subgraphs;
         let settings = crate::Settings::from_env(env).graphql;
         (Arc::new(Supergraph::from_sdl(sdl, &subgraphs, 1).expect("fixture builds")), settings)
@@ -712,7 +712,7 @@ mod tests {
         assert!(cache.cached(&supergraph, &named, &settings).is_none(), "another operation name is another key");
         let reloaded = Supergraph::from_sdl(
             include_str!("../../benches/fixtures/supergraph.graphql"),
-            &crate::Settings::from_env(&mut kit::Env::from_pairs(Vec::<(String, String)>::new())).subgraphs,
+            &crate::Settings::from_env(&mut platform::Env::from_pairs(Vec::<(String, String)>::new())).subgraphs,
             2,
         )
         .expect("fixture builds");

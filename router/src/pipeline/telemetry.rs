@@ -16,7 +16,7 @@ pub struct PipelineMetrics {
     overhead: Histogram,
     plan_cache_hit: Counter,
     plan_cache_miss: Counter,
-    errors: kit::metrics::GraphqlErrors,
+    errors: platform::metrics::GraphqlErrors,
     names: OperationNames,
 }
 
@@ -62,10 +62,10 @@ pub fn get() -> &'static PipelineMetrics {
     static METRICS: OnceLock<PipelineMetrics> = OnceLock::new();
     METRICS.get_or_init(|| PipelineMetrics {
         operations: ["query", "mutation", "subscription", "unknown"].map(OperationMetrics::new),
-        overhead: metrics::histogram!(kit::metrics::ROUTER_OVERHEAD),
+        overhead: metrics::histogram!(platform::metrics::ROUTER_OVERHEAD),
         plan_cache_hit: metrics::counter!("query_plan_cache_total", "result" => "hit"),
         plan_cache_miss: metrics::counter!("query_plan_cache_total", "result" => "miss"),
-        errors: kit::metrics::GraphqlErrors::new("router"),
+        errors: platform::metrics::GraphqlErrors::new("router"),
         names: OperationNames { counters: Mutex::new(HashMap::new()) },
     })
 }
@@ -123,14 +123,14 @@ impl PipelineMetrics {
 /// each), and its series registered at 0 so they exist before the first request.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    kit::metrics::handle();
+    platform::metrics::handle();
     describe_histogram!(
         "graphql_operation_duration_seconds",
         Unit::Seconds,
         "Duration of GraphQL operations at the router, from decoding to the projected answer."
     );
     describe_histogram!(
-        kit::metrics::ROUTER_OVERHEAD,
+        platform::metrics::ROUTER_OVERHEAD,
         Unit::Seconds,
         "The router's own time per operation: its duration less the time spent waiting on subgraphs."
     );

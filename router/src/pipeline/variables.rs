@@ -10,63 +10,16 @@
 //! graphql-js: `Variable "$input" got invalid value "x" at "input.status"; …`.
 
 use graphql_tools::static_graphql::query::VariableDefinition;
-use graphql_tools::static_graphql::schema::{self, Definition, Type, TypeDefinition};
-use rustc_hash::{FxHashMap, FxHashSet};
+use graphql_tools::static_graphql::schema::Type;
+use rustc_hash::FxHashSet;
 use serde_json::{Map, Value};
 
 use super::error::RequestError;
 use super::project::literal_to_json;
+use crate::supergraph::inputs::{InputField, InputType, InputTypes};
 
-/// The API schema's input types, as coercion needs them. Built once per supergraph.
-#[derive(Debug, Default)]
-pub struct InputTypes {
-    types: FxHashMap<String, InputType>,
-}
-
-#[derive(Debug)]
-enum InputType {
-    Enum(FxHashSet<String>),
-    Object(Vec<InputField>),
-    /// A custom scalar: its values are the subgraph's to judge.
-    Custom,
-}
-
-#[derive(Debug)]
-struct InputField {
-    name: String,
-    ty: Type,
-    default: Option<Value>,
-}
-
+/// Coercion, the variables stage's use of the API schema's input types.
 impl InputTypes {
-    pub fn new(api_schema: &schema::Document) -> Self {
-        let mut types = FxHashMap::default();
-        for definition in &api_schema.definitions {
-            let Definition::TypeDefinition(definition) = definition else { continue };
-            let (name, input) = match definition {
-                TypeDefinition::Enum(e) => {
-                    (&e.name, InputType::Enum(e.values.iter().map(|v| v.name.clone()).collect()))
-                }
-                TypeDefinition::InputObject(i) => {
-                    let fields = i
-                        .fields
-                        .iter()
-                        .map(|f| InputField {
-                            name: f.name.clone(),
-                            ty: f.value_type.clone(),
-                            default: f.default_value.as_ref().map(|d| literal_to_json(d, &Map::new())),
-                        })
-                        .collect();
-                    (&i.name, InputType::Object(fields))
-                }
-                TypeDefinition::Scalar(s) => (&s.name, InputType::Custom),
-                _ => continue,
-            };
-            types.insert(name.clone(), input);
-        }
-        Self { types }
-    }
-
     /// Coerces the request's variables for an operation declaring `definitions`:
     /// defaults applied, values checked and normalised, undeclared ones dropped.
     pub fn coerce(
@@ -141,7 +94,7 @@ impl InputTypes {
             "Boolean" if value.is_boolean() => Ok(()),
             "Boolean" => Err(Invalid::new(format!("Boolean cannot represent a non boolean value: {}", inspect(value)))),
             "ID" => id(value),
-            _ => match self.types.get(type_name) {
+            _ => match self.get(type_name) {
                 Some(InputType::Enum(values)) => enum_value(value, type_name, values),
                 Some(InputType::Object(fields)) => self.object(value, type_name, fields),
                 // Unknown types are refused by validation before variables are looked at.
@@ -164,7 +117,7 @@ impl InputTypes {
                     self.value(entry, &field.ty).map_err(|invalid| invalid.at(segment()))?;
                 }
                 (None, Some(default)) => {
-                    object.insert(field.name.clone(), default.clone());
+                    object.insert(field.name.clone(), literal_to_json(default, &Map::new()));
                 }
                 (None, None) if matches!(field.ty, Type::NonNullType(_)) => {
                     return Err(Invalid::new(format!(
@@ -295,7 +248,7 @@ mod tests {
 
     static INPUTS: LazyLock<InputTypes> = LazyLock::new(|| {
         let sdl = include_str!("../../../schema/supergraph.graphql");
-        let env = &mut kit::Env::from_pairs(Vec::<(String, String)>::new());
+        let env = &mut platform::Env::from_pairs(Vec::<(String, String)>::new());
         let supergraph = crate::supergraph::Supergraph::from_sdl(sdl, &crate::Settings::from_env(env).subgraphs, 1)
             .expect("the supergraph builds");
         InputTypes::new(&supergraph.api_schema)
@@ -348,7 +301,7 @@ mod tests {
         let not_text = coerce("$s: TaskStatus", json!({ "s": 1 })).unwrap_err();
         assert!(not_text.contains("Enum \"TaskStatus\" cannot represent non-string value: 1."), "{not_text}");
         // The supergraph's own enums are not part of the API.
-        assert!(!INPUTS.types.contains_key("join__Graph"));
+        assert!(INPUTS.get("join__Graph").is_none());
     }
 
     #[test]

@@ -3,16 +3,11 @@
 //! through (half-open); its success closes the circuit, its failure reopens it.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 
-#[derive(Debug, Clone, Copy)]
-pub struct BreakerSettings {
-    /// `None`: never open.
-    pub failures: Option<u32>,
-    pub cool_down: Duration,
-}
+use crate::config::BreakerSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -147,6 +142,8 @@ fn set(states: &mut FxHashMap<String, State>, subgraph: &str, state: State) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn breakers(cool_down: Duration) -> Breakers {

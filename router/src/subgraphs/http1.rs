@@ -28,6 +28,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::config::ConnectionLimits;
+
 /// An idle connection older than this is closed rather than reused: servers
 /// close theirs after a while (Node's default is 5 s, nginx's 75 s), and a
 /// connection closed on the far side is only noticed when it is read.
@@ -55,14 +57,6 @@ pub enum Http1Error {
 /// Every connection the cap allows is in use, and none came free in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Saturated;
-
-/// How many connections the router holds to one subgraph at most, and how long
-/// a request waits for one when all are in use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    pub max: usize,
-    pub wait: Duration,
-}
 
 /// A complete answer: status and the whole (de-chunked) body.
 #[derive(Debug)]

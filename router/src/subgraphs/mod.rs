@@ -3,6 +3,7 @@
 //! queries within a budget, and only the allow-listed client headers passed on.
 
 pub mod breaker;
+mod endpoint;
 pub mod http1;
 
 use std::future::Future;
@@ -17,8 +18,9 @@ use rand::Rng;
 use serde_json::Value;
 use tower::retry::budget::{Budget, TpsBudget};
 
-use crate::supergraph::Subgraph;
-use breaker::{BreakerSettings, Breakers, Permit, ProbeGuard};
+use crate::config::{BreakerSettings, RetrySettings};
+use breaker::{Breakers, Permit, ProbeGuard};
+pub use endpoint::Subgraph;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubgraphError {
@@ -60,19 +62,9 @@ impl SubgraphError {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct RetrySettings {
-    /// Extra attempts of a failed query fetch (never of a mutation's).
-    pub attempts: u32,
-    /// First backoff, doubled per attempt, with ±50% jitter.
-    pub backoff: Duration,
-    /// Retries allowed as a share of requests (over 10 s), on top of 10 per second.
-    pub budget_ratio: f32,
-}
-
 /// `SUBGRAPH_SHARED_SECRET` as a header value (marked sensitive, so no debug
 /// print shows it), unless disabled.
-pub fn secret_header(secret: &kit::config::SubgraphSecret) -> Option<HeaderValue> {
+pub fn secret_header(secret: &platform::config::SubgraphSecret) -> Option<HeaderValue> {
     let mut value = HeaderValue::from_str(secret.secret()?.expose()).ok()?;
     value.set_sensitive(true);
     Some(value)
@@ -95,7 +87,7 @@ impl SubgraphClient {
         forward_headers: &[String],
         breaker: BreakerSettings,
         retry: RetrySettings,
-        secret: &kit::config::SubgraphSecret,
+        secret: &platform::config::SubgraphSecret,
     ) -> Self {
         // No idle connections: each streamed body's connection lives as long as
         // the body and its slot under the subgraph's cap (see `http1::Pool::slot`).
@@ -127,7 +119,7 @@ impl SubgraphClient {
 
     fn with_secret(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.secret {
-            Some(secret) => request.header(&kit::http::ROUTER_SECRET_HEADER, secret.clone()),
+            Some(secret) => request.header(&platform::http::ROUTER_SECRET_HEADER, secret.clone()),
             None => request,
         }
     }
@@ -340,7 +332,7 @@ impl SubgraphMetrics {
     /// recorded), so dashboards and alerts see 0 rather than nothing.
     pub fn register(&self, subgraph: &SharedString) {
         // Handles made before the recorder is installed would count nowhere.
-        kit::metrics::handle();
+        platform::metrics::handle();
         let _ = self.duration(subgraph, Outcome::Success);
         for counter in
             ["subgraph_retries_total", "subgraph_requests_refused_total", "subgraph_connections_exhausted_total"]

@@ -133,6 +133,36 @@ pub async fn spawn_files(auth: &Subgraph) -> Subgraph {
     }
 }
 
+/// The real auth, tasks and files subgraphs behind a router over the committed
+/// supergraph that calls them and checks tokens with auth's keys; `vars` go to
+/// the router too. Bind them in this order: the router is dropped first.
+pub async fn spawn_stack(vars: &[(&str, String)]) -> (Subgraph, Subgraph, Subgraph, RouterClient) {
+    let auth = spawn_auth().await;
+    let tasks = spawn_tasks(&auth).await;
+    let files = spawn_files(&auth).await;
+    let router = spawn_router_over(&[&auth, &tasks, &files], vars).await;
+    (auth, tasks, files, router)
+}
+
+/// As [`spawn_stack`], without the files subgraph.
+pub async fn spawn_auth_tasks_stack(vars: &[(&str, String)]) -> (Subgraph, Subgraph, RouterClient) {
+    let auth = spawn_auth().await;
+    let tasks = spawn_tasks(&auth).await;
+    let router = spawn_router_over(&[&auth, &tasks], vars).await;
+    (auth, tasks, router)
+}
+
+/// The router over the committed supergraph, each of `subgraphs` (auth first)
+/// at its own address, tokens checked with auth's keys.
+async fn spawn_router_over(subgraphs: &[&Subgraph], vars: &[(&str, String)]) -> RouterClient {
+    let names = ["SUBGRAPH_AUTH_URL", "SUBGRAPH_TASKS_URL", "SUBGRAPH_FILES_URL"];
+    let mut all: Vec<(&str, String)> =
+        names.iter().zip(subgraphs).map(|(name, s)| (*name, format!("{}/graphql", s.running.address))).collect();
+    all.push(("JWKS_URL", format!("{}/.well-known/jwks.json", subgraphs[0].running.address)));
+    all.extend(vars.iter().cloned());
+    spawn_router(repo_path("schema/supergraph.graphql"), &all).await
+}
+
 /// The router over `supergraph` (a path), with extra variables.
 pub async fn spawn_router(supergraph: PathBuf, vars: &[(&str, String)]) -> RouterClient {
     kit::telemetry::init_for_tests();
@@ -229,9 +259,12 @@ pub fn multipart_with(operations: &Value, map: &Value, filename: &str, content: 
 
 /// Composes subgraphs (name, SDL, URL) into a supergraph with the project's
 /// pinned composer (`schema/compose.mjs --stdin`; needs `npm ci` in schema/).
+/// Without Node or the composer, the first test to compose ends the whole run
+/// with one message saying what to install, instead of a panic in every test.
 pub fn compose(subgraphs: &[(&str, String, String)]) -> String {
     use std::io::Write;
     use std::process::{Command, Stdio};
+    require_composer();
     let input = json!({
         "subgraphs": subgraphs.iter().map(|(name, sdl, url)| json!({ "name": name, "sdl": sdl, "url": url })).collect::<Vec<_>>()
     });
@@ -242,11 +275,37 @@ pub fn compose(subgraphs: &[(&str, String, String)]) -> String {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("node runs (npm ci in schema/ first)");
+        .expect("node runs (checked above)");
     child.stdin.take().expect("stdin").write_all(input.to_string().as_bytes()).expect("write");
     let output = child.wait_with_output().expect("composer finishes");
     assert!(output.status.success(), "composition failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// Whether composition can run here (Node, and `npm ci` done in schema/),
+/// found out once per run; if not, says so once and stops the run.
+fn require_composer() {
+    static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let checked = CHECKED.get_or_init(|| {
+        let node = std::process::Command::new("node").arg("--version").output();
+        if !node.is_ok_and(|out| out.status.success()) {
+            return Err("`node` is not on PATH".to_owned());
+        }
+        let composer = repo_path("schema/node_modules/@theguild/federation-composition");
+        if !composer.is_dir() {
+            return Err(format!("{} is missing", composer.display()));
+        }
+        Ok(())
+    });
+    if let Err(missing) = checked {
+        // Straight to stderr, past the test harness's capture: the run stops here.
+        let message = format!(
+            "\nrouter API tests: composition needs Node.js 20+ and the pinned composer: {missing}. \
+             Install Node, then run `npm ci` in schema/. Stopping the test run.\n"
+        );
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), message.as_bytes());
+        std::process::exit(1);
+    }
 }
 
 /// Writes a supergraph to a temporary file that lives as long as the guard.

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{repo_path, spawn_auth, spawn_files, spawn_router, spawn_tasks};
+use crate::helpers::spawn_stack;
 
 async fn count(database_url: &str, query: &'static str) -> i64 {
     let pool = sqlx::PgPool::connect(database_url).await.expect("connect to the subgraph's database");
@@ -20,19 +20,7 @@ fn files_in(dir: &std::path::Path) -> usize {
 
 #[tokio::test]
 async fn register_work_upload_read_download_and_leave_without_a_trace() {
-    let auth = spawn_auth().await;
-    let tasks = spawn_tasks(&auth).await;
-    let files = spawn_files(&auth).await;
-    let router = spawn_router(
-        repo_path("schema/supergraph.graphql"),
-        &[
-            ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
-            ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
-            ("SUBGRAPH_TASKS_URL", format!("{}/graphql", tasks.running.address)),
-            ("SUBGRAPH_FILES_URL", format!("{}/graphql", files.running.address)),
-        ],
-    )
-    .await;
+    let (auth, tasks, files, router) = spawn_stack(&[]).await;
     let (email, password) = ("journey@example.com", "a long journey 1");
     let credentials = json!({ "e": email, "p": password });
 

@@ -4,25 +4,13 @@
 
 use serde_json::json;
 
-use crate::helpers::{repo_path, spawn_auth, spawn_files, spawn_router, spawn_tasks};
+use crate::helpers::spawn_stack;
 
 const ME: &str = "{ me { email tasks { totalCount } files { totalCount } } }";
 
 #[tokio::test]
 async fn with_the_tasks_subgraph_down_me_keeps_its_email_and_files() {
-    let auth = spawn_auth().await;
-    let tasks = spawn_tasks(&auth).await;
-    let files = spawn_files(&auth).await;
-    let router = spawn_router(
-        repo_path("schema/supergraph.graphql"),
-        &[
-            ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
-            ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
-            ("SUBGRAPH_TASKS_URL", format!("{}/graphql", tasks.running.address)),
-            ("SUBGRAPH_FILES_URL", format!("{}/graphql", files.running.address)),
-        ],
-    )
-    .await;
+    let (_auth, tasks, _files, router) = spawn_stack(&[]).await;
     let registered = router
         .graphql(
             None,

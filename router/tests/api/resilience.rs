@@ -9,8 +9,8 @@ use kit::testing::{TcpGate, eventually};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    RouterClient, Subgraph, SupergraphFile, compose, multipart, multipart_with, repo_path, spawn_auth, spawn_files,
-    spawn_router, spawn_subgraph, spawn_tasks,
+    RouterClient, Subgraph, SupergraphFile, compose, multipart, multipart_with, spawn_router, spawn_stack,
+    spawn_subgraph,
 };
 
 struct Greeting;
@@ -247,14 +247,7 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
-    let auth = spawn_auth().await;
-    let tasks = spawn_tasks(&auth).await;
-    let files = spawn_files(&auth).await;
     let vars = [
-        ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
-        ("SUBGRAPH_TASKS_URL", format!("{}/graphql", tasks.running.address)),
-        ("SUBGRAPH_FILES_URL", format!("{}/graphql", files.running.address)),
-        ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
         ("CIRCUIT_BREAKER_FAILURES", "2".into()),
         ("CIRCUIT_BREAKER_COOL_DOWN", "1h".into()),
         ("SUBGRAPH_RETRIES", "0".into()),
@@ -263,7 +256,7 @@ async fn stack() -> Stack {
         ("UPLOAD_MAX_FILE_BYTES", "1000".into()),
         ("REQUEST_TIMEOUT", "2s".into()),
     ];
-    let router = spawn_router(repo_path("schema/supergraph.graphql"), &vars).await;
+    let (auth, tasks, files, router) = spawn_stack(&vars).await;
     Stack { router, _subgraphs: [auth, tasks, files] }
 }
 

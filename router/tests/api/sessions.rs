@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kit::testing::{TcpGate, wait_for};
 use serde_json::{Value, json};
 
-use crate::helpers::{RouterClient, Subgraph, repo_path, spawn_auth, spawn_router, spawn_tasks};
+use crate::helpers::{RouterClient, Subgraph, repo_path, spawn_auth, spawn_auth_tasks_stack, spawn_router};
 
 const PASSWORD: &str = "sessions end 1";
 const NEW_PASSWORD: &str = "sessions end 2";
@@ -23,18 +23,7 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
-    let auth = spawn_auth().await;
-    let tasks = spawn_tasks(&auth).await;
-    let router = spawn_router(
-        repo_path("schema/supergraph.graphql"),
-        &[
-            ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
-            ("SUBGRAPH_TASKS_URL", format!("{}/graphql", tasks.running.address)),
-            ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
-            ("RATE_LIMIT_ENABLED", "false".to_owned()),
-        ],
-    )
-    .await;
+    let (auth, tasks, router) = spawn_auth_tasks_stack(&[("RATE_LIMIT_ENABLED", "false".to_owned())]).await;
     Stack { auth, tasks, router, http: kit::testing::router_client() }
 }
 

@@ -2,21 +2,11 @@
 
 use serde_json::json;
 
-use crate::helpers::{repo_path, spawn_auth, spawn_router, spawn_tasks};
+use crate::helpers::spawn_auth_tasks_stack;
 
 #[tokio::test]
 async fn me_with_my_tasks_and_their_owner_across_two_subgraphs() {
-    let auth = spawn_auth().await;
-    let tasks = spawn_tasks(&auth).await;
-    let router = spawn_router(
-        repo_path("schema/supergraph.graphql"),
-        &[
-            ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
-            ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
-            ("SUBGRAPH_TASKS_URL", format!("{}/graphql", tasks.running.address)),
-        ],
-    )
-    .await;
+    let (_auth, _tasks, router) = spawn_auth_tasks_stack(&[]).await;
     let registered = router
         .graphql(
             None,
@@ -66,17 +56,7 @@ async fn me_with_my_tasks_and_their_owner_across_two_subgraphs() {
 
 #[tokio::test]
 async fn deleting_the_account_deletes_its_tasks_through_the_event_bus() {
-    let auth = spawn_auth().await;
-    let tasks = spawn_tasks(&auth).await;
-    let router = spawn_router(
-        repo_path("schema/supergraph.graphql"),
-        &[
-            ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
-            ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
-            ("SUBGRAPH_TASKS_URL", format!("{}/graphql", tasks.running.address)),
-        ],
-    )
-    .await;
+    let (_auth, tasks, router) = spawn_auth_tasks_stack(&[]).await;
     let password = "leaving soon 1";
     let registered = router
         .graphql(

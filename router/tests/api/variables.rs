@@ -3,21 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{repo_path, spawn_auth, spawn_router, spawn_tasks};
+use crate::helpers::spawn_auth_tasks_stack;
 
 #[tokio::test]
 async fn wrongly_typed_variables_are_request_errors_and_good_ones_reach_the_subgraph_coerced() {
-    let auth = spawn_auth().await;
-    let tasks = spawn_tasks(&auth).await;
-    let router = spawn_router(
-        repo_path("schema/supergraph.graphql"),
-        &[
-            ("SUBGRAPH_AUTH_URL", format!("{}/graphql", auth.running.address)),
-            ("JWKS_URL", format!("{}/.well-known/jwks.json", auth.running.address)),
-            ("SUBGRAPH_TASKS_URL", format!("{}/graphql", tasks.running.address)),
-        ],
-    )
-    .await;
+    let (_auth, _tasks, router) = spawn_auth_tasks_stack(&[]).await;
     let registered = router
         .graphql(
             None,

@@ -7,8 +7,8 @@ use kit::config::{
 };
 use kit::events::Retention;
 
+use crate::keys::{SigningKey, VerificationKey, public_keys_from_pem};
 use crate::passwords::FailureLimit;
-use crate::tokens::{VerificationKey, public_keys_from_pem};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -77,7 +77,7 @@ impl JwtSettings {
     fn from_env(env: &mut Env) -> Self {
         let private_key_pem = inline_or_file(env, "JWT_PRIVATE_KEY").map(Secret::new);
         if let Some(pem) = &private_key_pem
-            && crate::tokens::SigningKey::from_pem(pem.expose()).is_err()
+            && SigningKey::from_pem(pem.expose()).is_err()
         {
             env.invalid(
                 "JWT_PRIVATE_KEY",

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod keys;
 pub mod passwords;
 pub mod revocations;
 pub mod schema;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kit::TokenVerifier;
-use kit::events::Relay;
+use kit::events::{InProcessBus, Relay};
 use kit::graphql::GraphQLBatchRequest;
 use kit::health::Health;
 use sqlx::PgPool;
@@ -18,10 +18,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::accounts::{Accounts, OUTBOX, Tokens};
+use crate::keys::SigningKey;
 use crate::passwords::Passwords;
 use crate::revocations::RevocationLog;
 use crate::schema::{self, AuthSchema};
-use crate::tokens::{AccessTokens, SigningKey};
+use crate::tokens::{AccessTokens, RefreshTokens};
 use crate::{SERVICE, Settings};
 
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -44,6 +45,12 @@ struct AppState {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_bus(settings, None).await
+    }
+
+    /// As [`build`](Self::build), its events on `bus` instead of RabbitMQ when
+    /// given: only a process hosting every producer and consumer (the monolith) does.
+    pub async fn build_with_bus(settings: Settings, bus: Option<&InProcessBus>) -> anyhow::Result<Self> {
         let database = kit::db::connect(&settings.database, SERVICE).await?;
         let pool = database.pool().clone();
         kit::db::migrate(&pool, sqlx::migrate!("../../migrations/auth"), crate::SCHEMA).await?;
@@ -60,7 +67,7 @@ impl Application {
                 key
             }
         };
-        let refresh = key.refresh_tokens();
+        let refresh = RefreshTokens::new(&key);
         let access = AccessTokens::new(key, settings.jwt.previous_public_keys.clone(), &settings.jwt);
         let revocations = RevocationLog::new(database.clone(), settings.jwt.access_ttl);
         let verifier = access.verifier(revocations.clone(), settings.jwt.revocation_poll_interval);
@@ -78,6 +85,7 @@ impl Application {
 
         let relay = Relay::new(pool.clone(), OUTBOX, settings.amqp.clone(), SERVICE)
             .with_retention(settings.outbox_retention)
+            .with_bus(bus)
             .publishing(&[kit::events::USER_DELETED]);
         let health = Health::new(SERVICE, vec![Box::new(database), Box::new(relay.status())]);
         let schema = schema::build(Some(accounts.clone()), settings.limits);

@@ -5,115 +5,17 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use kit::TokenVerifier;
 use kit::identity::{ACCESS_TOKEN_TYPE, AccessClaims, RevocationSource};
 use rand::RngCore;
-use ring::{hkdf, hmac};
+use ring::hmac;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::JwtSettings;
-
-/// An Ed25519 public key with its key id (the RFC 7638 JWK thumbprint).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerificationKey {
-    kid: String,
-    public: [u8; 32],
-}
-
-impl VerificationKey {
-    fn new(public: [u8; 32]) -> Self {
-        Self { kid: thumbprint(&public), public }
-    }
-
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// The public key as a JWK.
-    pub fn jwk(&self) -> Value {
-        let x = URL_SAFE_NO_PAD.encode(self.public);
-        json!({ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "alg": "EdDSA", "use": "sig" })
-    }
-
-    pub fn decoding_key(&self) -> DecodingKey {
-        DecodingKey::from_ed_der(&self.public)
-    }
-}
-
-/// Reads one or more SPKI PEM public keys (`openssl pkey -in old.pem -pubout`),
-/// concatenated: the previous keys whose tokens are still accepted.
-pub fn public_keys_from_pem(text: &str) -> anyhow::Result<Vec<VerificationKey>> {
-    const END: &str = "-----END PUBLIC KEY-----";
-    let mut keys = Vec::new();
-    let mut rest = text.trim();
-    while !rest.is_empty() {
-        anyhow::ensure!(rest.starts_with("-----BEGIN PUBLIC KEY-----"), "not a PEM public key (BEGIN PUBLIC KEY)");
-        let end = rest.find(END).context("a PEM public key without its END line")? + END.len();
-        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&rest[..end])
-            .map_err(|_| anyhow::anyhow!("not an Ed25519 public key"))?;
-        keys.push(VerificationKey::new(key.to_bytes()));
-        rest = rest[end..].trim_start();
-    }
-    anyhow::ensure!(!keys.is_empty(), "no PEM public key");
-    Ok(keys)
-}
-
-/// An Ed25519 signing key, with what is derived from it: its public key and
-/// the key that derives refresh tokens' successors.
-pub struct SigningKey {
-    public: VerificationKey,
-    encoding: EncodingKey,
-    successors: hmac::Key,
-}
-
-impl SigningKey {
-    /// Reads a PKCS#8 PEM private key (`openssl genpkey -algorithm ed25519`).
-    pub fn from_pem(pem: &str) -> anyhow::Result<Self> {
-        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem.trim())
-            .map_err(|_| anyhow::anyhow!("not an Ed25519 PKCS#8 PEM private key"))?;
-        Self::from_dalek(&key)
-    }
-
-    /// A fresh random key (tokens it signs die with the process).
-    pub fn generate() -> anyhow::Result<Self> {
-        let mut seed = [0u8; 32];
-        rand::rng().fill_bytes(&mut seed);
-        Self::from_dalek(&ed25519_dalek::SigningKey::from_bytes(&seed))
-    }
-
-    fn from_dalek(key: &ed25519_dalek::SigningKey) -> anyhow::Result<Self> {
-        let der = key.to_pkcs8_der().map_err(|_| anyhow::anyhow!("encoding the signing key"))?;
-        // A key of its own for successors (HKDF, a label of its own), so an
-        // HMAC tag can never be mistaken for anything signed with the key.
-        let prk =
-            hkdf::Salt::new(hkdf::HKDF_SHA256, b"taskgraph-auth refresh token successors v1").extract(&key.to_bytes());
-        let okm = prk.expand(&[], hmac::HMAC_SHA256).map_err(|_| anyhow::anyhow!("deriving the successor key"))?;
-        Ok(Self {
-            public: VerificationKey::new(key.verifying_key().to_bytes()),
-            encoding: EncodingKey::from_ed_der(der.as_bytes()),
-            successors: hmac::Key::from(okm),
-        })
-    }
-
-    pub fn kid(&self) -> &str {
-        self.public.kid()
-    }
-
-    /// Refresh tokens whose successors are derived from this key.
-    pub fn refresh_tokens(&self) -> RefreshTokens {
-        RefreshTokens { successors: self.successors.clone() }
-    }
-}
-
-/// RFC 7638: SHA-256 over the required members in lexicographic order.
-fn thumbprint(public: &[u8; 32]) -> String {
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, URL_SAFE_NO_PAD.encode(public));
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
-}
+use crate::keys::{SigningKey, VerificationKey};
 
 /// Issues access tokens with the current key; its tokens and those of the
 /// previous keys verify.
@@ -128,7 +30,7 @@ pub struct AccessTokens {
 
 impl AccessTokens {
     pub fn new(key: SigningKey, previous: Vec<VerificationKey>, settings: &JwtSettings) -> Self {
-        let previous = previous.into_iter().filter(|p| p.kid != key.kid()).collect();
+        let previous = previous.into_iter().filter(|p| p.kid() != key.kid()).collect();
         Self {
             key,
             previous,
@@ -158,11 +60,11 @@ impl AccessTokens {
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.key.kid().to_owned());
-        jsonwebtoken::encode(&header, &claims, &self.key.encoding).context("signing an access token")
+        jsonwebtoken::encode(&header, &claims, self.key.encoding()).context("signing an access token")
     }
 
     fn verification_keys(&self) -> impl Iterator<Item = &VerificationKey> {
-        std::iter::once(&self.key.public).chain(&self.previous)
+        std::iter::once(self.key.public()).chain(&self.previous)
     }
 
     /// `GET /.well-known/jwks.json`: the current key first, then the previous ones.
@@ -173,7 +75,7 @@ impl AccessTokens {
     /// A verifier for the tokens of every published key, refusing those whose
     /// sessions `revocations` says ended (read every `poll_interval`).
     pub fn verifier(&self, revocations: impl RevocationSource, poll_interval: Duration) -> TokenVerifier {
-        let keys = self.verification_keys().map(|k| (k.kid.clone(), k.decoding_key()));
+        let keys = self.verification_keys().map(|k| (k.kid().to_owned(), k.decoding_key()));
         TokenVerifier::with_keys(&self.issuer, &self.audience, keys.collect::<Vec<_>>(), revocations, poll_interval)
     }
 }
@@ -188,6 +90,11 @@ pub struct RefreshTokens {
 }
 
 impl RefreshTokens {
+    /// Refresh tokens whose successors are derived from `key`.
+    pub fn new(key: &SigningKey) -> Self {
+        Self { successors: key.successors().clone() }
+    }
+
     /// A new session's token (256 random bits, base64url) and the hash we store.
     pub fn random(&self) -> (String, Vec<u8>) {
         let mut bytes = [0u8; 32];
@@ -218,11 +125,12 @@ pub const REFRESH_TOKEN_LEN: usize = 43;
 
 #[cfg(test)]
 mod tests {
-    use ed25519_dalek::pkcs8::EncodePublicKey;
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
     use futures::future::BoxFuture;
     use kit::identity::RevocationPage;
 
     use super::*;
+    use crate::keys::public_keys_from_pem;
 
     fn settings() -> JwtSettings {
         JwtSettings {
@@ -290,28 +198,9 @@ mod tests {
     }
 
     #[test]
-    fn previous_keys_are_read_from_concatenated_public_pems_only() {
-        let two = format!("{}\n{}", public_pem(1), public_pem(2));
-        assert_eq!(public_keys_from_pem(&two).unwrap().len(), 2);
-        let private = dalek(1).to_pkcs8_pem(Default::default()).unwrap().to_string();
-        for wrong in [private.as_str(), "", "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----", "junk"] {
-            assert!(public_keys_from_pem(wrong).is_err(), "{wrong:?}");
-        }
-    }
-
-    #[test]
-    fn pem_keys_round_trip_with_a_stable_kid() {
-        let pem = dalek(7).to_pkcs8_pem(Default::default()).unwrap();
-        let a = SigningKey::from_pem(&pem).unwrap();
-        let b = SigningKey::from_pem(&pem).unwrap();
-        assert_eq!(a.kid(), b.kid());
-        assert!(SigningKey::from_pem("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----").is_err());
-    }
-
-    #[test]
     fn refresh_tokens_are_long_random_and_hashed_and_successors_are_derived() {
         let pem = dalek(7).to_pkcs8_pem(Default::default()).unwrap();
-        let refresh = SigningKey::from_pem(&pem).unwrap().refresh_tokens();
+        let refresh = RefreshTokens::new(&SigningKey::from_pem(&pem).unwrap());
         let (a, hash_a) = refresh.random();
         let (b, _) = refresh.random();
         assert_eq!(a.len(), REFRESH_TOKEN_LEN);
@@ -323,7 +212,7 @@ mod tests {
         assert_eq!(hash, hash_refresh_token(&successor));
         assert_eq!(refresh.successor(&a).0, successor, "the same parent, the same successor");
         assert_ne!(refresh.successor(&b).0, successor);
-        let other_key = SigningKey::generate().unwrap().refresh_tokens();
+        let other_key = RefreshTokens::new(&SigningKey::generate().unwrap());
         assert_ne!(other_key.successor(&a).0, successor, "unpredictable without the key");
     }
 }

@@ -15,7 +15,6 @@ use sqlx::PgConnection;
 
 use crate::repository::{self, Repository};
 
-pub const QUEUE: &str = "files.user-deleted";
 pub const PROCESSED_TABLE: &str = "files.processed_events";
 
 pub struct UserDeletedHandler {
@@ -55,13 +54,8 @@ pub fn subscription(consumer: &ConsumerSettings) -> Subscription {
     Subscription { routing_key: USER_DELETED.to_owned(), processed_table: PROCESSED_TABLE, settings: consumer.clone() }
 }
 
-pub fn consumer(
-    repository: Repository,
-    settings: AmqpSettings,
-    consumer: &ConsumerSettings,
-    service: &'static str,
-) -> Consumer {
+pub fn consumer(amqp: AmqpSettings, consumer: &ConsumerSettings, repository: Repository) -> Consumer {
     let pool = repository.pool().clone();
     let handler = Arc::new(UserDeletedHandler { repository });
-    Consumer::new(pool, settings, subscription(consumer), handler, service)
+    Consumer::new(pool, amqp, subscription(consumer), handler, crate::SERVICE)
 }

@@ -87,7 +87,6 @@ impl Settings {
         // a request may carry that plus its files.
         http.body_limit =
             http.body_limit.saturating_add(uploads.max_files.saturating_mul(uploads.max_file_bytes as usize));
-        let queue = env.string("USER_DELETED_QUEUE", crate::cascade::QUEUE);
         Self {
             http,
             database: DatabaseSettings::from_env(env),
@@ -96,7 +95,7 @@ impl Settings {
             identity: IdentitySettings::from_env(env),
             limits: QueryLimits::from_env(env),
             jwks_url: env.string("JWKS_URL", DEFAULT_JWKS_URL),
-            consumer: ConsumerSettings::from_env(env, queue, 8),
+            consumer: ConsumerSettings::user_deleted(env, crate::SERVICE, 8),
             storage: StorageSettings::from_env(env),
             uploads,
             downloads: DownloadSettings::from_env(env),

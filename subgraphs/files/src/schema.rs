@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{
-    BatchRequest, Context, EmptySubscription, ID, Object, Result, SDLExportOptions, Schema, SimpleObject,
-};
+use async_graphql::{Context, EmptySubscription, ID, Object, Request, Result, SDLExportOptions, Schema, SimpleObject};
 use chrono::{DateTime, Utc};
 use kit::config::QueryLimits;
 use kit::identity::require_viewer;
@@ -320,27 +318,10 @@ impl Loader<Uuid> for FileLoader {
     }
 }
 
-/// Adds what each request needs: the viewer and the viewer's loader.
-pub fn with_viewer(request: BatchRequest, viewer: Option<Viewer>, repository: &Repository) -> BatchRequest {
-    let Some(viewer) = viewer else { return request };
-    let loader = || {
-        DataLoader::new(FileLoader { repository: repository.clone(), viewer: viewer.user_id }, tokio::spawn)
-            .delay(BATCH_WINDOW)
-    };
-    match request {
-        BatchRequest::Single(r) => BatchRequest::Single(r.data(viewer.clone()).data(loader())),
-        BatchRequest::Batch(rs) => {
-            BatchRequest::Batch(rs.into_iter().map(|r| r.data(viewer.clone()).data(loader())).collect())
-        }
-    }
-}
-
-/// Adds the request's received files.
-pub fn with_uploads(request: BatchRequest, uploads: SharedUploads) -> BatchRequest {
-    match request {
-        BatchRequest::Single(r) => BatchRequest::Single(r.data(uploads)),
-        BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| r.data(uploads.clone())).collect()),
-    }
+/// Adds what a viewer's request needs besides the viewer (kit adds it): the viewer's loader.
+pub fn for_viewer(request: Request, viewer: &Viewer, repository: &Repository) -> Request {
+    let loader = FileLoader { repository: repository.clone(), viewer: viewer.user_id };
+    request.data(DataLoader::new(loader, tokio::spawn).delay(BATCH_WINDOW))
 }
 
 /// The schema, with its shared data when serving, every request held to `limits`.

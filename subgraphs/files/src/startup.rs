@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kit::events::consumer::{Consumer, Subscription};
+use kit::events::InProcessBus;
+use kit::events::consumer::Consumer;
 use kit::graphql::{GraphQLBatchRequest, request_error};
 use kit::health::{Check, CheckFuture, Health};
 use kit::{ApiError, TokenVerifier, Viewer};
@@ -49,6 +49,12 @@ struct AppState {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_bus(settings, None).await
+    }
+
+    /// As [`build`](Self::build), its events on `bus` instead of RabbitMQ when
+    /// given: only a process hosting every producer and consumer (the monolith) does.
+    pub async fn build_with_bus(settings: Settings, bus: Option<&InProcessBus>) -> anyhow::Result<Self> {
         describe_metrics();
         let database = kit::db::connect(&settings.database, SERVICE).await?;
         let pool = database.pool().clone();
@@ -68,7 +74,7 @@ impl Application {
             allowed_types: settings.uploads.allowed_types.clone(),
             quota_bytes: settings.uploads.quota_bytes,
         };
-        let consumer = cascade::consumer(repository.clone(), settings.amqp.clone(), &settings.consumer, SERVICE);
+        let consumer = cascade::consumer(settings.amqp.clone(), &settings.consumer, repository.clone()).with_bus(bus);
 
         let health = Health::new(
             SERVICE,
@@ -148,8 +154,9 @@ impl kit::cli::Service for Application {
         &settings.http
     }
 
-    fn event_queues(settings: &Settings) -> Option<(&kit::config::AmqpSettings, Vec<Subscription>)> {
-        Some((&settings.amqp, vec![cascade::subscription(&settings.consumer)]))
+    fn events_command(settings: &Settings, args: &[String]) -> Option<std::process::ExitCode> {
+        let subscriptions = [cascade::subscription(&settings.consumer)];
+        Some(kit::events::maintenance::command(SERVICE, args, &settings.amqp, &subscriptions))
     }
 
     fn sdl() -> Option<String> {
@@ -186,7 +193,7 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
         Err(unavailable) => return unavailable,
     };
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    if let Some(boundary) = upload::boundary(content_type) {
+    if let Some(boundary) = kit::multipart::boundary(content_type) {
         return multipart(state, viewer, request.into_body(), boundary).await;
     }
     // The HTTP limit makes room for files; a request without files keeps the configured one.
@@ -201,8 +208,8 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
         Ok(batch) => batch.into_inner(),
         Err(unreadable) => return unreadable.into_response(),
     };
-    let batch = schema::with_viewer(batch, viewer, &state.repository);
-    GraphQLResponse::from(kit::graphql::execute_checked(&state.schema, batch).await).into_response()
+    let per_viewer = |request, viewer: &Viewer| schema::for_viewer(request, viewer, &state.repository);
+    kit::graphql::execute_batch(&state.schema, batch, viewer.as_ref(), &per_viewer).await.into_response()
 }
 
 async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary: String) -> Response {
@@ -225,11 +232,11 @@ async fn multipart(state: AppState, viewer: Option<Viewer>, body: Body, boundary
     match received {
         Ok((batch, uploads)) => {
             let uploads = Arc::new(uploads);
-            let batch = schema::with_viewer(batch, Some(viewer), &state.repository);
-            let batch = schema::with_uploads(batch, uploads.clone());
-            let response = kit::graphql::execute_checked(&state.schema, batch).await;
+            let per_viewer =
+                |request, viewer: &Viewer| schema::for_viewer(request, viewer, &state.repository).data(uploads.clone());
+            let response = kit::graphql::execute_batch(&state.schema, batch, Some(&viewer), &per_viewer).await;
             uploads.discard_unclaimed().await;
-            GraphQLResponse::from(response).into_response()
+            response.into_response()
         }
         Err(ReceiveError::TooLarge(message)) => {
             request_error(StatusCode::PAYLOAD_TOO_LARGE, ApiError::PayloadTooLarge(message))

@@ -6,13 +6,15 @@
 //! and written to storage while it is read, so memory use does not grow with a
 //! file's size and the size limit stops reading at the limit. Resolvers then
 //! claim the stored blobs through the `Upload` scalar; whatever no committed row
-//! claimed is deleted before the response goes out.
+//! claimed is deleted before the response goes out. The request's rules (parts,
+//! map, paths) are the platform's, shared with the router; the streaming into
+//! storage is this service's own.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{BatchRequest, InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use axum::body::{Body, Bytes};
+use kit::multipart::{self as rules, MultipartError, Parts};
 use sha2::{Digest, Sha256};
 
 use crate::naming::clean_filename;
@@ -167,6 +169,20 @@ impl From<multer::Error> for ReceiveError {
     }
 }
 
+/// The shared rules' words, in this service's case: its messages start in lower case.
+impl From<MultipartError> for ReceiveError {
+    fn from(error: MultipartError) -> Self {
+        let lower_first = |message: String| {
+            let mut chars = message.chars();
+            chars.next().map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect())
+        };
+        match error {
+            MultipartError::TooLarge(message) => ReceiveError::TooLarge(lower_first(message)),
+            MultipartError::Invalid(message) => ReceiveError::Invalid(lower_first(message)),
+        }
+    }
+}
+
 /// Whether the body stream failed because it passed the HTTP body limit.
 fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<http_body_util::LengthLimitError>())
@@ -191,49 +207,34 @@ pub async fn receive(
     let uploads = Uploads { storage: storage.clone(), files: Mutex::new(Vec::new()) };
     let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
 
-    let operations = small_field(&mut multipart, "operations", policy.max_field_bytes).await?;
-    let mut operations: serde_json::Value =
-        serde_json::from_slice(&operations).map_err(|_| ReceiveError::Invalid("`operations` is not JSON".into()))?;
-    let map = small_field(&mut multipart, "map", policy.max_field_bytes).await?;
-    let map: HashMap<String, Vec<String>> = serde_json::from_slice(&map)
-        .map_err(|_| ReceiveError::Invalid("`map` must be a JSON object of arrays of paths".into()))?;
-    if map.len() > policy.max_files {
-        return Err(ReceiveError::TooLarge(format!("at most {} files per request", policy.max_files)));
-    }
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort();
-    let index_of: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+    let operations =
+        rules::small_part(&mut multipart, "operations", policy.max_field_bytes, ReceiveError::from).await?;
+    let mut operations = rules::operations(&operations)?;
+    let map = rules::small_part(&mut multipart, "map", policy.max_field_bytes, ReceiveError::from).await?;
+    let map = rules::map(&map, policy.max_files)?;
+    let mut parts = Parts::new(&map);
     for (key, paths) in &map {
+        let index = parts.index(key).expect("every key of the map is a part");
         for path in paths {
-            place_token(&mut operations, path, index_of[key.as_str()])?;
+            place_token(&mut operations, path, index)?;
         }
     }
-    *uploads.files.lock().expect("never poisoned") = (0..keys.len()).map(|_| None).collect();
+    *uploads.files.lock().expect("never poisoned") = (0..parts.len()).map(|_| None).collect();
     let batch = serde_json::from_value::<BatchRequest>(operations).map_err(|_| {
         ReceiveError::Invalid("`operations` is not a GraphQL request (`query`, `variables`, or a list of them)".into())
     })?;
 
     let files = async {
         let mut quota_left = quota_left;
-        let mut seen = vec![false; keys.len()];
         while let Some(field) = multipart.next_field().await? {
-            let name = field.name().unwrap_or_default().to_owned();
-            let Some(&index) = index_of.get(name.as_str()) else {
-                return Err(ReceiveError::Invalid(format!("the part {name:?} is not in `map`")));
-            };
-            if std::mem::replace(&mut seen[index], true) {
-                return Err(ReceiveError::Invalid(format!("the part {name:?} was sent twice")));
-            }
+            let index = parts.arrive(field.name().unwrap_or_default())?;
             let received = receive_file(field, policy, storage, quota_left).await?;
             if let Received::Stored(blob) = &received {
                 quota_left -= blob.size;
             }
             uploads.files.lock().expect("never poisoned")[index] = Some(received);
         }
-        match seen.iter().position(|s| !s) {
-            Some(missing) => Err(ReceiveError::Invalid(format!("no part was sent for the file {:?}", keys[missing]))),
-            None => Ok(()),
-        }
+        Ok(parts.finish()?)
     }
     .await;
     if let Err(e) = files {
@@ -244,38 +245,11 @@ pub async fn receive(
     Ok((batch, uploads))
 }
 
-async fn small_field(multipart: &mut multer::Multipart<'_>, name: &str, limit: usize) -> Result<Vec<u8>, ReceiveError> {
-    let Some(mut field) = multipart.next_field().await? else {
-        return Err(ReceiveError::Invalid(format!("the `{name}` part is missing")));
-    };
-    if field.name() != Some(name) {
-        return Err(ReceiveError::Invalid(format!(
-            "expected the `{name}` part here (operations, map, then the files)"
-        )));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = field.chunk().await? {
-        if bytes.len() + chunk.len() > limit {
-            return Err(ReceiveError::TooLarge(format!("the `{name}` part is larger than {limit} bytes")));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
-}
-
 /// Puts the file token at `path` (`variables.file`, or `0.variables.files.1` in a batch).
 fn place_token(operations: &mut serde_json::Value, path: &str, index: usize) -> Result<(), ReceiveError> {
-    let mut target = &mut *operations;
-    for segment in path.split('.') {
-        target = match target {
-            serde_json::Value::Object(map) => map.get_mut(segment),
-            serde_json::Value::Array(list) => segment.parse::<usize>().ok().and_then(|i| list.get_mut(i)),
-            _ => None,
-        }
-        .ok_or_else(|| ReceiveError::Invalid(format!("the path {path:?} in `map` is not in `operations`")))?;
-    }
-    *target = serde_json::Value::String(format!("{TOKEN_PREFIX}{index}"));
-    Ok(())
+    let token = serde_json::Value::String(format!("{TOKEN_PREFIX}{index}"));
+    rules::put(operations, path, token)
+        .ok_or_else(|| ReceiveError::Invalid(format!("the path {path:?} in `map` is not in `operations`")))
 }
 
 /// The first bytes of a file part, kept as the chunks they came in.
@@ -381,15 +355,6 @@ async fn receive_file(
     metrics::counter!("files_upload_bytes_total").increment(size);
     tracing::debug!(size, content_type = %content_type, "received a file");
     Ok(Received::Stored(StoredBlob { key, filename, content_type, size, sha256: format!("{:x}", hasher.finalize()) }))
-}
-
-/// Whether a request body is a multipart form.
-pub fn boundary(content_type: Option<&str>) -> Option<String> {
-    let content_type = content_type?;
-    if !content_type.trim_start().to_ascii_lowercase().starts_with("multipart/form-data") {
-        return None;
-    }
-    multer::parse_boundary(content_type).ok()
 }
 
 /// The request's uploads, shared between the handler and the resolvers.

@@ -1,26 +1,24 @@
-//! The platform every taskgraph service stands on.
+//! The platform of the subgraphs: everything of `platform` (settings, HTTP,
+//! health, metrics, logs, identity, the shared binary), re-exported, and what
+//! only a subgraph needs: its database, the event bus (outbox relay and
+//! idempotent consumer), cache-aside, and serving an async-graphql schema with
+//! stable error codes.
 //!
 //! A service's `main` is one call to [`cli::main`]; its `lib.rs` builds an
 //! `Application` from typed settings, using the pieces below.
 
 pub mod cache;
-pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
-pub mod fail_open;
 pub mod graphql;
-pub mod health;
-pub mod healthcheck;
-pub mod http;
 pub mod identity;
-pub mod metrics;
-pub mod query_text;
-pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod text;
+
+pub use platform::{cli, fail_open, health, healthcheck, http, metrics, multipart, query_text, telemetry};
 
 pub use config::{ConfigError, Env, Secret};
 pub use error::ApiError;

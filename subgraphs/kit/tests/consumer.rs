@@ -105,7 +105,6 @@ impl Fixture {
             exchange: self.exchange.clone(),
             poll_interval: Duration::from_millis(100),
             max_backoff: Duration::from_millis(200),
-            in_process: None,
         }
     }
 

@@ -79,7 +79,6 @@ impl Fixture {
             exchange: "unused".into(),
             poll_interval: Duration::from_millis(100),
             max_backoff: Duration::from_millis(200),
-            in_process: Some(self.bus.clone()),
         }
     }
 
@@ -103,7 +102,7 @@ impl Fixture {
         };
         let unavailable = if queue == "tasks" { self.tasks_unavailable.clone() } else { Arc::default() };
         let handler = Arc::new(Recorder { queue, unavailable });
-        Consumer::new(self.pool.clone(), self.settings(), subscription, handler, "bus-test")
+        Consumer::new(self.pool.clone(), self.settings(), subscription, handler, "bus-test").with_bus(Some(&self.bus))
     }
 
     async fn handled(&self, queue: &str) -> i64 {
@@ -220,7 +219,7 @@ async fn the_relay_marks_a_row_published_only_once_every_subscriber_has_committe
     let fixture = Fixture::new().await;
     let _tasks = fixture.consumer("tasks", "user.deleted");
     let _files = fixture.consumer("files", "user.deleted");
-    let relay = Relay::new(fixture.pool.clone(), OUTBOX, fixture.settings(), "bus-test");
+    let relay = Relay::new(fixture.pool.clone(), OUTBOX, fixture.settings(), "bus-test").with_bus(Some(&fixture.bus));
     fixture.enqueue(Uuid::new_v4()).await;
     fixture.tasks_unavailable.store(true, Ordering::SeqCst);
     let pass = relay.deliver_pending(&fixture.bus).await.unwrap();
@@ -244,7 +243,7 @@ async fn rows_owed_to_one_subscriber_hold_back_no_later_row() {
     let fixture = Fixture::new().await;
     let _tasks = fixture.consumer("tasks", "user.deleted");
     let _files = fixture.consumer("files", "user.deleted");
-    let relay = Relay::new(fixture.pool.clone(), OUTBOX, fixture.settings(), "bus-test");
+    let relay = Relay::new(fixture.pool.clone(), OUTBOX, fixture.settings(), "bus-test").with_bus(Some(&fixture.bus));
     fixture.tasks_unavailable.store(true, Ordering::SeqCst);
     // More than a page of rows that tasks cannot take yet, then one more.
     for _ in 0..101 {
@@ -261,7 +260,7 @@ async fn rows_owed_to_one_subscriber_hold_back_no_later_row() {
 async fn the_running_relay_delivers_on_commit() {
     let fixture = Fixture::new().await;
     let _tasks = fixture.consumer("tasks", "user.deleted");
-    let relay = Relay::new(fixture.pool.clone(), OUTBOX, fixture.settings(), "bus-test");
+    let relay = Relay::new(fixture.pool.clone(), OUTBOX, fixture.settings(), "bus-test").with_bus(Some(&fixture.bus));
     let cancel = CancellationToken::new();
     let running = tokio::spawn(relay.run(cancel.clone()));
 

@@ -39,13 +39,13 @@ async fn database(isolation: &Isolation) -> PgPool {
         .await
 }
 
-fn in_process() -> AmqpSettings {
+/// Settings never dialled: the relay and consumers of these tests are on an in-process bus.
+fn unused_broker() -> AmqpSettings {
     AmqpSettings {
         url: Secret::new("amqp://guest:guest@127.0.0.1:1/%2f"),
         exchange: "unused".into(),
         poll_interval: Duration::from_millis(100),
         max_backoff: Duration::from_millis(200),
-        in_process: Some(InProcessBus::new()),
     }
 }
 
@@ -92,14 +92,16 @@ async fn the_outbox_keeps_pending_and_recent_rows_and_the_relay_prunes_the_rest_
     let recent = outbox_row(&pool, 6, true).await;
     outbox_row(&pool, 8, true).await;
     let every = Duration::from_millis(50);
-    let relay = Relay::new(pool.clone(), OUTBOX, in_process(), "retention-test");
+    let relay =
+        Relay::new(pool.clone(), OUTBOX, unused_broker(), "retention-test").with_bus(Some(&InProcessBus::new()));
 
     let pruned = relay.with_retention(Retention { keep: 7 * DAY, every }).prune().await.unwrap();
 
     assert_eq!(pruned, 1);
     assert_eq!(ids(&pool, "outbox").await, [old_pending, recent], "pending rows are never pruned");
 
-    let relay = Relay::new(pool.clone(), OUTBOX, in_process(), "retention-test");
+    let relay =
+        Relay::new(pool.clone(), OUTBOX, unused_broker(), "retention-test").with_bus(Some(&InProcessBus::new()));
     let cancel = CancellationToken::new();
     let running = tokio::spawn(relay.with_retention(Retention { keep: 7 * DAY, every }).run(cancel.clone()));
     outbox_row(&pool, 9, true).await;
@@ -127,7 +129,8 @@ async fn processed_events_are_kept_for_the_retention_and_pruned_by_the_consumer_
             processed_table: "retention_test.processed_events",
             settings,
         };
-        Consumer::new(pool.clone(), in_process(), subscription, Arc::new(Nothing), "retention-test")
+        Consumer::new(pool.clone(), unused_broker(), subscription, Arc::new(Nothing), "retention-test")
+            .with_bus(Some(&InProcessBus::new()))
     };
 
     let pruned = consumer(Duration::from_secs(3600)).prune_processed().await.unwrap();

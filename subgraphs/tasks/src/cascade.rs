@@ -3,15 +3,13 @@
 
 use std::sync::Arc;
 
-use kit::events::consumer::{Consumer, Handler, HandlerFuture, Poison, Subscription};
+use kit::config::AmqpSettings;
+use kit::events::consumer::{Consumer, ConsumerSettings, Handler, HandlerFuture, Poison, Subscription};
 use kit::events::{Envelope, USER_DELETED, UserDeleted};
 use sqlx::PgConnection;
 
-use crate::config::Settings;
 use crate::service::TaskService;
 
-/// The default queue name.
-pub const QUEUE: &str = "tasks.user-deleted";
 pub const PROCESSED_TABLE: &str = "tasks.processed_events";
 
 pub struct UserDeletedHandler {
@@ -42,16 +40,12 @@ impl Handler for UserDeletedHandler {
 }
 
 /// What the consumer reads: `user.deleted` on the configured queue.
-pub fn subscription(settings: &Settings) -> Subscription {
-    Subscription {
-        routing_key: USER_DELETED.to_owned(),
-        processed_table: PROCESSED_TABLE,
-        settings: settings.consumer.clone(),
-    }
+pub fn subscription(consumer: &ConsumerSettings) -> Subscription {
+    Subscription { routing_key: USER_DELETED.to_owned(), processed_table: PROCESSED_TABLE, settings: consumer.clone() }
 }
 
-pub fn consumer(settings: &Settings, service: TaskService) -> Consumer {
+pub fn consumer(amqp: AmqpSettings, consumer: &ConsumerSettings, service: TaskService) -> Consumer {
     let pool = service.store().pool().clone();
     let handler = Arc::new(UserDeletedHandler { service });
-    Consumer::new(pool, settings.amqp.clone(), subscription(settings), handler, crate::SERVICE)
+    Consumer::new(pool, amqp, subscription(consumer), handler, crate::SERVICE)
 }

@@ -32,7 +32,6 @@ impl Settings {
         if !(jwks_url.starts_with("http://") || jwks_url.starts_with("https://")) {
             env.invalid("JWKS_URL", "an http(s) URL", Some(&jwks_url));
         }
-        let queue = env.string("USER_DELETED_QUEUE", crate::cascade::QUEUE);
         Self {
             http: HttpSettings::from_env(env, DEFAULT_PORT),
             database: DatabaseSettings::from_env(env),
@@ -42,7 +41,7 @@ impl Settings {
             identity: IdentitySettings::from_env(env),
             limits: QueryLimits::from_env(env),
             jwks_url,
-            consumer: ConsumerSettings::from_env(env, queue, 16),
+            consumer: ConsumerSettings::user_deleted(env, crate::SERVICE, 16),
             router_secret: SubgraphSecret::from_env(env),
         }
     }

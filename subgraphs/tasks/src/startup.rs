@@ -9,7 +9,8 @@ use axum::response::Response;
 use axum::routing::post;
 use kit::TokenVerifier;
 use kit::cache::Cache;
-use kit::events::consumer::{Consumer, Subscription};
+use kit::events::InProcessBus;
+use kit::events::consumer::Consumer;
 use kit::graphql::GraphQLBatchRequest;
 use kit::health::Health;
 use tokio_util::sync::CancellationToken;
@@ -36,13 +37,20 @@ struct AppState {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_bus(settings, None).await
+    }
+
+    /// As [`build`](Self::build), its events on `bus` instead of RabbitMQ when
+    /// given: only a process hosting every producer and consumer (the monolith) does.
+    pub async fn build_with_bus(settings: Settings, bus: Option<&InProcessBus>) -> anyhow::Result<Self> {
         let database = kit::db::connect(&settings.database, SERVICE).await?;
         kit::db::migrate(database.pool(), sqlx::migrate!("../../migrations/tasks"), crate::SCHEMA).await?;
 
         let cache = Arc::new(Cache::new(SERVICE, settings.cache.clone()));
         let service = TaskService::new(TaskStore::new(database.clone()), cache.clone());
         let verifier = TokenVerifier::remote(&settings.identity, &settings.jwks_url);
-        let consumer = crate::cascade::consumer(&settings, service.clone());
+        let consumer =
+            crate::cascade::consumer(settings.amqp.clone(), &settings.consumer, service.clone()).with_bus(bus);
 
         let mut checks: Vec<Box<dyn kit::health::Check>> = vec![Box::new(database)];
         if cache.enabled() {
@@ -106,8 +114,9 @@ impl kit::cli::Service for Application {
         &settings.http
     }
 
-    fn event_queues(settings: &Settings) -> Option<(&kit::config::AmqpSettings, Vec<Subscription>)> {
-        Some((&settings.amqp, vec![crate::cascade::subscription(settings)]))
+    fn events_command(settings: &Settings, args: &[String]) -> Option<std::process::ExitCode> {
+        let subscriptions = [crate::cascade::subscription(&settings.consumer)];
+        Some(kit::events::maintenance::command(SERVICE, args, &settings.amqp, &subscriptions))
     }
 
     fn sdl() -> Option<String> {

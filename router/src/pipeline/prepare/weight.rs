@@ -388,7 +388,7 @@ mod tests {
 
     fn fixture() -> (Arc<Supergraph>, crate::config::GraphqlSettings) {
         let sdl = include_str!("../../../benches/fixtures/supergraph.graphql");
-        let env = &mut kit::Env::from_pairs(Vec::<(String, String)>::new());
+        let env = &mut platform::Env::from_pairs(Vec::<(String, String)>::new());
         let subgraphs = crate::Settings::from_env(env).subgraphs;
         let settings = crate::Settings::from_env(env).graphql;
         (Arc::new(Supergraph::from_sdl(sdl, &subgraphs, 1).expect("fixture builds")), settings)

@@ -31,10 +31,9 @@ fn consumer_of(app: &TestApp) -> Consumer {
         exchange: app.exchange.clone(),
         poll_interval: Duration::from_millis(100),
         max_backoff: Duration::from_millis(200),
-        in_process: None,
     };
     let consumer = ConsumerSettings::from_env(&mut Env::from_pairs::<String, String>([]), app.queue.clone(), 8);
-    cascade::consumer(app.repository.clone(), settings, &consumer, "files")
+    cascade::consumer(settings, &consumer, app.repository.clone())
 }
 
 async fn publish(app: &TestApp, body: &[u8]) {

@@ -21,8 +21,8 @@
 //! at 20 by default. Work queues are therefore declared with a delivery limit
 //! ([`DELIVERY_LIMIT`]) that no outage reaches.
 //!
-//! With [`AmqpSettings::in_process`] set, the consumer does not touch RabbitMQ:
-//! it subscribes to that in-process bus when built, and the outbox relay of the
+//! Given an in-process bus ([`Consumer::with_bus`]), the consumer does not touch RabbitMQ:
+//! it subscribes to that bus, and the outbox relay of the
 //! same process hands it each event (see [`super::in_process`]).
 
 use std::future::Future;
@@ -46,7 +46,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{BrokerStatus, Envelope, MIN_BACKOFF, Retention, backoff, jitter};
+use super::{BrokerStatus, Envelope, InProcessBus, MIN_BACKOFF, Retention, backoff, jitter};
 use crate::config::{AmqpSettings, Env};
 
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
@@ -94,6 +94,14 @@ pub struct ConsumerSettings {
 }
 
 impl ConsumerSettings {
+    /// The consumer of `user.deleted` in `service` (every service that cascades
+    /// an account's deletion has one): `USER_DELETED_QUEUE` (default
+    /// `<service>.user-deleted`), then as [`from_env`](Self::from_env).
+    pub fn user_deleted(env: &mut Env, service: &str, default_prefetch: u16) -> Self {
+        let queue = env.string("USER_DELETED_QUEUE", &format!("{service}.user-deleted"));
+        Self::from_env(env, queue, default_prefetch)
+    }
+
     /// `EVENTS_PREFETCH`, `EVENTS_MAX_BACKOFF` and `PROCESSED_EVENTS_RETENTION`.
     pub fn from_env(env: &mut Env, queue: String, default_prefetch: u16) -> Self {
         Self {
@@ -152,6 +160,8 @@ impl Outcome {
 
 pub struct Consumer {
     settings: AmqpSettings,
+    /// Events come from the in-process bus, not RabbitMQ.
+    in_process: bool,
     core: Arc<Core>,
     /// Set once `run` has been cancelled: an in-process bus then leaves this
     /// consumer's events pending instead of handing them to a stopping service.
@@ -180,13 +190,20 @@ impl Consumer {
         let core = Arc::new(Core { pool, subscription, handler });
         let stopped = Arc::new(AtomicBool::new(false));
         let status = BrokerStatus::for_consumer();
+        Self { settings, in_process: false, core, stopped, status, service }
+    }
+
+    /// Takes its events from `bus` instead of RabbitMQ (`None`: RabbitMQ). Only
+    /// a process that hosts every producer and consumer (the monolith) passes one.
+    pub fn with_bus(mut self, bus: Option<&InProcessBus>) -> Self {
         // Subscribed when built, not when run: the monolith builds every service
         // before any relay runs, so no event can find its consumer missing.
-        if let Some(bus) = &settings.in_process {
-            bus.subscribe(core.clone(), stopped.clone());
-            status.set(true);
+        if let Some(bus) = bus {
+            bus.subscribe(self.core.clone(), self.stopped.clone());
+            self.status.set(true);
+            self.in_process = true;
         }
-        Self { settings, core, stopped, status, service }
+        self
     }
 
     /// Whether the consumer is consuming its queue: a readiness check named
@@ -200,7 +217,7 @@ impl Consumer {
     /// `processed_events` meanwhile.
     pub async fn run(self, cancel: CancellationToken) {
         let pruning = self.prune_periodically(&cancel);
-        if self.settings.in_process.is_some() {
+        if self.in_process {
             tracing::info!(queue = %self.core.subscription.queue(), "consuming from the in-process bus");
             // The relay hands events over; this only prunes and marks the end (on drop, below).
             pruning.await;

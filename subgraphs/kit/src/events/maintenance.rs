@@ -280,7 +280,6 @@ mod tests {
             exchange: "unused".into(),
             poll_interval: std::time::Duration::from_secs(1),
             max_backoff: std::time::Duration::from_secs(1),
-            in_process: None,
         };
         for args in [vec![], vec!["replay".to_owned()], vec!["replay-dead-letters".to_owned(), "extra".to_owned()]] {
             assert_eq!(command("tasks", &args, &amqp, &[]), ExitCode::from(2), "{args:?}");

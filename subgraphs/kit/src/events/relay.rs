@@ -6,7 +6,7 @@
 //! broker outage loses nothing. The one window for a duplicate is a crash between
 //! the confirm and the commit: consumers deduplicate on `eventId`.
 //!
-//! With [`AmqpSettings::in_process`] set, the relay delivers each row to the
+//! Given an in-process bus ([`Relay::with_bus`]), the relay delivers each row to the
 //! consumers of its own process instead, and marks it once they have all
 //! settled it (see [`super::in_process`]).
 //!
@@ -46,8 +46,8 @@ pub struct BrokerStatus {
 
 impl BrokerStatus {
     /// `rabbitmq`, or `event_bus` with the in-process bus.
-    pub(crate) fn for_settings(settings: &AmqpSettings) -> Self {
-        let name = if settings.in_process.is_some() { "event_bus" } else { "rabbitmq" };
+    pub(crate) fn for_relay(bus: Option<&InProcessBus>) -> Self {
+        let name = if bus.is_some() { "event_bus" } else { "rabbitmq" };
         Self { connected: Arc::default(), name }
     }
 
@@ -89,6 +89,8 @@ pub struct Relay {
     pool: PgPool,
     outbox: Outbox,
     settings: AmqpSettings,
+    /// Where rows go instead of RabbitMQ, in a process hosting every consumer.
+    bus: Option<InProcessBus>,
     service: &'static str,
     status: BrokerStatus,
     retention: Retention,
@@ -120,9 +122,18 @@ struct PendingRow {
 
 impl Relay {
     pub fn new(pool: PgPool, outbox: Outbox, settings: AmqpSettings, service: &'static str) -> Self {
-        let status = BrokerStatus::for_settings(&settings);
+        let status = BrokerStatus::for_relay(None);
         let retention = Retention { keep: Duration::from_secs(7 * 24 * 3600), every: Retention::HOURLY };
-        Self { pool, outbox, settings, service, status, retention }
+        Self { pool, outbox, settings, bus: None, service, status, retention }
+    }
+
+    /// Delivers to the consumers of `bus` instead of RabbitMQ (`None`: RabbitMQ).
+    /// Only a process that hosts every producer and consumer (the monolith)
+    /// passes one: a standalone service's events must reach other processes.
+    pub fn with_bus(mut self, bus: Option<&InProcessBus>) -> Self {
+        self.status = BrokerStatus::for_relay(bus);
+        self.bus = bus.cloned();
+        self
     }
 
     /// Registers `events_published_total{routing_key}` at 0 for each of the
@@ -149,7 +160,7 @@ impl Relay {
     /// backoff; prunes published rows meanwhile, broker or not.
     pub async fn run(self, cancel: CancellationToken) {
         let relaying = async {
-            match self.settings.in_process.clone() {
+            match self.bus.clone() {
                 Some(bus) => self.run_in_process(&bus, &cancel).await,
                 None => self.run_with_broker(&cancel).await,
             }

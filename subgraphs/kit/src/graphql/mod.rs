@@ -111,8 +111,7 @@ pub async fn viewer_or_unavailable(
 
 fn unavailable(retry_after: u64) -> axum::response::Response {
     let message = "The access token cannot be checked right now; retry shortly".to_owned();
-    let response = Response::from_errors(vec![server_error(ApiError::Unavailable { message, retry_after })]);
-    let body = serde_json::to_vec(&response).unwrap_or_default();
+    let body = rejection::error_body(ApiError::Unavailable { message, retry_after });
     let headers = [
         (header::RETRY_AFTER, HeaderValue::from(retry_after)),
         (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
@@ -120,7 +119,10 @@ fn unavailable(retry_after: u64) -> axum::response::Response {
     (axum::http::StatusCode::SERVICE_UNAVAILABLE, headers, body).into_response()
 }
 
-async fn execute_batch<Q, M, S>(
+/// Executes `request` (held to the schema's limits, see [`execute_checked`])
+/// for `viewer`, already known: the viewer and what `per_viewer` adds go into
+/// each request's data. [`execute_with`] once the viewer is read from the headers.
+pub async fn execute_batch<Q, M, S>(
     schema: &Schema<Q, M, S>,
     request: BatchRequest,
     viewer: Option<&Viewer>,

@@ -3,8 +3,7 @@
 //! serde's or multer's error (and through it, bits of the body).
 
 use async_graphql::ParseRequestError;
-use axum::Json;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::ApiError;
@@ -40,16 +39,20 @@ impl IntoResponse for Unreadable {
 /// A GraphQL response with one request error and no data. The connection is
 /// closed: the rest of the request body may not have been read.
 pub fn request_error(status: StatusCode, error: ApiError) -> Response {
+    let headers = [(header::CONNECTION, HeaderValue::from_static("close")), (header::CONTENT_TYPE, JSON)];
+    (status, headers, error_body(error)).into_response()
+}
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// `error` as the GraphQL error envelope (the platform's one writer of it):
+/// its message, its code, and its `field` or `retryAfter` when it has one.
+pub(crate) fn error_body(error: ApiError) -> Vec<u8> {
     let code = error.code();
     let error = async_graphql::Error::from(error);
-    let mut body =
-        serde_json::json!({ "errors": [{ "message": error.message, "extensions": { "code": code.as_str() } }] });
-    if let Some(extensions) = &error.extensions {
-        for key in ["field", "retryAfter"] {
-            if let Some(value) = extensions.get(key) {
-                body["errors"][0]["extensions"][key] = serde_json::to_value(value).unwrap_or_default();
-            }
-        }
-    }
-    (status, [(header::CONNECTION, "close")], Json(body)).into_response()
+    let extensions: Vec<(&str, serde_json::Value)> = ["field", "retryAfter"]
+        .into_iter()
+        .filter_map(|key| Some((key, serde_json::to_value(error.extensions.as_ref()?.get(key)?).ok()?)))
+        .collect();
+    platform::http::graphql_error_body(&error.message, code.as_str(), &extensions)
 }

@@ -38,7 +38,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Env)) -> TestApp {
     let isolation = Isolation::new("tasks");
     let issuer = TestIssuer::start().await;
     let exchange = isolation.exchange.clone();
-    let queue = isolation.queue(tasks::cascade::QUEUE);
+    let queue = isolation.queue("tasks.user-deleted");
     let mut env = Env::from_pairs([
         ("HOST".to_owned(), "127.0.0.1".to_owned()),
         ("PORT".to_owned(), "0".to_owned()),

@@ -279,11 +279,6 @@ fn bearer_token(value: &[u8]) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// The viewer of a GraphQL request, or UNAUTHENTICATED.
-pub fn require_viewer<'a>(ctx: &async_graphql::Context<'a>) -> Result<&'a Viewer, crate::ApiError> {
-    ctx.data_opt::<Viewer>().ok_or_else(crate::ApiError::unauthenticated)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

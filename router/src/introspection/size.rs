@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use graphql_tools::static_graphql::query;
 
-use super::{IntrospectionSchema, Node, TypeNode};
+use super::execute::{Node, TypeNode};
+use super::index::IntrospectionSchema;
 
 /// Spreads nested deeper than this are not followed (the operation limits refuse them first).
 const MAX_SPREAD_NESTING: usize = 64;

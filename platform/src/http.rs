@@ -133,6 +133,7 @@ pub fn platform_router(service: &'static str, app: Router, health: Health, setti
                 humantime::format_duration(settings.request_timeout)
             ),
             "REQUEST_TIMEOUT",
+            &[],
         )),
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
         in_flight_gauge: metrics::gauge!(IN_FLIGHT, "service" => service),
@@ -240,6 +241,7 @@ impl Platform {
         let body = graphql_error_body(
             "The service is at its limit of requests in flight (MAX_IN_FLIGHT); retry shortly",
             "SERVICE_UNAVAILABLE",
+            &[],
         );
         let mut response = graphql_error_response(StatusCode::SERVICE_UNAVAILABLE, Bytes::from(body));
         let headers = response.headers_mut();
@@ -316,7 +318,7 @@ const FORBIDDEN_REQUESTS: &str = "http_requests_without_router_secret_total";
 pub fn router_only(service: &'static str, routes: Router, secret: &SubgraphSecret) -> Router {
     let Some(secret) = secret.secret() else { return routes };
     let expected = Arc::new(secret_digest(secret.expose().as_bytes()));
-    let forbidden = Bytes::from(graphql_error_body("Only the router may call this service", "FORBIDDEN"));
+    let forbidden = Bytes::from(graphql_error_body("Only the router may call this service", "FORBIDDEN", &[]));
     routes.layer(tower::layer::layer_fn(move |inner| RouterOnly {
         inner,
         service,
@@ -382,13 +384,18 @@ fn payload_too_large_as_graphql(response: Response) -> Response {
     if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
         return response;
     }
-    let body = graphql_error_body("The request body is too large", "PAYLOAD_TOO_LARGE");
+    let body = graphql_error_body("The request body is too large", "PAYLOAD_TOO_LARGE", &[]);
     graphql_error_response(StatusCode::PAYLOAD_TOO_LARGE, Bytes::from(body))
 }
 
-/// `{"errors":[{"message":…,"extensions":{"code":…}}]}`.
-fn graphql_error_body(message: &str, code: &str) -> Vec<u8> {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+/// The one way a GraphQL response that is a single error, without data, is
+/// written: `{"errors":[{"message":…,"extensions":{"code":…, …}}]}`, the code
+/// first, then `extensions` in their order.
+pub fn graphql_error_body(message: &str, code: &str, extensions: &[(&str, serde_json::Value)]) -> Vec<u8> {
+    let mut all = serde_json::Map::new();
+    all.insert("code".to_owned(), code.into());
+    all.extend(extensions.iter().map(|(key, value)| ((*key).to_owned(), value.clone())));
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": all }] });
     serde_json::to_vec(&body).expect("a JSON value always encodes")
 }
 

@@ -1,4 +1,4 @@
-//! kit's HTTP server over real TCP sockets: idle and slow connections are
+//! The platform's HTTP server over real TCP sockets: idle and slow connections are
 //! closed, connections and requests in flight are capped, a request past
 //! REQUEST_TIMEOUT gets a GraphQL error, shutdown first turns readiness 503
 //! for SHUTDOWN_DELAY and then drains, and routes wrapped in `router_only`
@@ -12,11 +12,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
-use kit::Env;
-use kit::config::{HttpSettings, Secret, SubgraphSecret};
-use kit::health::Health;
-use kit::http::Server;
-use kit::testing::eventually;
+use platform::Env;
+use platform::config::{HttpSettings, Secret, SubgraphSecret};
+use platform::health::Health;
+use platform::http::Server;
+use platform::testing::eventually;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -63,7 +63,7 @@ impl TestServer {
         Self::start_with(vars, &SubgraphSecret::Disabled).await
     }
 
-    /// With the service's routes answered only for `secret` (see `kit::http::router_only`).
+    /// With the service's routes answered only for `secret` (see `platform::http::router_only`).
     async fn start_with(vars: &[(&str, &str)], secret: &SubgraphSecret) -> Self {
         let mut env = Env::from_pairs([("HOST", "127.0.0.1"), ("PORT", "0"), ("SHUTDOWN_DELAY", "0s")]);
         for (name, value) in vars {
@@ -84,7 +84,7 @@ impl TestServer {
                     "done"
                 }),
             );
-        let routes = kit::http::router_only("test", routes, secret);
+        let routes = platform::http::router_only("test", routes, secret);
         let server = Server::bind("test", routes, Health::new("test", vec![]), &settings).await.expect("binds");
         let address = server.local_addr().expect("bound");
         let admin_port = server.admin_port().expect("an admin listener");
@@ -315,7 +315,7 @@ async fn shutdown_first_answers_ready_503_for_the_delay_while_live_and_requests_
     server.shutdown.cancel();
 
     let ready_url = server.url("/health/ready");
-    let body: Value = kit::testing::wait_for("readiness to turn 503", || async {
+    let body: Value = platform::testing::wait_for("readiness to turn 503", || async {
         let ready = http.get(&ready_url).send().await.ok()?;
         (ready.status() == 503).then_some(())?;
         ready.json().await.ok()
@@ -364,6 +364,6 @@ async fn routes_for_the_router_only_refuse_a_missing_or_wrong_secret_with_403_an
     }
     let metrics = http.get(format!("http://127.0.0.1:{}/metrics", server.admin_port)).send().await.unwrap();
     assert_eq!(metrics.status(), 200, "nor does /metrics");
-    let refusals = kit::testing::metric("http_requests_without_router_secret_total", &[("service", "test")]);
+    let refusals = platform::testing::metric("http_requests_without_router_secret_total", &[("service", "test")]);
     assert!(refusals >= 2.0, "counted: {refusals}");
 }

@@ -1,5 +1,5 @@
 //! The abusive documents every GraphQL endpoint of ours must refuse under the
-//! default document limits (`kit::config::QueryLimits`), the allowed ones it
+//! default document limits (`platform::config::QueryLimits`), the allowed ones it
 //! must still serve, and one check of a live service against them all. The
 //! documents use only what every federation subgraph has (`Query`,
 //! `__typename`, `_service`, introspection), so each subgraph's tests call the

@@ -9,8 +9,7 @@ use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{AmqpSettings, ConfigError, Env, HttpSettings, TelemetrySettings};
-use crate::events::consumer::Subscription;
+use crate::config::{ConfigError, Env, HttpSettings, TelemetrySettings};
 use crate::healthcheck::{self, Probe};
 
 /// What a service gives the shared binary.
@@ -23,9 +22,10 @@ pub trait Service: Sized + Send + 'static {
     fn telemetry(settings: &Self::Settings) -> &TelemetrySettings;
     /// Where the service listens (`SERVICE healthcheck` asks there).
     fn http(settings: &Self::Settings) -> &HttpSettings;
-    /// The broker and the queues the service consumes, for `SERVICE events ...`;
-    /// `None` (the default): it consumes none, and the command says so.
-    fn event_queues(_settings: &Self::Settings) -> Option<(&AmqpSettings, Vec<Subscription>)> {
+    /// `SERVICE events <args>`: operates the queues the service consumes (kit's
+    /// `events::maintenance::command`); `None` (the default): it consumes none,
+    /// and the command says so.
+    fn events_command(_settings: &Self::Settings, _args: &[String]) -> Option<ExitCode> {
         None
     }
     /// The federation SDL the service serves (`None`: it serves no SDL of its own).
@@ -70,14 +70,7 @@ pub fn main<S: Service>() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let shutdown = CancellationToken::new();
-        let signal = shutdown.clone();
-        tokio::spawn(async move {
-            crate::http::shutdown_signal().await;
-            tracing::info!("shutdown signal received; draining");
-            signal.cancel();
-        });
-        match app.run_until_stopped(shutdown).await {
+        match app.run_until_stopped(shutdown_on_signal()).await {
             Ok(()) => {
                 tracing::info!("{} stopped", S::NAME);
                 ExitCode::SUCCESS
@@ -152,13 +145,23 @@ pub fn report_probe(service: &str, address: std::net::SocketAddr, probe: Probe) 
 
 fn events<S: Service>(args: &[String]) -> ExitCode {
     let Some(settings) = settings_or_report::<S>() else { return ExitCode::from(2) };
-    match S::event_queues(&settings) {
-        Some((amqp, subscriptions)) => crate::events::maintenance::command(S::NAME, args, amqp, &subscriptions),
-        None => {
-            eprintln!("{}: consumes no events, so has no queues to operate", S::NAME);
-            ExitCode::from(2)
-        }
-    }
+    S::events_command(&settings, args).unwrap_or_else(|| {
+        eprintln!("{}: consumes no events, so has no queues to operate", S::NAME);
+        ExitCode::from(2)
+    })
+}
+
+/// A token cancelled when the process is told to stop (ctrl-c or SIGTERM);
+/// call it on the runtime.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        crate::http::shutdown_signal().await;
+        tracing::info!("shutdown signal received; draining");
+        signal.cancel();
+    });
+    shutdown
 }
 
 /// The async runtime a service runs on: Tokio's multi-threaded scheduler, with

@@ -1,0 +1,65 @@
+//! One subgraph as the router calls it: the endpoint the supergraph names,
+//! with the connections, the metrics and the timeout the client uses for it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::SubgraphMetrics;
+use super::http1::Pool;
+use crate::config::SubgraphSettings;
+
+/// One subgraph as the router calls it.
+#[derive(Debug, Clone)]
+pub struct Subgraph {
+    pub name: String,
+    /// `name` as a metric label: cloned per request without allocating.
+    pub label: metrics::SharedString,
+    /// Its request metrics, registered when the supergraph is built.
+    pub metrics: Arc<SubgraphMetrics>,
+    pub url: String,
+    /// `url`, parsed once rather than on every request.
+    pub endpoint: reqwest::Url,
+    /// Keep-alive connections for its GraphQL fetches.
+    pub pool: Arc<Pool>,
+    pub timeout: Duration,
+}
+
+impl Subgraph {
+    /// The subgraph `name` at `url`: its pool of connections (carrying the
+    /// router's secret) and its metrics. Only `http://` subgraphs can be called.
+    pub fn connect(name: &str, url: String, timeout: Duration, settings: &SubgraphSettings) -> anyhow::Result<Self> {
+        let endpoint = reqwest::Url::parse(&url)
+            .map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
+        if endpoint.scheme() != "http" {
+            anyhow::bail!("subgraph {name} has URL {url:?}: only http:// subgraphs can be called");
+        }
+        let uri: axum::http::Uri =
+            url.parse().map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
+        let (accept, max_body) = (super::ACCEPT, settings.max_response_bytes);
+        let mut pool = Pool::new(&uri, accept, max_body, settings.connections)
+            .map_err(|e| anyhow::anyhow!("subgraph {name} has URL {url:?}: {e}"))?;
+        if let Some(secret) = super::secret_header(&settings.secret) {
+            pool = pool.with_header(&platform::http::ROUTER_SECRET_HEADER, &secret);
+        }
+        let label = metrics::SharedString::from(Arc::<str>::from(name));
+        let subgraph_metrics = Arc::new(SubgraphMetrics::default());
+        subgraph_metrics.register(&label);
+        Ok(Self {
+            name: name.to_owned(),
+            label,
+            metrics: subgraph_metrics,
+            url,
+            endpoint,
+            pool: Arc::new(pool),
+            timeout,
+        })
+    }
+
+    /// Takes over `previous`'s keep-alive connections when the URL is the
+    /// same, so that a reload does not reconnect every subgraph at once.
+    pub fn keep_connections_of(&mut self, previous: &Subgraph) {
+        if previous.url == self.url {
+            self.pool = previous.pool.clone();
+        }
+    }
+}
