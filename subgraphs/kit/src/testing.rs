@@ -2,10 +2,12 @@
 //! where they are, a per-test database and exchange that clean up after
 //! themselves, awaiting a condition instead of sleeping, a TCP gate that
 //! plays an outage of one dependency without touching the shared service,
-//! readers of queue depths and of this process's metrics, and ([`limits`])
-//! the abusive documents every GraphQL endpoint must refuse.
+//! readers of queue depths and of this process's metrics, ([`limits`]) the
+//! abusive documents every GraphQL endpoint must refuse, and ([`telemetry`])
+//! a collector for the spans a process exports and a store for its log lines.
 
 pub mod limits;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
