@@ -77,3 +77,58 @@ impl Visit for JsonVisitor {
         self.put(field, Value::from(format!("{value:?}")));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::LogFields;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn span_fields_are_logged_without_the_otel_ones_and_later_fields_join_them() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .fmt_fields(LogFields)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "request",
+                request_id = "r-1",
+                trace_id = tracing::field::Empty,
+                otel.kind = "server",
+                otel.name = tracing::field::Empty,
+            );
+            span.record("otel.name", "POST /graphql");
+            span.record("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736");
+            span.in_scope(|| tracing::info!(status = 200, "served"));
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(
+            line["span"],
+            serde_json::json!({ "request_id": "r-1", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "name": "request" }),
+            "{text}"
+        );
+        assert_eq!((line["message"].as_str(), line["status"].as_u64()), (Some("served"), Some(200)));
+    }
+}
