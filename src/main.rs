@@ -25,7 +25,8 @@ fn main() -> ExitCode {
         Some("events") => return events(&settings, &args[1..]),
         _ => {}
     }
-    kit::telemetry::init(&settings.telemetry);
+    // Kept until the runtime has stopped: dropped last, it exports the spans still queued.
+    let _telemetry = kit::telemetry::init(&settings.telemetry, "taskgraph");
     let runtime = match kit::cli::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -54,7 +54,8 @@ pub fn main<S: Service>() -> ExitCode {
         }
     }
     let Some(settings) = settings_or_report::<S>() else { return ExitCode::from(2) };
-    crate::telemetry::init(S::telemetry(&settings));
+    // Kept until the runtime has stopped: dropped last, it exports the spans still queued.
+    let _telemetry = crate::telemetry::init(S::telemetry(&settings), S::NAME);
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {

@@ -215,14 +215,43 @@ impl Env {
     }
 }
 
-/// How a service writes its logs.
+/// How a service writes its logs, and whether and where it sends traces.
 #[derive(Debug, Clone)]
 pub struct TelemetrySettings {
     /// `LOG_FORMAT`: `json` (default) or `pretty`.
     pub pretty: bool,
     /// `LOG_LEVEL`: an `EnvFilter` directive such as `info` or `auth=debug,info`.
     pub level: String,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` set: spans exported over OTLP/HTTP;
+    /// `None` (the default): no tracing at all.
+    pub traces: Option<TraceSettings>,
 }
+
+/// Where spans go and which traces are kept (the OpenTelemetry SDK's standard variables).
+#[derive(Debug, Clone)]
+pub struct TraceSettings {
+    /// The URL spans are posted to: `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended.
+    pub endpoint: String,
+    /// `OTEL_SERVICE_NAME`; `None`: the service's own name (`router`, `auth`, ...).
+    pub service_name: Option<String>,
+    /// Share of the traces started here that are kept, from `OTEL_TRACES_SAMPLER`
+    /// and `OTEL_TRACES_SAMPLER_ARG`. Always parent-based: a request or event that
+    /// arrives with a trace context follows the decision made where the trace began.
+    pub sample_ratio: f64,
+    /// `OTEL_EXPORTER_OTLP_HEADERS`: `name=value` pairs sent with every export
+    /// (a hosted backend's credentials; never logged).
+    pub headers: Vec<(String, Secret)>,
+}
+
+/// The samplers `OTEL_TRACES_SAMPLER` names, each read as parent-based.
+const SAMPLERS: [&str; 6] = [
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+    "always_on",
+    "always_off",
+    "traceidratio",
+];
 
 impl TelemetrySettings {
     pub fn from_env(env: &mut Env) -> Self {
@@ -231,8 +260,70 @@ impl TelemetrySettings {
         if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
             env.invalid("LOG_LEVEL", "a log filter such as info or auth=debug,info", Some(&level));
         }
-        Self { pretty, level }
+        Self { pretty, level, traces: TraceSettings::from_env(env) }
     }
+}
+
+impl TraceSettings {
+    /// `None` unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    fn from_env(env: &mut Env) -> Option<Self> {
+        let base = env.optional("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+        // Plain HTTP only: no TLS stack is built in, so spans go to a collector
+        // beside the service (compose's, a sidecar, a node agent), which forwards them.
+        if !base.starts_with("http://") || base.len() == "http://".len() {
+            env.invalid(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "an http:// URL of an OpenTelemetry collector, such as http://otel-collector:4318",
+                Some(&base),
+            );
+        }
+        let endpoint = format!("{}/v1/traces", base.trim_end_matches('/'));
+        let sampler = env.choice("OTEL_TRACES_SAMPLER", "parentbased_always_on", &SAMPLERS);
+        let sample_ratio = match sampler.trim_start_matches("parentbased_") {
+            "always_on" => 1.0,
+            "always_off" => 0.0,
+            _ => {
+                let ratio = env.parse("OTEL_TRACES_SAMPLER_ARG", 1.0, "a ratio from 0 to 1, such as 0.1");
+                if (0.0..=1.0).contains(&ratio) {
+                    ratio
+                } else {
+                    let raw = env.optional("OTEL_TRACES_SAMPLER_ARG");
+                    env.invalid("OTEL_TRACES_SAMPLER_ARG", "a ratio from 0 to 1, such as 0.1", raw.as_deref());
+                    1.0
+                }
+            }
+        };
+        let headers = otlp_headers(env);
+        Some(Self { endpoint, service_name: env.optional("OTEL_SERVICE_NAME"), sample_ratio, headers })
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_HEADERS`: `name=value` pairs separated by commas, values percent-decoded.
+fn otlp_headers(env: &mut Env) -> Vec<(String, Secret)> {
+    let Some(raw) = env.optional("OTEL_EXPORTER_OTLP_HEADERS") else { return Vec::new() };
+    let mut headers = Vec::new();
+    for pair in raw.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
+        let parsed = pair.split_once('=').and_then(|(name, value)| {
+            let name = name.trim();
+            let value = percent_encoding::percent_decode_str(value.trim()).decode_utf8().ok()?;
+            let valid = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                && axum::http::HeaderValue::from_str(&value).is_ok();
+            valid.then(|| (name.to_owned(), Secret::new(value)))
+        });
+        match parsed {
+            Some(header) => headers.push(header),
+            None => {
+                // The value may be a credential: name only the variable.
+                env.invalid(
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "comma-separated name=value pairs (valid HTTP headers)",
+                    None,
+                );
+                return Vec::new();
+            }
+        }
+    }
+    headers
 }
 
 /// What every HTTP service needs: where to listen, how long to wait, how much
@@ -267,6 +358,11 @@ pub struct HttpSettings {
     /// `ADMIN_HOST` and `ADMIN_PORT`: where `/metrics` (and the health routes)
     /// are served, away from the public port; `None` (`ADMIN_PORT=none`): nowhere.
     pub admin: Option<SocketAddr>,
+    /// Whether a request that arrives without a W3C `traceparent` starts a
+    /// trace (the router, where clients come in) or is not traced at all (a
+    /// subgraph: its readiness probes and key polls would each be a trace).
+    /// Not a variable: set by the service.
+    pub starts_traces: bool,
 }
 
 /// How far above the public port the admin listener is by default (auth
@@ -307,6 +403,7 @@ impl HttpSettings {
             max_connections: env.int_in("MAX_CONNECTIONS", 10_000, 1, 1_000_000),
             max_in_flight: env.int_in("MAX_IN_FLIGHT", 1_000, 1, 1_000_000),
             admin: admin_address(env, port),
+            starts_traces: false,
         }
     }
 }
@@ -510,6 +607,46 @@ mod tests {
         assert_eq!(err.0.len(), 2, "{err}");
         assert!(err.0[0].starts_with("PORT must be a TCP port number"), "{err}");
         assert!(err.0[1].starts_with("LOG_FORMAT must be one of json, pretty"), "{err}");
+    }
+
+    #[test]
+    fn traces_are_off_unless_an_endpoint_is_set_and_their_variables_are_checked() {
+        let read = |pairs: &[(&str, &str)]| {
+            let mut env = Env::from_pairs(pairs.iter().copied());
+            let telemetry = TelemetrySettings::from_env(&mut env);
+            env.finish().map(|()| telemetry.traces).map_err(|e| e.to_string())
+        };
+        assert!(read(&[]).unwrap().is_none());
+        let on = read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]).unwrap().unwrap();
+        assert_eq!(on.endpoint, "http://collector:4318/v1/traces");
+        assert_eq!((on.sample_ratio, on.service_name.as_deref()), (1.0, None));
+        let tuned = read(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_SERVICE_NAME", "edge"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k%3D1, x-team=core"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!((tuned.sample_ratio, tuned.service_name.as_deref()), (0.25, Some("edge")));
+        let headers: Vec<(&str, &str)> = tuned.headers.iter().map(|(n, v)| (n.as_str(), v.expose())).collect();
+        assert_eq!(headers, [("x-api-key", "k=1"), ("x-team", "core")]);
+        let off = read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_TRACES_SAMPLER", "always_off")]);
+        assert_eq!(off.unwrap().unwrap().sample_ratio, 0.0);
+
+        let wrong = read(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"),
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "authorization"),
+        ])
+        .unwrap_err();
+        assert!(wrong.contains("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// URL"), "{wrong}");
+        assert!(wrong.contains("OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1"), "{wrong}");
+        assert!(wrong.contains("OTEL_EXPORTER_OTLP_HEADERS must be comma-separated"), "{wrong}");
+        let unknown = read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_TRACES_SAMPLER", "jaeger")]);
+        assert!(unknown.unwrap_err().starts_with("OTEL_TRACES_SAMPLER must be one of"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tracing::Instrument;
 
 /// Consecutive errors after which Redis is skipped for [`COOL_DOWN`].
 const ERRORS_BEFORE_COOL_DOWN: u32 = 3;
@@ -105,7 +106,20 @@ impl FailOpenRedis {
             let conn = self.connection().await?;
             op(conn).await
         };
-        match tokio::time::timeout(self.timeout, attempt).await {
+        // One place for every Redis call (cache reads and writes, rate-limit buckets).
+        let span = tracing::info_span!(
+            target: crate::telemetry::TRACE_ONLY,
+            "redis",
+            otel.kind = "client",
+            otel.name = %format_args!("redis {}", self.purpose),
+            db.system.name = "redis",
+            otel.status_code = tracing::field::Empty,
+        );
+        let outcome = tokio::time::timeout(self.timeout, attempt).instrument(span.clone()).await;
+        if !matches!(outcome, Ok(Ok(_))) {
+            span.record("otel.status_code", "error");
+        }
+        match outcome {
             Ok(Ok(value)) => {
                 self.consecutive_errors.store(0, Ordering::Relaxed);
                 if self.unsettled.load(Ordering::Acquire) {

@@ -60,30 +60,49 @@ fn is_acceptable_request_id(bytes: &[u8]) -> bool {
     !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(b))
 }
 
+/// The service a request is for, in its extensions.
 #[derive(Clone, Copy)]
-struct ServiceName(&'static str);
+struct ServiceName {
+    name: &'static str,
+    /// [`HttpSettings::starts_traces`].
+    starts_traces: bool,
+}
 
 fn request_span(req: &Request) -> Span {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.as_str().to_owned()).unwrap_or_default();
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let trace_id = req.headers().get("traceparent").and_then(|v| trace_id(v.as_bytes())).unwrap_or("");
+    let service = req.extensions().get::<ServiceName>().copied();
     // Only method, route, ids: headers (Authorization!) and query strings stay out of logs.
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
+        service = service.map_or("unknown", |s| s.name),
         request_id = %request_id,
-        trace_id,
+        // Recorded below: the trace this request is part of.
+        trace_id = tracing::field::Empty,
         method = %req.method(),
         route = route.as_deref().unwrap_or("unmatched"),
         // Recorded once a bearer token has been verified.
         user_id = tracing::field::Empty,
-    )
+        otel.kind = "server",
+        otel.name = tracing::field::Empty,
+    );
+    let trace_id = if crate::telemetry::tracing_enabled() {
+        span.record("otel.name", format!("{} {}", req.method(), route.as_deref().unwrap_or("unmatched")));
+        crate::telemetry::join_request(&span, req.headers(), service.is_some_and(|s| s.starts_traces));
+        crate::telemetry::trace_id(&span)
+    } else {
+        req.headers().get("traceparent").and_then(|v| traceparent_trace_id(v.as_bytes())).map(str::to_owned)
+    };
+    span.record("trace_id", trace_id.as_deref().unwrap_or(""));
+    span
 }
 
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), so
-/// that every log line of a traced request names its trace (the router
-/// forwards the header to subgraphs, so theirs name the same one). `None` for
-/// anything malformed, and for the all-zero id the spec calls invalid.
-fn trace_id(traceparent: &[u8]) -> Option<&str> {
+/// that with traces off every log line of a request a client traced still
+/// names its trace (the router forwards the header to subgraphs, so theirs
+/// name the same one). `None` for anything malformed, and for the all-zero id
+/// the spec calls invalid.
+pub fn traceparent_trace_id(traceparent: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(traceparent).ok()?;
     let mut parts = text.split('-');
     let (version, trace_id, parent_id, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -126,6 +145,7 @@ pub fn platform_router(service: &'static str, app: Router, health: Health, setti
     let platform = Platform {
         inner: RequestBodyLimit::new(routes, settings.body_limit),
         service,
+        starts_traces: settings.starts_traces,
         timeout: settings.request_timeout,
         timed_out: Bytes::from(graphql_error_body(
             &format!(
@@ -159,6 +179,7 @@ pub fn admin_router(health: Health) -> Router {
 struct Platform {
     inner: RequestBodyLimit<Router>,
     service: &'static str,
+    starts_traces: bool,
     timeout: Duration,
     /// The body of a request's 504, made once.
     timed_out: Bytes,
@@ -215,7 +236,7 @@ impl Service<Request> for Platform {
         };
         req.headers_mut().insert(REQUEST_ID_HEADER.clone(), id.clone());
         req.extensions_mut().insert(RequestId(id.clone()));
-        req.extensions_mut().insert(ServiceName(self.service));
+        req.extensions_mut().insert(ServiceName { name: self.service, starts_traces: self.starts_traces });
         let response = self.inner.call(req);
         let (timeout, timed_out) = (self.timeout, self.timed_out.clone());
         Box::pin(async move {
@@ -276,7 +297,7 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         let span = request_span(&req);
         let route = req.extensions().get::<MatchedPath>().cloned();
-        let service = req.extensions().get::<ServiceName>().map(|s| s.0).unwrap_or("unknown");
+        let service = req.extensions().get::<ServiceName>().map_or("unknown", |s| s.name);
         let method = req.method().clone();
         let started = Instant::now();
         let response = span.in_scope(|| self.inner.call(req));
@@ -286,6 +307,7 @@ where
                 let latency = started.elapsed();
                 let status = response.status();
                 tracing::info!(status = status.as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "served");
+                crate::telemetry::record_http_status(status.as_u16());
                 if status.is_server_error() {
                     tracing::error!(status = status.as_u16(), "response failed");
                 }
@@ -550,7 +572,7 @@ pub fn json_error(status: StatusCode, message: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::trace_id;
+    use super::traceparent_trace_id as trace_id;
 
     #[test]
     fn the_trace_id_of_a_well_formed_traceparent_only() {

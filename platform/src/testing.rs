@@ -1,11 +1,13 @@
 //! Helpers for integration tests of any service (feature `testing`): where
 //! Redis is, awaiting a condition instead of sleeping, a TCP gate that plays an
 //! outage of one dependency without touching the shared service, a stand-in
-//! for the auth service's tokens, a reader of this process's metrics, and
-//! ([`limits`]) the abusive documents every GraphQL endpoint must refuse. The
-//! database, broker and queue helpers are kit's (`kit::testing`).
+//! for the auth service's tokens, a reader of this process's metrics,
+//! ([`limits`]) the abusive documents every GraphQL endpoint must refuse, and
+//! ([`telemetry`]) a collector for the spans a process exports and a store for
+//! its log lines. The database, broker and queue helpers are kit's (`kit::testing`).
 
 pub mod limits;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;

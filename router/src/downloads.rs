@@ -65,12 +65,15 @@ pub async fn content(
         busy.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return busy;
     };
-    let mut request = router.subgraphs.get(url);
+    let mut forwarded = HeaderMap::new();
     for name in &FORWARDED {
         for value in headers.get_all(name) {
-            request = request.header(name, value);
+            forwarded.append(name.clone(), value.clone());
         }
     }
+    // With traces exported, the file service's span is a child of this request's.
+    platform::telemetry::inject(&tracing::Span::current(), &mut forwarded);
+    let request = router.subgraphs.get(url).headers(forwarded);
     // Waiting for the headers is bounded like any subgraph call; the body then
     // streams for as long as it takes.
     let answer = match tokio::time::timeout(subgraph.timeout, request.send()).await {

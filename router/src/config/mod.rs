@@ -69,6 +69,8 @@ pub struct GraphqlSettings {
 impl Settings {
     pub fn from_env(env: &mut Env) -> Self {
         let mut http = HttpSettings::from_env(env, DEFAULT_PORT);
+        // Clients come in here: a request without a trace context begins one.
+        http.starts_traces = true;
         let json_body_limit = http.body_limit;
         let max_files = env.int_in("UPLOAD_MAX_FILES", 10usize, 0, 1000);
         let max_file_bytes = env.int_in("UPLOAD_MAX_FILE_BYTES", 10u64 << 20, 0, i64::MAX as u64);

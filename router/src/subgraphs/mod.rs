@@ -6,6 +6,7 @@ pub mod breaker;
 mod endpoint;
 pub mod http1;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use metrics::{Histogram, SharedString};
 use rand::Rng;
 use serde_json::Value;
 use tower::retry::budget::{Budget, TpsBudget};
+use tracing::Instrument;
 
 use crate::config::{BreakerSettings, RetrySettings};
 use breaker::{Breakers, Permit, ProbeGuard};
@@ -164,8 +166,11 @@ impl SubgraphClient {
         self.budget.deposit();
         let mut retries = 0;
         loop {
-            let exchange = exchange_json(subgraph, &body, headers, idempotent, decode);
-            let result = self.attempt(subgraph, exchange, None).await;
+            let span = fetch_span(subgraph);
+            let headers = traced(headers, &span);
+            let exchange = exchange_json(subgraph, &body, &headers, idempotent, decode);
+            let result = self.attempt(subgraph, exchange, None).instrument(span.clone()).await;
+            record_outcome(&span, &result);
             match result {
                 Err(e) if idempotent && e.retryable() && retries < self.retry.attempts && self.budget.withdraw() => {
                     retries += 1;
@@ -190,11 +195,15 @@ impl SubgraphClient {
         decode: Decode<T>,
     ) -> Result<T, SubgraphError> {
         let request = self.with_secret(self.http.post(subgraph.endpoint.clone()).body(body));
+        let span = fetch_span(subgraph);
+        let headers = traced(headers, &span);
         let exchange = async {
             let _slot = subgraph.pool.slot().await.map_err(|_| SubgraphError::Saturated)?;
-            exchange_multipart(request, headers, content_type, timeout, subgraph.pool.max_body(), decode).await
+            exchange_multipart(request, &headers, content_type, timeout, subgraph.pool.max_body(), decode).await
         };
-        self.attempt(subgraph, exchange, Some(blame_client)).await
+        let result = self.attempt(subgraph, exchange, Some(blame_client)).instrument(span.clone()).await;
+        record_outcome(&span, &result);
+        result
     }
 
     fn backoff(&self, retry: u32) -> Duration {
@@ -253,6 +262,40 @@ impl SubgraphClient {
             }
         }
         result
+    }
+}
+
+/// The span of one exchange with `subgraph` (each retry has its own), a child
+/// of the request's; built only when traces are exported.
+fn fetch_span(subgraph: &Subgraph) -> tracing::Span {
+    tracing::info_span!(
+        target: platform::telemetry::TRACE_ONLY,
+        "subgraph",
+        otel.kind = "client",
+        otel.name = %format_args!("subgraph {}", subgraph.name),
+        subgraph = %subgraph.name,
+        server.address = subgraph.endpoint.host_str().unwrap_or(""),
+        otel.status_code = tracing::field::Empty,
+        error = tracing::field::Empty,
+    )
+}
+
+/// The headers for a subgraph: with traces exported, a `traceparent` naming
+/// the fetch's `span` in place of the client's, so the subgraph's span is its
+/// child; otherwise the headers as they are, uncopied.
+fn traced<'a>(headers: &'a HeaderMap, span: &tracing::Span) -> Cow<'a, HeaderMap> {
+    if !platform::telemetry::tracing_enabled() {
+        return Cow::Borrowed(headers);
+    }
+    let mut headers = headers.clone();
+    platform::telemetry::inject(span, &mut headers);
+    Cow::Owned(headers)
+}
+
+fn record_outcome<T>(span: &tracing::Span, result: &Result<T, SubgraphError>) {
+    if let Err(e) = result {
+        span.record("otel.status_code", "error");
+        span.record("error", tracing::field::display(e));
     }
 }
 

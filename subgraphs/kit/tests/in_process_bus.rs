@@ -136,6 +136,7 @@ fn body(event_id: Uuid, user: Uuid) -> Vec<u8> {
         version: 1,
         occurred_at: chrono::Utc::now(),
         data: serde_json::json!({ "userId": user }),
+        traceparent: None,
     };
     serde_json::to_vec(&envelope).unwrap()
 }

@@ -20,6 +20,7 @@ fn user_deleted(user: Uuid) -> Vec<u8> {
         version: 1,
         occurred_at: chrono::Utc::now(),
         data: serde_json::json!({ "userId": user }),
+        traceparent: None,
     };
     serde_json::to_vec(&envelope).unwrap()
 }
@@ -141,6 +142,7 @@ async fn a_malformed_event_is_refused() {
         version: 1,
         occurred_at: chrono::Utc::now(),
         data: serde_json::json!({}),
+        traceparent: None,
     })
     .unwrap();
 

@@ -22,6 +22,7 @@ async fn publish_deletion(app: &TestApp, user: &User) {
         version: 1,
         occurred_at: chrono::Utc::now(),
         data: json!({ "userId": user.id }),
+        traceparent: None,
     };
     let conn = kit::events::connect(&amqp_url(), "test-publisher").await.unwrap();
     let channel = conn.create_channel().await.unwrap();

@@ -45,6 +45,7 @@ use lapin::{Channel, Connection, ExchangeKind};
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{BrokerStatus, Envelope, InProcessBus, MIN_BACKOFF, Retention, backoff, jitter};
 use crate::config::{AmqpSettings, Env};
@@ -314,7 +315,7 @@ impl Consumer {
     /// Handles one message body: parse, skip if seen, handle and record in one
     /// transaction (tests call this directly).
     pub async fn process(&self, body: &[u8]) -> Outcome {
-        self.core.process(body).await
+        self.core.process(body, None).await
     }
 }
 
@@ -331,8 +332,9 @@ impl Core {
     /// `stop` fires between two attempts, gives it back to the queue instead.
     async fn settle(self: Arc<Self>, delivery: Delivery, stop: CancellationToken) {
         let mut failures = 0;
+        let hop = traceparent_header(&delivery);
         let settled = loop {
-            match self.process(&delivery.data).await {
+            match self.process(&delivery.data, hop.as_deref()).await {
                 Outcome::Processed | Outcome::Duplicate => break delivery.acker.ack(BasicAckOptions::default()).await,
                 Outcome::Malformed => break self.dead_letter(&delivery).await,
                 Outcome::Failed => {
@@ -372,8 +374,20 @@ impl Core {
         }
     }
 
-    pub(crate) async fn process(&self, body: &[u8]) -> Outcome {
-        let outcome = self.attempt(body).await;
+    /// Handles one message body. `hop` is the trace context of its hand-over
+    /// (the publish's AMQP header, or the in-process relay's span), preferred
+    /// to the one the envelope carries from the request that wrote it.
+    pub(crate) async fn process(&self, body: &[u8], hop: Option<&str>) -> Outcome {
+        let outcome = match serde_json::from_slice::<Envelope>(body) {
+            Ok(event) => {
+                let span = self.event_span(&event, hop);
+                self.attempt(&event).instrument(span).await
+            }
+            Err(_) => {
+                tracing::warn!(queue = %self.subscription.queue(), "not an event envelope");
+                Outcome::Malformed
+            }
+        };
         metrics::counter!(
             "events_consumed_total",
             "queue" => self.subscription.queue().to_owned(),
@@ -384,13 +398,33 @@ impl Core {
         outcome
     }
 
-    async fn attempt(&self, body: &[u8]) -> Outcome {
-        let Ok(event) = serde_json::from_slice::<Envelope>(body) else {
-            tracing::warn!(queue = %self.subscription.queue(), "not an event envelope");
-            return Outcome::Malformed;
+    /// The span of one attempt at `event`, in the trace of the request that
+    /// wrote it: each log line of the attempt names the queue, the event and
+    /// the trace.
+    fn event_span(&self, event: &Envelope, hop: Option<&str>) -> tracing::Span {
+        let span = tracing::info_span!(
+            "event",
+            queue = %self.subscription.queue(),
+            event_id = %event.event_id,
+            trace_id = tracing::field::Empty,
+            otel.kind = "consumer",
+            otel.name = tracing::field::Empty,
+        );
+        let traceparent = hop.or(event.traceparent.as_deref());
+        let trace_id = if crate::telemetry::tracing_enabled() {
+            span.record("otel.name", format!("process {}", event.event_type));
+            crate::telemetry::follow_traceparent(&span, traceparent);
+            crate::telemetry::trace_id(&span)
+        } else {
+            traceparent.and_then(|t| crate::http::traceparent_trace_id(t.as_bytes())).map(str::to_owned)
         };
+        span.record("trace_id", trace_id.as_deref().unwrap_or(""));
+        span
+    }
+
+    async fn attempt(&self, event: &Envelope) -> Outcome {
         // A handler that panics would panic again on every delivery: poison too.
-        let applied = AssertUnwindSafe(self.apply(&event)).catch_unwind().await;
+        let applied = AssertUnwindSafe(self.apply(event)).catch_unwind().await;
         match applied {
             Ok(Ok(true)) => {
                 let lag = (chrono::Utc::now() - event.occurred_at).to_std().unwrap_or_default();
@@ -432,6 +466,16 @@ impl Core {
         tx.commit().await?;
         self.handler.committed(event).await;
         Ok(true)
+    }
+}
+
+/// The `traceparent` AMQP header the relay sets on what it publishes.
+fn traceparent_header(delivery: &Delivery) -> Option<String> {
+    let headers = delivery.properties.headers().as_ref()?;
+    let (_, value) = headers.inner().iter().find(|(name, _)| name.as_str() == "traceparent")?;
+    match value {
+        AMQPValue::LongString(value) => std::str::from_utf8(value.as_bytes()).ok().map(str::to_owned),
+        _ => None,
     }
 }
 

@@ -108,7 +108,10 @@ impl InProcessBus {
             // As RabbitMQ with no queue bound: nobody wants it. The row stays in the outbox.
             tracing::debug!(%event_id, routing_key, "no in-process subscriber for this event");
         }
-        let owed = futures::future::join_all(subscribers.iter().map(|s| self.deliver_to(s, event_id, body))).await;
+        // The relay's span of this hand-over: each subscriber's handling becomes its child.
+        let hop = crate::telemetry::current_traceparent();
+        let deliveries = subscribers.iter().map(|s| self.deliver_to(s, event_id, body, hop.as_deref()));
+        let owed = futures::future::join_all(deliveries).await;
         match owed.into_iter().flatten().min() {
             Some(at) => Delivery::RetryAt(at),
             None => {
@@ -122,7 +125,13 @@ impl InProcessBus {
     }
 
     /// `None` once this subscriber has settled the event; else when to try again.
-    async fn deliver_to(&self, subscriber: &Subscriber, event_id: Uuid, body: &[u8]) -> Option<Instant> {
+    async fn deliver_to(
+        &self,
+        subscriber: &Subscriber,
+        event_id: Uuid,
+        body: &[u8],
+        hop: Option<&str>,
+    ) -> Option<Instant> {
         let subscription = &subscriber.core.subscription;
         let key = (event_id, subscription.queue().to_owned());
         let now = Instant::now();
@@ -138,7 +147,7 @@ impl InProcessBus {
             // Its service is shutting down: the row stays pending for the next start.
             return Some(now + STOPPED_RETRY);
         }
-        let outcome = subscriber.core.process(body).await;
+        let outcome = subscriber.core.process(body, hop).await;
         let mut attempts = self.lock_attempts();
         let entry = attempts.entry(key).or_default();
         match outcome {

@@ -38,6 +38,11 @@ pub struct Envelope {
     pub version: u32,
     pub occurred_at: DateTime<Utc>,
     pub data: serde_json::Value,
+    /// The W3C `traceparent` of the span that wrote the event, when traces are
+    /// exported: the relay's publish and each consumer's handling join that
+    /// trace. Absent from events written without one; other readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// `user.deleted`: an account and everything it owned must go.

@@ -33,7 +33,8 @@ impl Outbox {
     }
 
     /// Adds an event to the outbox inside the caller's transaction; the relay
-    /// publishes it once (and only if) that transaction commits.
+    /// publishes it once (and only if) that transaction commits. The event
+    /// carries the trace context of the span running (the request's).
     pub async fn enqueue(
         &self,
         conn: &mut PgConnection,
@@ -46,6 +47,7 @@ impl Outbox {
             version: 1,
             occurred_at: Utc::now(),
             data: serde_json::to_value(data).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+            traceparent: crate::telemetry::current_traceparent(),
         };
         let payload = serde_json::to_value(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         // The table name is a constant of the service, never input.

@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::ShortString;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::in_process::{Delivery, InProcessBus};
@@ -118,6 +119,26 @@ struct PendingRow {
     routing_key: String,
     payload: String,
     created_at: chrono::DateTime<chrono::Utc>,
+    /// The envelope's trace context, if it has one.
+    traceparent: Option<String>,
+}
+
+impl PendingRow {
+    /// The span of handing this row on (`operation`: `publish` to the broker,
+    /// `deliver` in process), in the trace of the request that wrote it.
+    fn span(&self, operation: &'static str, destination: &str) -> tracing::Span {
+        let span = tracing::info_span!(
+            target: crate::telemetry::TRACE_ONLY,
+            "relay",
+            otel.kind = "producer",
+            otel.name = %format_args!("{operation} {}", self.routing_key),
+            messaging.operation.name = operation,
+            messaging.destination.name = %destination,
+            messaging.message.id = %self.event_id,
+        );
+        crate::telemetry::follow_traceparent(&span, self.traceparent.as_deref());
+        span
+    }
 }
 
 impl Relay {
@@ -349,7 +370,8 @@ impl Relay {
         let rows = self.claim(&mut tx, after).await?;
         let mut settled = Vec::with_capacity(rows.len());
         for row in &rows {
-            match bus.deliver(row.event_id, &row.routing_key, row.payload.as_bytes()).await {
+            let delivered = bus.deliver(row.event_id, &row.routing_key, row.payload.as_bytes());
+            match delivered.instrument(row.span("deliver", &row.routing_key)).await {
                 Delivery::Settled => {
                     settled.push(row.id);
                     metrics::counter!("events_published_total", "routing_key" => row.routing_key.clone()).increment(1);
@@ -369,7 +391,8 @@ impl Relay {
     /// skipping rows another relay holds.
     async fn claim(&self, tx: &mut PgConnection, after: i64) -> Result<Vec<PendingRow>, sqlx::Error> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id, event_id, event_type, routing_key, payload::text AS payload, created_at
+            "SELECT id, event_id, event_type, routing_key, payload::text AS payload, created_at,
+                    payload->>'traceparent' AS traceparent
              FROM {} WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT {BATCH} FOR UPDATE SKIP LOCKED",
             self.outbox.table()
         )))
@@ -398,13 +421,20 @@ impl Relay {
         }
         let mut confirms = Vec::with_capacity(rows.len());
         for row in &rows {
-            let properties = BasicProperties::default()
+            let span = row.span("publish", &self.settings.exchange);
+            let mut properties = BasicProperties::default()
                 .with_content_type("application/json".into())
                 .with_delivery_mode(2)
                 .with_message_id(row.event_id.to_string().into())
                 .with_type(row.event_type.clone().into())
                 .with_timestamp(row.created_at.timestamp().max(0) as u64)
                 .with_app_id(self.service.into());
+            // As a header too, naming this publish: a consumer's span becomes its child.
+            if let Some(traceparent) = crate::telemetry::traceparent(&span) {
+                let mut headers = FieldTable::default();
+                headers.insert("traceparent".into(), AMQPValue::LongString(traceparent.into()));
+                properties = properties.with_headers(headers);
+            }
             let confirm = channel
                 .basic_publish(
                     self.settings.exchange.clone().into(),
@@ -413,6 +443,7 @@ impl Relay {
                     row.payload.as_bytes(),
                     properties,
                 )
+                .instrument(span)
                 .await?;
             confirms.push(confirm);
         }

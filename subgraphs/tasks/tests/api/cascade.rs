@@ -44,8 +44,14 @@ impl Broker {
 }
 
 pub fn user_deleted(event_id: Uuid, data: Value) -> Vec<u8> {
-    let envelope =
-        Envelope { event_id, event_type: USER_DELETED.into(), version: 1, occurred_at: chrono::Utc::now(), data };
+    let envelope = Envelope {
+        event_id,
+        event_type: USER_DELETED.into(),
+        version: 1,
+        occurred_at: chrono::Utc::now(),
+        data,
+        traceparent: None,
+    };
     serde_json::to_vec(&envelope).unwrap()
 }
 
