@@ -21,6 +21,8 @@ use crate::pipeline::introspection::IntrospectionSchema;
 pub use crate::pipeline::introspection::Kind;
 use crate::pipeline::limits::PageDefaults;
 use crate::pipeline::variables::InputTypes;
+use crate::subgraphs::connector::Connector;
+use crate::subgraphs::pool::Pool;
 
 /// One subgraph as the router calls it.
 #[derive(Debug, Clone)]
@@ -31,10 +33,8 @@ pub struct Subgraph {
     /// Its request metrics, registered when the supergraph is built.
     pub metrics: Arc<crate::subgraphs::SubgraphMetrics>,
     pub url: String,
-    /// `url`, parsed once rather than on every request.
-    pub endpoint: reqwest::Url,
-    /// Keep-alive connections for its GraphQL fetches.
-    pub pool: Arc<crate::subgraphs::http1::Pool>,
+    /// Its connections: kept alive for GraphQL fetches, one of its own per streamed body.
+    pub pool: Arc<crate::subgraphs::pool::Pool>,
     pub timeout: Duration,
 }
 
@@ -61,6 +61,8 @@ impl Supergraph {
         let planner = Planner::new_from_supergraph(&document, QueryPlannerOptions::default())
             .map_err(|e| anyhow::anyhow!("the supergraph cannot be planned over: {e}"))?;
         let api_schema = planner.consumer_schema.document.clone();
+        // Read once per supergraph: a reload picks up rotated certificates.
+        let connector = Arc::new(Connector::new(settings.protocol, &settings.tls)?);
         let subgraphs = planner
             .supergraph
             .subgraph_endpoint_map
@@ -68,16 +70,13 @@ impl Supergraph {
             .map(|(name, url)| {
                 let key = name.to_ascii_lowercase();
                 let url = settings.url_overrides.get(&key).cloned().unwrap_or_else(|| url.clone());
-                let endpoint = reqwest::Url::parse(&url)
-                    .map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
-                if endpoint.scheme() != "http" {
-                    anyhow::bail!("subgraph {name} has URL {url:?}: only http:// subgraphs can be called");
-                }
                 let uri: axum::http::Uri =
                     url.parse().map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
                 let (accept, max_body) = (crate::subgraphs::ACCEPT, settings.max_response_bytes);
-                let mut pool = crate::subgraphs::http1::Pool::new(&uri, accept, max_body, settings.connections)
-                    .map_err(|e| anyhow::anyhow!("subgraph {name} has URL {url:?}: {e}"))?;
+                let connect_timeout = settings.connect_timeout(&key);
+                let mut pool =
+                    Pool::new(&uri, accept, max_body, settings.connections, connector.clone(), connect_timeout)
+                        .map_err(|e| anyhow::anyhow!("subgraph {name} has URL {url:?}: {e}"))?;
                 if let Some(secret) = crate::subgraphs::secret_header(&settings.secret) {
                     pool = pool.with_header(&kit::http::ROUTER_SECRET_HEADER, &secret);
                 }
@@ -89,7 +88,6 @@ impl Supergraph {
                     label,
                     metrics: subgraph_metrics,
                     url,
-                    endpoint,
                     pool: Arc::new(pool),
                     timeout: settings.timeout(&key),
                 };
