@@ -5,11 +5,11 @@
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 
 use crate::pipeline::SharedRouter;
+use crate::subgraphs::pool::{OutBody, StreamError};
 
 /// Request headers the file server may use.
 const FORWARDED: [HeaderName; 9] = [
@@ -54,30 +54,30 @@ pub async fn content(
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
         return platform::http::json_error(StatusCode::NOT_FOUND, "not found");
     };
-    let mut url = subgraph.endpoint.clone();
-    url.set_path(&format!("/files/{id}/content"));
-    url.set_query(query.as_deref());
-
-    // The connection counts under the subgraph's cap for as long as the body streams.
-    let Ok(slot) = subgraph.pool.slot().await else {
-        tracing::debug!(subgraph = %subgraph.name, "no connection to the file service came free in time");
-        let mut busy = platform::http::json_error(StatusCode::SERVICE_UNAVAILABLE, "the file service is busy");
-        busy.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return busy;
+    let path = match query {
+        Some(query) => format!("/files/{id}/content?{query}"),
+        None => format!("/files/{id}/content"),
     };
     let mut forwarded = HeaderMap::new();
     for name in &FORWARDED {
         for value in headers.get_all(name) {
-            forwarded.append(name.clone(), value.clone());
+            forwarded.append(name, value.clone());
         }
     }
     // With traces exported, the file service's span is a child of this request's.
     platform::telemetry::inject(&tracing::Span::current(), &mut forwarded);
-    let request = router.subgraphs.get(url).headers(forwarded);
     // Waiting for the headers is bounded like any subgraph call; the body then
-    // streams for as long as it takes.
-    let answer = match tokio::time::timeout(subgraph.timeout, request.send()).await {
+    // streams for as long as it takes, on a connection (and a slot under the
+    // subgraph's cap) that closes when the body ends or the client leaves.
+    let request = subgraph.pool.stream(Method::GET, &path, forwarded, OutBody::Full(None));
+    let answer = match tokio::time::timeout(subgraph.timeout, request).await {
         Ok(Ok(answer)) => answer,
+        Ok(Err(StreamError::Saturated)) => {
+            tracing::debug!(subgraph = %subgraph.name, "no connection to the file service came free in time");
+            let mut busy = platform::http::json_error(StatusCode::SERVICE_UNAVAILABLE, "the file service is busy");
+            busy.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return busy;
+        }
         Ok(Err(e)) => {
             tracing::warn!(subgraph = %subgraph.name, error = %e, "file download failed");
             return platform::http::json_error(StatusCode::BAD_GATEWAY, "the file service is unavailable");
@@ -93,10 +93,5 @@ pub async fn content(
             response = response.header(name, value);
         }
     }
-    // The slot goes with the stream: when the body ends or the client leaves, so does the connection.
-    let body = answer.bytes_stream().map(move |chunk| {
-        let _held = &slot;
-        chunk
-    });
-    response.body(Body::from_stream(body)).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+    response.body(Body::new(answer.into_body())).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
 }

@@ -46,7 +46,6 @@ impl Application {
                 &settings.subgraphs.forward_headers,
                 settings.subgraphs.breaker,
                 settings.subgraphs.retry,
-                &settings.subgraphs.secret,
             ),
             settings: settings.graphql.clone(),
         });

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub use edge::{EdgeAuthSettings, IpNet, Policy, Rate, RateLimitSettings, Store};
 use platform::config::{Env, HttpSettings, QueryLimits, TelemetrySettings};
-pub use subgraphs::{BreakerSettings, ConnectionLimits, RetrySettings, SubgraphSettings};
+pub use subgraphs::{BreakerSettings, ConnectionLimits, Protocol, RetrySettings, SubgraphSettings, TlsFiles};
 
 pub const DEFAULT_PORT: u16 = 4000;
 

@@ -22,6 +22,7 @@ use super::error::RequestError;
 use super::prepare::{Prepared, variable_definitions};
 use super::request::GraphqlRequest;
 use crate::config::UploadLimits;
+use crate::subgraphs::pool::{BoxError, OutBody};
 
 /// Stands in for a file in the variables until the subgraph puts its own there.
 const PLACEHOLDER: &str = "<upload>";
@@ -182,7 +183,7 @@ impl Uploads {
     /// The multipart body for the subgraph: `operations` (the fetch's own JSON),
     /// the client's `map` (the variables keep their names), then the files as
     /// they arrive. `None` once taken: the files can be sent only once.
-    pub fn take_body(&self, operations: Vec<u8>) -> Option<(reqwest::Body, String, std::time::Duration)> {
+    pub fn take_body(&self, operations: Vec<u8>) -> Option<(OutBody, String, std::time::Duration)> {
         let pending = self.pending.lock().expect("uploads lock").take()?;
         let boundary = format!("taskgraph-{}", uuid::Uuid::new_v4().simple());
         let content_type = format!("multipart/form-data; boundary={boundary}");
@@ -212,7 +213,8 @@ impl Uploads {
             let next = pump.next().await;
             Some((next, pump))
         });
-        Some((reqwest::Body::wrap_stream(stream), content_type, self.limits.timeout))
+        let stream = futures::StreamExt::map(stream, |piece| piece.map_err(BoxError::from));
+        Some((OutBody::Stream(Box::pin(stream)), content_type, self.limits.timeout))
     }
 
     /// Refuses a file mapped anywhere but to an `Upload` variable the

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::SubgraphMetrics;
-use super::http1::Pool;
+use super::connector::Connector;
+use super::pool::Pool;
 use crate::config::SubgraphSettings;
 
 /// One subgraph as the router calls it.
@@ -17,26 +18,27 @@ pub struct Subgraph {
     /// Its request metrics, registered when the supergraph is built.
     pub metrics: Arc<SubgraphMetrics>,
     pub url: String,
-    /// `url`, parsed once rather than on every request.
-    pub endpoint: reqwest::Url,
-    /// Keep-alive connections for its GraphQL fetches.
+    /// Its connections: kept alive for GraphQL fetches, one of its own per streamed body.
     pub pool: Arc<Pool>,
     pub timeout: Duration,
 }
 
 impl Subgraph {
-    /// The subgraph `name` at `url`: its pool of connections (carrying the
-    /// router's secret) and its metrics. Only `http://` subgraphs can be called.
-    pub fn connect(name: &str, url: String, timeout: Duration, settings: &SubgraphSettings) -> anyhow::Result<Self> {
-        let endpoint = reqwest::Url::parse(&url)
-            .map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
-        if endpoint.scheme() != "http" {
-            anyhow::bail!("subgraph {name} has URL {url:?}: only http:// subgraphs can be called");
-        }
+    /// The subgraph `name` at `url` (`http://` or `https://`): its pool of
+    /// connections (carrying the router's secret) and its metrics, with the
+    /// timeouts set for `key` (its lower-case name).
+    pub fn connect(
+        name: &str,
+        url: String,
+        key: &str,
+        settings: &SubgraphSettings,
+        connector: &Arc<Connector>,
+    ) -> anyhow::Result<Self> {
         let uri: axum::http::Uri =
             url.parse().map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL {url:?}: {e}"))?;
         let (accept, max_body) = (super::ACCEPT, settings.max_response_bytes);
-        let mut pool = Pool::new(&uri, accept, max_body, settings.connections)
+        let connect_timeout = settings.connect_timeout(key);
+        let mut pool = Pool::new(&uri, accept, max_body, settings.connections, connector.clone(), connect_timeout)
             .map_err(|e| anyhow::anyhow!("subgraph {name} has URL {url:?}: {e}"))?;
         if let Some(secret) = super::secret_header(&settings.secret) {
             pool = pool.with_header(&platform::http::ROUTER_SECRET_HEADER, &secret);
@@ -49,9 +51,8 @@ impl Subgraph {
             label,
             metrics: subgraph_metrics,
             url,
-            endpoint,
             pool: Arc::new(pool),
-            timeout,
+            timeout: settings.timeout(key),
         })
     }
 

@@ -1,10 +1,12 @@
-//! Calling subgraphs: pooled keep-alive HTTP, JSON in and out, per-subgraph
-//! timeouts and connection caps, a circuit breaker per subgraph, retries of
-//! queries within a budget, and only the allow-listed client headers passed on.
+//! Calling subgraphs: pooled keep-alive HTTP/1.1 or HTTP/2, over TLS for
+//! `https://` ones, JSON in and out, per-subgraph timeouts and connection caps,
+//! a circuit breaker per subgraph, retries of queries within a budget, and only
+//! the allow-listed client headers passed on.
 
 pub mod breaker;
+pub mod connector;
 mod endpoint;
-pub mod http1;
+pub mod pool;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -12,8 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use bytes::BytesMut;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use metrics::{Histogram, SharedString};
 use rand::Rng;
 use serde_json::Value;
@@ -72,12 +73,8 @@ pub fn secret_header(secret: &platform::config::SubgraphSecret) -> Option<Header
     Some(value)
 }
 
+/// Every request goes through its subgraph's [`pool::Pool`], which also sends the router's secret.
 pub struct SubgraphClient {
-    /// Streamed bodies: uploads and file downloads. (GraphQL fetches go through
-    /// each subgraph's own [`http1::Pool`], which sends the secret itself.)
-    http: reqwest::Client,
-    /// The router's secret, for the requests `http` makes.
-    secret: Option<HeaderValue>,
     forward: Vec<HeaderName>,
     breakers: Breakers,
     retry: RetrySettings,
@@ -85,24 +82,12 @@ pub struct SubgraphClient {
 }
 
 impl SubgraphClient {
-    pub fn new(
-        forward_headers: &[String],
-        breaker: BreakerSettings,
-        retry: RetrySettings,
-        secret: &platform::config::SubgraphSecret,
-    ) -> Self {
-        // No idle connections: each streamed body's connection lives as long as
-        // the body and its slot under the subgraph's cap (see `http1::Pool::slot`).
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .tcp_nodelay(true)
-            .build()
-            .expect("a plain HTTP client always builds");
+    pub fn new(forward_headers: &[String], breaker: BreakerSettings, retry: RetrySettings) -> Self {
         let forward = forward_headers
             .iter()
             .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
             .filter(|name| {
-                let ok = http1::forwardable(name);
+                let ok = pool::forwardable(name);
                 if !ok {
                     tracing::warn!(header = %name, "FORWARD_HEADERS: a framing or hop-by-hop header is never forwarded");
                 }
@@ -110,20 +95,7 @@ impl SubgraphClient {
             })
             .collect();
         let budget = TpsBudget::new(Duration::from_secs(10), 10, retry.budget_ratio);
-        Self { http, secret: secret_header(secret), forward, breakers: Breakers::new(breaker), retry, budget }
-    }
-
-    /// A request that is not GraphQL (a file download), carrying the router's
-    /// secret; take a slot of the subgraph's pool ([`http1::Pool::slot`]) for each.
-    pub fn get(&self, url: reqwest::Url) -> reqwest::RequestBuilder {
-        self.with_secret(self.http.get(url))
-    }
-
-    fn with_secret(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.secret {
-            Some(secret) => request.header(&platform::http::ROUTER_SECRET_HEADER, secret.clone()),
-            None => request,
-        }
+        Self { forward, breakers: Breakers::new(breaker), retry, budget }
     }
 
     /// The state of `subgraph`'s circuit: `closed`, `half_open` or `open`.
@@ -187,20 +159,16 @@ impl SubgraphClient {
     pub async fn send_multipart<T>(
         &self,
         subgraph: &Subgraph,
-        body: reqwest::Body,
+        body: pool::OutBody,
         content_type: &str,
         headers: &HeaderMap,
         timeout: Duration,
         blame_client: &(dyn Fn() -> bool + Sync),
         decode: Decode<T>,
     ) -> Result<T, SubgraphError> {
-        let request = self.with_secret(self.http.post(subgraph.endpoint.clone()).body(body));
         let span = fetch_span(subgraph);
         let headers = traced(headers, &span);
-        let exchange = async {
-            let _slot = subgraph.pool.slot().await.map_err(|_| SubgraphError::Saturated)?;
-            exchange_multipart(request, &headers, content_type, timeout, subgraph.pool.max_body(), decode).await
-        };
+        let exchange = exchange_multipart(subgraph, body, &headers, content_type, timeout, decode);
         let result = self.attempt(subgraph, exchange, Some(blame_client)).instrument(span.clone()).await;
         record_outcome(&span, &result);
         result
@@ -274,7 +242,7 @@ fn fetch_span(subgraph: &Subgraph) -> tracing::Span {
         otel.kind = "client",
         otel.name = %format_args!("subgraph {}", subgraph.name),
         subgraph = %subgraph.name,
-        server.address = subgraph.endpoint.host_str().unwrap_or(""),
+        server.address = subgraph.pool.host(),
         otel.status_code = tracing::field::Empty,
         error = tracing::field::Empty,
     )
@@ -299,41 +267,39 @@ fn record_outcome<T>(span: &tracing::Span, result: &Result<T, SubgraphError>) {
     }
 }
 
-/// A multipart POST (its body streamed by reqwest) and its answer, read up to `max_body` bytes.
+/// A multipart POST on a connection of its own, its body streamed as the
+/// client's arrives, and its answer read up to the subgraph's body limit.
 async fn exchange_multipart<T>(
-    request: reqwest::RequestBuilder,
+    subgraph: &Subgraph,
+    body: pool::OutBody,
     headers: &HeaderMap,
     content_type: &str,
     timeout: Duration,
-    max_body: usize,
     decode: Decode<T>,
 ) -> Result<T, SubgraphError> {
-    let mut response = request
-        .headers(headers.clone())
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::ACCEPT, HeaderValue::from_static(ACCEPT))
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(classify)?;
-    let status = response.status();
-    if response.content_length().is_some_and(|length| length > max_body as u64) {
-        return Err(SubgraphError::TooLarge);
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(classify)? {
-        if body.len() + chunk.len() > max_body {
-            return Err(SubgraphError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    decode(status, body.freeze())
+    let mut request_headers = headers.clone();
+    let content_type = HeaderValue::from_str(content_type).map_err(|_| SubgraphError::Malformed)?;
+    request_headers.insert(header::CONTENT_TYPE, content_type);
+    request_headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
+    let path = subgraph.pool.path_and_query().to_owned();
+    let exchange = async {
+        let response = subgraph.pool.stream(Method::POST, &path, request_headers, body).await.map_err(|e| match e {
+            pool::StreamError::Saturated => SubgraphError::Saturated,
+            e => {
+                tracing::debug!(subgraph = %subgraph.name, error = %e, "subgraph upload failed");
+                SubgraphError::Unreachable
+            }
+        })?;
+        let answer = pool::read_answer(response, subgraph.pool.max_body()).await.map_err(transport_error(subgraph))?;
+        decode(answer.status, answer.body)
+    };
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| SubgraphError::Timeout)?
 }
 
 /// One GraphQL POST over the subgraph's pooled connections, within its timeout.
 async fn exchange_json<T>(
     subgraph: &Subgraph,
-    body: &[u8],
+    body: &Bytes,
     headers: &HeaderMap,
     idempotent: bool,
     decode: Decode<T>,
@@ -344,15 +310,19 @@ async fn exchange_json<T>(
     let response = tokio::time::timeout(subgraph.timeout, exchange)
         .await
         .map_err(|_| SubgraphError::Timeout)?
-        .map_err(|e| match e {
-            http1::Http1Error::TooLarge(_) => SubgraphError::TooLarge,
-            e => {
-                // The client-facing error says only "unreachable"; this says why.
-                tracing::debug!(subgraph = %subgraph.name, error = %e, "subgraph exchange failed");
-                SubgraphError::Unreachable
-            }
-        })?;
+        .map_err(transport_error(subgraph))?;
     decode(response.status, response.body)
+}
+
+/// The client-facing error says only "unreachable" (or "too large"); the log says why.
+fn transport_error(subgraph: &Subgraph) -> impl Fn(pool::TransportError) -> SubgraphError + '_ {
+    move |e| match e {
+        pool::TransportError::TooLarge(_) => SubgraphError::TooLarge,
+        e => {
+            tracing::debug!(subgraph = %subgraph.name, error = %e, "subgraph exchange failed");
+            SubgraphError::Unreachable
+        }
+    }
 }
 
 /// A subgraph's request durations by outcome, as handles registered at its
@@ -413,8 +383,4 @@ pub fn parsed_answer(status: StatusCode, bytes: Bytes) -> Result<Value, Subgraph
 /// Why an answer that is not a GraphQL response is none.
 pub fn not_graphql(status: StatusCode) -> SubgraphError {
     if status.is_success() { SubgraphError::Malformed } else { SubgraphError::Status(status.as_u16()) }
-}
-
-fn classify(error: reqwest::Error) -> SubgraphError {
-    if error.is_timeout() { SubgraphError::Timeout } else { SubgraphError::Unreachable }
 }

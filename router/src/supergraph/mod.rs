@@ -24,6 +24,7 @@ use crate::introspection::IntrospectionSchema;
 /// A type's kind, as [`SchemaIndex::kind`] tells it.
 pub use crate::introspection::Kind;
 use crate::subgraphs::Subgraph;
+use crate::subgraphs::connector::Connector;
 use inputs::InputTypes;
 use pages::PageDefaults;
 pub use schema_index::SchemaIndex;
@@ -51,6 +52,8 @@ impl Supergraph {
         let planner = Planner::new_from_supergraph(&document, QueryPlannerOptions::default())
             .map_err(|e| anyhow::anyhow!("the supergraph cannot be planned over: {e}"))?;
         let api_schema = planner.consumer_schema.document.clone();
+        // Read once per supergraph: a reload picks up rotated certificates.
+        let connector = Arc::new(Connector::new(settings.protocol, &settings.tls)?);
         let subgraphs = planner
             .supergraph
             .subgraph_endpoint_map
@@ -58,7 +61,7 @@ impl Supergraph {
             .map(|(name, url)| {
                 let key = name.to_ascii_lowercase();
                 let url = settings.url_overrides.get(&key).cloned().unwrap_or_else(|| url.clone());
-                Ok((name.clone(), Subgraph::connect(name, url, settings.timeout(&key), settings)?))
+                Ok((name.clone(), Subgraph::connect(name, url, &key, settings, &connector)?))
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {

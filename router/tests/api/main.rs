@@ -14,6 +14,7 @@ mod outage;
 mod ratelimit;
 mod resilience;
 mod sessions;
+mod subgraph_tls;
 mod tasks_e2e;
 mod uploads;
 mod variables;
