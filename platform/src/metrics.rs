@@ -41,7 +41,7 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// HELP text of every metric kit records (`promtool check metrics` wants one
+/// HELP text of every metric the platform and kit record (`promtool check metrics` wants one
 /// on each). A service's own metrics are described by the service, after
 /// [`handle`]; a description only shows once its metric has a series.
 fn describe_platform() {
