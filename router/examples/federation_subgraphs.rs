@@ -8,8 +8,10 @@
 //! Used by `bench/federation/run.sh`; not a test.
 
 use async_graphql::{ComplexObject, EmptyMutation, EmptySubscription, ID, Object, Schema, SimpleObject};
-use axum::extract::State;
-use serde_json::{Value, json};
+use serde_json::json;
+
+mod support;
+use support::{sdl, serve};
 
 const ACCOUNTS: u16 = 4841;
 const INVENTORY: u16 = 4842;
@@ -234,32 +236,6 @@ impl ReviewsQuery {
     async fn find_product_by_upc(&self, upc: String) -> ReviewedProduct {
         ReviewedProduct { upc }
     }
-}
-
-// ---- serving ----
-
-fn sdl<Q: async_graphql::ObjectType + 'static>(schema: &Schema<Q, EmptyMutation, EmptySubscription>) -> String {
-    schema.sdl_with_options(async_graphql::SDLExportOptions::new().federation())
-}
-
-async fn serve<Q: async_graphql::ObjectType + 'static>(schema: Schema<Q, EmptyMutation, EmptySubscription>, port: u16) {
-    let app = axum::Router::new()
-        .route(
-            "/graphql",
-            axum::routing::post(
-                |State(schema): State<Schema<Q, EmptyMutation, EmptySubscription>>,
-                 axum::Json(body): axum::Json<Value>| async move {
-                    let request: async_graphql::Request = match serde_json::from_value(body) {
-                        Ok(r) => r,
-                        Err(e) => return axum::Json(json!({ "errors": [{ "message": e.to_string() }] })),
-                    };
-                    axum::Json(serde_json::to_value(schema.execute(request).await).unwrap_or(Value::Null))
-                },
-            ),
-        )
-        .with_state(schema);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("port free");
-    axum::serve(listener, app).await.expect("serve");
 }
 
 /// On the runtime the services run on (`kit::cli::runtime`), like the other benchmark subgraphs.
