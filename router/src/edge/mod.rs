@@ -138,7 +138,7 @@ impl Admission {
         let shown = ratelimit::tightest_per_policy(&self.decisions.lock().expect("admission lock"));
         let headers = response.headers_mut();
         if let Some((policy, state)) = ratelimit::header_values(&shown)
-            && let (Ok(policy), Ok(state)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&state))
+            && let (Ok(policy), Ok(state)) = (HeaderValue::try_from(policy), HeaderValue::try_from(state))
         {
             headers.insert(HeaderName::from_static("ratelimit-policy"), policy);
             headers.insert(HeaderName::from_static("ratelimit"), state);
