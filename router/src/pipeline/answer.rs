@@ -34,7 +34,9 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 pub fn read_answer(status: StatusCode, bytes: Bytes) -> Result<Answer, SubgraphError> {
     // A struct also reads from a JSON array; a GraphQL response is an object.
     let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    match serde_json::from_slice::<Answer>(&bytes) {
+    // Checked as UTF-8 once, whole: a `&[u8]` reader checks each string on its own.
+    let Ok(text) = std::str::from_utf8(&bytes) else { return Err(not_graphql(status)) };
+    match serde_json::from_str::<Answer>(text) {
         Ok(answer) if is_object && (answer.data.is_some() || answer.errors.is_some()) => Ok(answer),
         _ => Err(not_graphql(status)),
     }

@@ -105,9 +105,11 @@ impl SubgraphClient {
 
     /// The client's headers that subgraphs may see.
     pub fn forwarded_headers(&self, incoming: &HeaderMap) -> HeaderMap {
+        // Walking the client's few headers compares names; looking each
+        // forwarded name up would hash it.
         let mut out = HeaderMap::new();
-        for name in &self.forward {
-            for value in incoming.get_all(name) {
+        for (name, value) in incoming {
+            if self.forward.contains(name) {
                 out.append(name.clone(), value.clone());
             }
         }
@@ -374,7 +376,9 @@ pub type Decode<T> = fn(StatusCode, Bytes) -> Result<T, SubgraphError>;
 
 /// The answer parsed into a JSON tree.
 pub fn parsed_answer(status: StatusCode, bytes: Bytes) -> Result<Value, SubgraphError> {
-    match serde_json::from_slice::<Value>(&bytes) {
+    // Checked as UTF-8 once, whole: a `&[u8]` reader checks each string on its own.
+    let Ok(text) = std::str::from_utf8(&bytes) else { return Err(not_graphql(status)) };
+    match serde_json::from_str::<Value>(text) {
         Ok(value) if value.get("data").is_some() || value.get("errors").is_some() => Ok(value),
         _ => Err(not_graphql(status)),
     }
