@@ -369,7 +369,7 @@ impl<'a> Projector<'a> {
             value.write_json(out);
             return Ok(false);
         }
-        let runtime_type = if self.schema.is_abstract(name) {
+        let runtime_type = if matches!(kind, Some(Kind::Interface | Kind::Union)) {
             match self.runtime_type::<S>(name, object, fields, path) {
                 Some(t) => t,
                 None => {

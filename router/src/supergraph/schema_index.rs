@@ -99,6 +99,10 @@ impl SchemaIndex {
     }
 
     pub fn kind(&self, type_name: &str) -> Option<Kind> {
+        // Most leaves of a response are built-in scalars: no hashing for those.
+        if matches!(type_name, "String" | "ID" | "Int" | "Boolean" | "Float") {
+            return Some(Kind::Scalar);
+        }
         self.kinds.get(type_name).copied()
     }
 
