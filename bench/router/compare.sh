@@ -5,6 +5,7 @@
 # MODE=wrk (default): three interleaved pairs of wrk runs (50 connections).
 # MODE=callgrind: instructions per request of each, counted after a warm-up
 # (repeatable whatever else the machine is doing; needs valgrind).
+# CALLGRIND_KEEP=DIR keeps each dump there (before.out, after.out) for callgrind_annotate.
 # Build a baseline with e.g. `git worktree add /tmp/base <commit>` and
 # `cargo build --release -p router` there. Needs wrk and `npm ci` in schema/.
 set -euo pipefail
@@ -46,6 +47,7 @@ if [ "$mode" = callgrind ]; then
     dump=$(ls -t "$out".* | head -1)
     total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
     echo "$name: $requests requests, $((total / requests)) instructions per request"
+    [ -z "${CALLGRIND_KEEP:-}" ] || cp "$dump" "$CALLGRIND_KEEP/$name.out"
     rm -f "$out" "$out".*
   done
 else
