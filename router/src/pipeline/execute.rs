@@ -211,7 +211,7 @@ impl<'a> Execution<'a> {
         let requires = fetch.requires.as_ref();
         let (representations, locations) = {
             let data = self.data.lock().expect("data lock");
-            collect_representations(&self.supergraph.schema, &data, path, requires, fetch.input_rewrites.as_deref())
+            collect_representations(&self.supergraph.schema, &data, [path], requires, fetch.input_rewrites.as_deref())
         };
         if representations.is_empty() {
             return;
@@ -235,23 +235,13 @@ impl<'a> Execution<'a> {
         {
             let data = self.data.lock().expect("data lock");
             for alias in &batch.entity_batch.aliases {
-                let mut reps = Vec::new();
-                let mut locations = Vec::new();
-                for path in &alias.merge_paths {
-                    let (r, l) = collect_representations(
-                        &self.supergraph.schema,
-                        &data,
-                        path,
-                        Some(&alias.requires),
-                        alias.input_rewrites.as_deref(),
-                    );
-                    let offset = reps.len();
-                    reps.extend(r);
-                    locations.extend(l.into_iter().map(|mut l| {
-                        l.representation += offset;
-                        l
-                    }));
-                }
+                let (reps, locations) = collect_representations(
+                    &self.supergraph.schema,
+                    &data,
+                    &alias.merge_paths,
+                    Some(&alias.requires),
+                    alias.input_rewrites.as_deref(),
+                );
                 variables.insert(alias.representations_variable_name.clone(), Value::Array(reps));
                 per_alias.push((alias, locations));
             }

@@ -4,17 +4,20 @@
 use super::rewrites::typename_matches;
 use super::*;
 
-/// Walks `path` in `data` and builds the de-duplicated representations of the
-/// entities found there.
-pub(super) fn collect_representations(
+/// Walks each of `paths` in `data` and builds the representations of the
+/// entities found there, de-duplicated across all of them: an entity reached
+/// along two merge paths is sent once, and merged back into both places.
+pub(super) fn collect_representations<'p>(
     schema: &SchemaIndex,
     data: &Value,
-    path: &FlattenNodePath,
+    paths: impl IntoIterator<Item = &'p FlattenNodePath>,
     requires: Option<&SelectionSet>,
     input_rewrites: Option<&[FetchRewrite]>,
 ) -> (Vec<Value>, Vec<EntityLocation>) {
     let mut found = Vec::new();
-    walk(schema, data, path.as_slice(), &mut Vec::new(), &mut found);
+    for path in paths {
+        walk(schema, data, path.as_slice(), &mut Vec::new(), &mut found);
+    }
     let mut representations = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut locations = Vec::new();

@@ -2,9 +2,11 @@
 //! and nested keys, and chains of sequential entity fetches.
 
 use async_graphql::{EmptyMutation, EmptySubscription, ID, InputObject, Object, Schema, SimpleObject};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::fixtures::{Gateway, Journal, Store, accounts, assert_data, entity_requests, keys, representations};
+use super::fixtures::{
+    Gateway, Journal, Store, accounts, all_representations, assert_data, entity_requests, keys, representations,
+};
 use crate::helpers::{TestSubgraph, spawn_subgraph};
 
 #[tokio::test]
@@ -390,4 +392,33 @@ async fn a_nested_key_sends_the_nested_selection() {
             { "__typename": "Team", "id": "t2", "org": { "id": "o1" } }
         ])
     );
+}
+
+#[tokio::test]
+async fn an_entity_reached_along_two_merge_paths_goes_to_its_subgraph_once() {
+    let store = Store::start().await;
+
+    // Ada (u1) wrote r1 and r3: she is the author under `me` and under the top
+    // products, two merge paths of one batched fetch to accounts.
+    let response = store
+        .query(
+            "{ me { reviews { author { name } } } topProducts(first: 2) { reviews { author { name } } } }",
+            json!({}),
+        )
+        .await;
+
+    let ada = json!({ "author": { "name": "Ada Lovelace" } });
+    let alan = json!({ "author": { "name": "Alan Turing" } });
+    assert_data(
+        &response,
+        json!({
+            "me": { "reviews": [ada, ada] },
+            "topProducts": [{ "reviews": [ada, alan] }, { "reviews": [ada] }]
+        }),
+    );
+    let traffic = store.traffic();
+    let sent: Vec<Value> = entity_requests(&store.accounts).iter().flat_map(all_representations).collect();
+    let ada_sent = sent.iter().filter(|r| r["id"] == "u1").count();
+    assert_eq!(ada_sent, 1, "u1 once, whichever path reached her: {traffic}");
+    assert_eq!(sent.len(), 2, "u1 and u2: {traffic}");
 }
