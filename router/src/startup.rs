@@ -46,7 +46,9 @@ impl Application {
                 &settings.subgraphs.forward_headers,
                 settings.subgraphs.breaker,
                 settings.subgraphs.retry,
+                settings.subgraphs.dedupe,
             ),
+            requests: Default::default(),
             settings: settings.graphql.clone(),
         });
         let health = Health::new(

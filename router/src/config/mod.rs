@@ -64,6 +64,8 @@ pub struct GraphqlSettings {
     pub prepare_concurrency: usize,
     /// Longest an operation may take to prepare (`PLANNING_TIMEOUT`).
     pub planning_timeout: Duration,
+    /// Identical client queries in flight share one execution (`REQUEST_DEDUPE`).
+    pub request_dedupe: bool,
 }
 
 impl Settings {
@@ -118,6 +120,7 @@ impl Settings {
                     Duration::from_millis(1),
                     Duration::from_secs(600),
                 ),
+                request_dedupe: env.bool("REQUEST_DEDUPE", true),
             },
             rate_limits: edge::rate_limits_from_env(env),
             trusted_proxies: edge::trusted_proxies_from_env(env),

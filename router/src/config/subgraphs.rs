@@ -30,6 +30,8 @@ pub struct SubgraphSettings {
     pub forward_headers: Vec<String>,
     pub breaker: BreakerSettings,
     pub retry: RetrySettings,
+    /// Identical query fetches in flight share one exchange (`SUBGRAPH_DEDUPE`).
+    pub dedupe: bool,
     /// `SUBGRAPH_SHARED_SECRET`: sent on every subgraph request (see
     /// [`platform::http::ROUTER_SECRET_HEADER`]), unless disabled.
     pub secret: SubgraphSecret,
@@ -194,6 +196,7 @@ impl SubgraphSettings {
                 ),
                 budget_ratio: env.int_in("SUBGRAPH_RETRY_BUDGET_PERCENT", 10u32, 0, 1000) as f32 / 100.0,
             },
+            dedupe: env.bool("SUBGRAPH_DEDUPE", true),
             secret: SubgraphSecret::from_env(env),
         }
     }

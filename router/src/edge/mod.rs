@@ -164,4 +164,8 @@ impl Admitted for Admission {
         }
         Ok(())
     }
+
+    fn user_id(&self) -> Option<uuid::Uuid> {
+        self.user_id
+    }
 }

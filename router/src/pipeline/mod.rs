@@ -2,7 +2,7 @@
 //! request (HTTP → GraphQL requests) → prepare (limits, parse, validate, plan;
 //! cached, refusals too; a miss on the blocking pool) → variables (coerced to
 //! their declared types) → execute (run the plan against subgraphs) → project
-//! (shape the response).
+//! (shape the response). Identical queries in flight share one execution.
 
 pub mod answer;
 pub mod error;
@@ -28,6 +28,7 @@ use serde_json::{Map, Value};
 
 use crate::config::GraphqlSettings;
 use crate::subgraphs::SubgraphClient;
+use crate::subgraphs::dedupe::{self, Inflight};
 use crate::supergraph::SharedSupergraph;
 use error::RequestError;
 use prepare::{OperationType, PlanCache};
@@ -40,6 +41,17 @@ pub struct Router {
     pub cache: PlanCache,
     pub subgraphs: SubgraphClient,
     pub settings: GraphqlSettings,
+    /// Query executions in flight, for identical requests to share (`REQUEST_DEDUPE`).
+    pub requests: Inflight<Arc<Executed>>,
+}
+
+/// An executed operation: its response, the time spent waiting on subgraphs
+/// and the subgraphs called.
+#[derive(Clone)]
+pub struct Executed {
+    response: GraphqlResponse,
+    waited: f64,
+    called: Vec<String>,
 }
 
 /// What the pipeline asks of whoever let the request in (the edge's
@@ -47,6 +59,9 @@ pub struct Router {
 /// `changePassword`...) once its root fields are known.
 pub trait Admitted: Sync {
     fn charge_operation(&self, root_fields: &[String]) -> impl Future<Output = Result<(), RequestError>> + Send;
+
+    /// The user whose token was verified, if any.
+    fn user_id(&self) -> Option<uuid::Uuid>;
 }
 
 /// How the request arrived, for the rules that depend on it.
@@ -87,10 +102,35 @@ impl Router {
             Err(e) => return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, 0.0, &[]),
         };
         let forwarded = self.subgraphs.forwarded_headers(headers);
+        let shareable =
+            self.settings.request_dedupe && prepared.operation_type == OperationType::Query && uploads.is_none();
+        let executed = if shareable {
+            let (query, name) = (request.query.as_deref().unwrap_or(""), request.operation_name.as_deref());
+            let key = request_key(&supergraph, query, name, &variables, &forwarded, admission.user_id());
+            let execute =
+                || async { Arc::new(self.execute(&supergraph, &prepared, &variables, &forwarded, None).await) };
+            let executed = self.requests.run(key, execute, || telemetry::get().deduplicated()).await;
+            // The last holder takes it; others copy it.
+            Arc::try_unwrap(executed).unwrap_or_else(|shared| (*shared).clone())
+        } else {
+            self.execute(&supergraph, &prepared, &variables, &forwarded, uploads).await
+        };
+        let Executed { response, waited, called } = executed;
+        self.finish(response, Some(&prepared), started, waited, &called)
+    }
+
+    /// Runs the prepared operation's plan and shapes the response.
+    async fn execute(
+        &self,
+        supergraph: &crate::supergraph::Supergraph,
+        prepared: &prepare::Prepared,
+        variables: &Map<String, Value>,
+        forwarded: &HeaderMap,
+        uploads: Option<&multipart::Uploads>,
+    ) -> Executed {
         let mutation = prepared.operation_type == OperationType::Mutation;
         let errors = self.settings.subgraph_errors;
-        let run =
-            execute::Execution::new(&supergraph, &self.subgraphs, &variables, &forwarded, mutation, uploads, errors);
+        let run = execute::Execution::new(supergraph, &self.subgraphs, variables, forwarded, mutation, uploads, errors);
         // The commonest plan, one root fetch, has nothing to merge: its answer
         // is read into a light tree and projected straight from it.
         let only_fetch = match prepared.plan.as_ref().and_then(|plan| plan.node.as_ref()) {
@@ -100,8 +140,8 @@ impl Router {
         if let Some(fetch) = only_fetch {
             let answer = run.only_fetch(fetch).await;
             let (waited, called) = (run.waited_seconds(), run.subgraphs_called());
-            let (data, errors) = project_answer(&supergraph, &prepared, &variables, run, fetch, answer);
-            return self.finish(GraphqlResponse::executed(data, errors), Some(&prepared), started, waited, &called);
+            let (data, errors) = project_answer(supergraph, prepared, variables, run, fetch, answer);
+            return Executed { response: GraphqlResponse::executed(data, errors), waited, called };
         }
         if let Some(plan) = &prepared.plan {
             run.run(plan).await;
@@ -109,17 +149,16 @@ impl Router {
         // A broken or oversized upload is the client's fault, not the subgraph's.
         if let Some(e) = uploads.and_then(|u| u.failure()) {
             let (waited, called) = (run.waited_seconds(), run.subgraphs_called());
-            return self.finish(GraphqlResponse::request_error(e), Some(&prepared), started, waited, &called);
+            return Executed { response: GraphqlResponse::request_error(e), waited, called };
         }
         let waited = run.waited_seconds();
         let called = run.subgraphs_called();
         let (mut data, mut errors) = run.into_parts();
         if prepared.has_introspection {
-            introspect(&supergraph, &prepared, &variables, &mut data, &mut errors);
+            introspect(supergraph, prepared, variables, &mut data, &mut errors);
         }
-        let data = project::project(&supergraph.schema, &prepared, &data, &variables, &mut errors);
-        let response = GraphqlResponse::executed(data, errors);
-        self.finish(response, Some(&prepared), started, waited, &called)
+        let data = project::project(&supergraph.schema, prepared, &data, variables, &mut errors);
+        Executed { response: GraphqlResponse::executed(data, errors), waited, called }
     }
 
     fn finish(
@@ -150,6 +189,37 @@ impl Router {
         );
         response
     }
+}
+
+/// What identifies an execution for sharing: the supergraph's version, the
+/// document and operation name, the coerced variables, and whatever tells one
+/// client from another to subgraphs: the verified user and every forwarded
+/// header (the token among them; correlation headers aside, see
+/// [`dedupe::CORRELATION_HEADERS`]). Two users never share an answer.
+fn request_key(
+    supergraph: &crate::supergraph::Supergraph,
+    query: &str,
+    operation_name: Option<&str>,
+    variables: &Map<String, Value>,
+    forwarded: &HeaderMap,
+    user: Option<uuid::Uuid>,
+) -> Vec<u8> {
+    let mut key = Vec::with_capacity(query.len() + 256);
+    key.extend_from_slice(&supergraph.version.to_le_bytes());
+    match user {
+        Some(user) => dedupe::push_field(&mut key, user.as_bytes()),
+        None => dedupe::push_field(&mut key, b""),
+    }
+    dedupe::push_field(&mut key, query.as_bytes());
+    dedupe::push_field(&mut key, operation_name.unwrap_or("").as_bytes());
+    // A field of its own: its length first, then the JSON (writing into memory cannot fail).
+    let at = key.len();
+    key.extend_from_slice(&[0; 8]);
+    let _ = serde_json::to_writer(&mut key, variables);
+    let length = (key.len() - at - 8) as u64;
+    key[at..at + 8].copy_from_slice(&length.to_le_bytes());
+    dedupe::push_headers(&mut key, forwarded);
+    key
 }
 
 /// The response of a one-fetch plan, projected straight from the subgraph's answer.

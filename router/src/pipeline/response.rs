@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::error::RequestError;
 
+#[derive(Clone)]
 pub struct GraphqlResponse {
     /// `data` as JSON, written by projection; `None` for request errors: the
     /// response then has no `data` key at all.

@@ -16,6 +16,7 @@ pub struct PipelineMetrics {
     overhead: Histogram,
     plan_cache_hit: Counter,
     plan_cache_miss: Counter,
+    deduplicated: Counter,
     errors: platform::metrics::GraphqlErrors,
     names: OperationNames,
 }
@@ -65,6 +66,7 @@ pub fn get() -> &'static PipelineMetrics {
         overhead: metrics::histogram!(platform::metrics::ROUTER_OVERHEAD),
         plan_cache_hit: metrics::counter!("query_plan_cache_total", "result" => "hit"),
         plan_cache_miss: metrics::counter!("query_plan_cache_total", "result" => "miss"),
+        deduplicated: metrics::counter!("router_requests_deduplicated_total"),
         errors: platform::metrics::GraphqlErrors::new("router"),
         names: OperationNames { counters: Mutex::new(HashMap::new()) },
     })
@@ -114,6 +116,11 @@ impl PipelineMetrics {
         self.names.counter(name)
     }
 
+    /// A query that joined an identical one's execution in flight.
+    pub fn deduplicated(&self) {
+        self.deduplicated.increment(1);
+    }
+
     pub fn plan_cache(&self, hit: bool) {
         if hit { self.plan_cache_hit.increment(1) } else { self.plan_cache_miss.increment(1) }
     }
@@ -139,6 +146,14 @@ pub fn describe() {
         "GraphQL operations prepared and executed at the router, by operation name (the first 100 names; later ones are other, unnamed ones anonymous)."
     );
     describe_counter!("query_plan_cache_total", "Plan cache lookups by result (hit, miss).");
+    describe_counter!(
+        "router_requests_deduplicated_total",
+        "Client queries that joined an identical query's execution in flight instead of running their own (REQUEST_DEDUPE)."
+    );
+    describe_counter!(
+        "subgraph_fetches_deduplicated_total",
+        "Subgraph query fetches that joined an identical fetch's exchange in flight instead of sending their own (SUBGRAPH_DEDUPE)."
+    );
     describe_counter!(
         "supergraph_reloads_total",
         "Changed supergraph files by outcome (success: now in service; refused: broken, the old one kept)."
@@ -173,5 +188,5 @@ pub fn describe() {
         "subgraph_connections_exhausted_total",
         "Subgraph requests that found no connection free within SUBGRAPH_CONNECTION_WAIT."
     );
-    get();
+    get().deduplicated.increment(0);
 }

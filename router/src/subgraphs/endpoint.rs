@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::SubgraphMetrics;
 use super::connector::Connector;
+use super::dedupe::Inflight;
 use super::pool::Pool;
+use super::{Fetched, SubgraphMetrics};
 use crate::config::SubgraphSettings;
 
 /// One subgraph as the router calls it.
@@ -20,6 +21,8 @@ pub struct Subgraph {
     pub url: String,
     /// Its connections: kept alive for GraphQL fetches, one of its own per streamed body.
     pub pool: Arc<Pool>,
+    /// Its query fetches in flight, for identical ones to share (`SUBGRAPH_DEDUPE`).
+    pub fetches: Arc<Inflight<Fetched>>,
     pub timeout: Duration,
 }
 
@@ -52,6 +55,7 @@ impl Subgraph {
             metrics: subgraph_metrics,
             url,
             pool: Arc::new(pool),
+            fetches: Arc::default(),
             timeout: settings.timeout(key),
         })
     }
@@ -61,6 +65,7 @@ impl Subgraph {
     pub fn keep_connections_of(&mut self, previous: &Subgraph) {
         if previous.url == self.url {
             self.pool = previous.pool.clone();
+            self.fetches = previous.fetches.clone();
         }
     }
 }

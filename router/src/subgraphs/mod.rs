@@ -1,10 +1,12 @@
 //! Calling subgraphs: pooled keep-alive HTTP/1.1 or HTTP/2, over TLS for
 //! `https://` ones, JSON in and out, per-subgraph timeouts and connection caps,
-//! a circuit breaker per subgraph, retries of queries within a budget, and only
-//! the allow-listed client headers passed on.
+//! a circuit breaker per subgraph, retries of queries within a budget,
+//! identical query fetches in flight sharing one exchange, and only the
+//! allow-listed client headers passed on.
 
 pub mod breaker;
 pub mod connector;
+pub mod dedupe;
 mod endpoint;
 pub mod pool;
 
@@ -25,7 +27,7 @@ use crate::config::{BreakerSettings, RetrySettings};
 use breaker::{Breakers, Permit, ProbeGuard};
 pub use endpoint::Subgraph;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SubgraphError {
     #[error("timed out")]
     Timeout,
@@ -79,10 +81,24 @@ pub struct SubgraphClient {
     breakers: Breakers,
     retry: RetrySettings,
     budget: TpsBudget,
+    /// Identical query fetches in flight share one exchange (`SUBGRAPH_DEDUPE`).
+    dedupe: bool,
 }
 
+/// A subgraph's answer as it came, shared by the fetches of one exchange: each
+/// decodes it for itself.
+#[derive(Debug, Clone)]
+pub struct RawAnswer {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+/// What the followers of a deduplicated fetch get: the answer, or the error
+/// that left none.
+pub type Fetched = Result<RawAnswer, SubgraphError>;
+
 impl SubgraphClient {
-    pub fn new(forward_headers: &[String], breaker: BreakerSettings, retry: RetrySettings) -> Self {
+    pub fn new(forward_headers: &[String], breaker: BreakerSettings, retry: RetrySettings, dedupe: bool) -> Self {
         let forward = forward_headers
             .iter()
             .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
@@ -95,7 +111,7 @@ impl SubgraphClient {
             })
             .collect();
         let budget = TpsBudget::new(Duration::from_secs(10), 10, retry.budget_ratio);
-        Self { forward, breakers: Breakers::new(breaker), retry, budget }
+        Self { forward, breakers: Breakers::new(breaker), retry, budget, dedupe }
     }
 
     /// The state of `subgraph`'s circuit: `closed`, `half_open` or `open`.
@@ -129,6 +145,11 @@ impl SubgraphClient {
     }
 
     /// As [`send`](Self::send), the answer as `decode` reads it (see [`Decode`]).
+    ///
+    /// A query fetch identical to one in flight (same subgraph, body and
+    /// headers, correlation headers aside: see [`dedupe`]) waits for that one's
+    /// exchange and decodes its answer, or gets its error; it is not counted
+    /// again by the breaker, the retry budget or the request durations.
     pub async fn send_decoded<T>(
         &self,
         subgraph: &Subgraph,
@@ -137,12 +158,63 @@ impl SubgraphClient {
         idempotent: bool,
         decode: Decode<T>,
     ) -> Result<T, SubgraphError> {
+        if !(idempotent && self.dedupe) {
+            return self.fetch(subgraph, &body, headers, idempotent, decode, None).await;
+        }
+        // Keyed on the headers as the client's request gave them: with traces
+        // on, each exchange gets a `traceparent` of its own.
+        let mut key = Vec::with_capacity(body.len() + 64 * headers.len() + 16);
+        dedupe::push_field(&mut key, &body);
+        dedupe::push_headers(&mut key, headers);
+        loop {
+            match subgraph.fetches.join(key) {
+                dedupe::Role::Leader(leader) => {
+                    let mut answer = None;
+                    let result = self.fetch(subgraph, &body, headers, idempotent, decode, Some(&mut answer)).await;
+                    // Without an answer kept the fetch failed (a decoded one always keeps it).
+                    let failure = || result.as_ref().err().cloned().unwrap_or(SubgraphError::Malformed);
+                    let shared = answer.ok_or_else(failure);
+                    leader.finish(&shared);
+                    return result;
+                }
+                dedupe::Role::Alone => return self.fetch(subgraph, &body, headers, idempotent, decode, None).await,
+                dedupe::Role::Follower(receiver, returned) => {
+                    metrics::counter!("subgraph_fetches_deduplicated_total", "subgraph" => subgraph.label.clone())
+                        .increment(1);
+                    match receiver.await {
+                        Ok(shared) => return shared.and_then(|answer| decode(answer.status, answer.body)),
+                        // The leader went away unfinished: join again, maybe leading.
+                        Err(_) => key = returned,
+                    }
+                }
+            }
+        }
+    }
+
+    /// One fetch with its retries. `keep`, when given, receives the last
+    /// exchange's answer as it came (none when it ended without one).
+    async fn fetch<T>(
+        &self,
+        subgraph: &Subgraph,
+        body: &Bytes,
+        headers: &HeaderMap,
+        idempotent: bool,
+        decode: Decode<T>,
+        mut keep: Option<&mut Option<RawAnswer>>,
+    ) -> Result<T, SubgraphError> {
         self.budget.deposit();
         let mut retries = 0;
         loop {
             let span = fetch_span(subgraph);
             let headers = traced(headers, &span);
-            let exchange = exchange_json(subgraph, &body, &headers, idempotent, decode);
+            let keep = keep.as_deref_mut();
+            let exchange = async {
+                let response = exchange_json(subgraph, body, &headers, idempotent).await?;
+                if let Some(keep) = keep {
+                    *keep = Some(RawAnswer { status: response.status, body: response.body.clone() });
+                }
+                decode(response.status, response.body)
+            };
             let result = self.attempt(subgraph, exchange, None).instrument(span.clone()).await;
             record_outcome(&span, &result);
             match result {
@@ -299,21 +371,19 @@ async fn exchange_multipart<T>(
 }
 
 /// One GraphQL POST over the subgraph's pooled connections, within its timeout.
-async fn exchange_json<T>(
+async fn exchange_json(
     subgraph: &Subgraph,
     body: &Bytes,
     headers: &HeaderMap,
     idempotent: bool,
-    decode: Decode<T>,
-) -> Result<T, SubgraphError> {
+) -> Result<pool::Response, SubgraphError> {
     // Waiting for a connection is outside the subgraph's timeout: it is not the subgraph's time.
     let lease = subgraph.pool.lease().await.map_err(|_| SubgraphError::Saturated)?;
     let exchange = subgraph.pool.post(lease, headers, body, idempotent);
-    let response = tokio::time::timeout(subgraph.timeout, exchange)
+    tokio::time::timeout(subgraph.timeout, exchange)
         .await
         .map_err(|_| SubgraphError::Timeout)?
-        .map_err(transport_error(subgraph))?;
-    decode(response.status, response.body)
+        .map_err(transport_error(subgraph))
 }
 
 /// The client-facing error says only "unreachable" (or "too large"); the log says why.
@@ -343,15 +413,18 @@ enum Outcome {
 
 impl SubgraphMetrics {
     /// Registers the subgraph's series at 0 (durations, retries, refusals,
-    /// exhausted connections, a closed circuit unless one is already
+    /// exhausted connections, deduplicated fetches, a closed circuit unless one is already
     /// recorded), so dashboards and alerts see 0 rather than nothing.
     pub fn register(&self, subgraph: &SharedString) {
         // Handles made before the recorder is installed would count nowhere.
         platform::metrics::handle();
         let _ = self.duration(subgraph, Outcome::Success);
-        for counter in
-            ["subgraph_retries_total", "subgraph_requests_refused_total", "subgraph_connections_exhausted_total"]
-        {
+        for counter in [
+            "subgraph_retries_total",
+            "subgraph_requests_refused_total",
+            "subgraph_connections_exhausted_total",
+            "subgraph_fetches_deduplicated_total",
+        ] {
             metrics::counter!(counter, "subgraph" => subgraph.clone()).absolute(0);
         }
         metrics::gauge!("subgraph_circuit_state", "subgraph" => subgraph.clone()).increment(0.0);

@@ -2,6 +2,7 @@
 
 mod auth_e2e;
 mod binary;
+mod dedupe;
 mod federation;
 mod files_e2e;
 mod helpers;

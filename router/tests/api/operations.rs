@@ -169,6 +169,8 @@ async fn metrics_count_operations_plan_cache_and_subgraph_calls() {
         "rate_limited_total{policy=\"login\"} ",
         "subgraph_circuit_state{subgraph=\"farewell\"} ",
         "subgraph_retries_total{subgraph=\"farewell\"} ",
+        "subgraph_fetches_deduplicated_total{subgraph=\"farewell\"} ",
+        "router_requests_deduplicated_total ",
         "# HELP subgraph_request_duration_seconds ",
         "query_plan_cache_total{result=\"hit\"}",
         "query_plan_cache_total{result=\"miss\"}",

@@ -208,6 +208,9 @@ async fn connections_to_a_subgraph_are_capped_and_the_overflow_fails_fast_withou
                 ("SUBGRAPH_TIMEOUT", "60s".into()),
                 ("CIRCUIT_BREAKER_FAILURES", "2".into()),
                 ("SUBGRAPH_RETRIES", "0".into()),
+                // Five identical queries: each must make its own fetch.
+                ("REQUEST_DEDUPE", "false".into()),
+                ("SUBGRAPH_DEDUPE", "false".into()),
             ],
         )
         .await,
