@@ -107,19 +107,22 @@ impl Router {
         let executed = if shareable {
             let (query, name) = (request.query.as_deref().unwrap_or(""), request.operation_name.as_deref());
             let key = request_key(&supergraph, query, name, &variables, &forwarded, admission.user_id());
-            let execute =
-                || async { Arc::new(self.execute(&supergraph, &prepared, &variables, &forwarded, None).await) };
+            let execute = || async {
+                Arc::new(Box::pin(self.execute(&supergraph, &prepared, &variables, &forwarded, None)).await)
+            };
             let executed = self.requests.run(key, execute, || telemetry::get().deduplicated()).await;
             // The last holder takes it; others copy it.
             Arc::try_unwrap(executed).unwrap_or_else(|shared| (*shared).clone())
         } else {
-            self.execute(&supergraph, &prepared, &variables, &forwarded, uploads).await
+            Box::pin(self.execute(&supergraph, &prepared, &variables, &forwarded, uploads)).await
         };
         let Executed { response, waited, called } = executed;
         self.finish(response, Some(&prepared), started, waited, &called)
     }
 
-    /// Runs the prepared operation's plan and shapes the response.
+    /// Runs the prepared operation's plan and shapes the response. Callers box
+    /// its future: it is large, and unboxed it would be copied, whole, each
+    /// time the request's future moves on its way to the runtime.
     async fn execute(
         &self,
         supergraph: &crate::supergraph::Supergraph,

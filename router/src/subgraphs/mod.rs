@@ -158,37 +158,40 @@ impl SubgraphClient {
         idempotent: bool,
         decode: Decode<T>,
     ) -> Result<T, SubgraphError> {
-        if !(idempotent && self.dedupe) {
-            return self.fetch(subgraph, &body, headers, idempotent, decode, None).await;
-        }
-        // Keyed on the headers as the client's request gave them: with traces
-        // on, each exchange gets a `traceparent` of its own.
-        let mut key = Vec::with_capacity(body.len() + 64 * headers.len() + 16);
-        dedupe::push_field(&mut key, &body);
-        dedupe::push_headers(&mut key, headers);
-        loop {
-            match subgraph.fetches.join(key) {
-                dedupe::Role::Leader(leader) => {
-                    let mut answer = None;
-                    let result = self.fetch(subgraph, &body, headers, idempotent, decode, Some(&mut answer)).await;
-                    // Without an answer kept the fetch failed (a decoded one always keeps it).
-                    let failure = || result.as_ref().err().cloned().unwrap_or(SubgraphError::Malformed);
-                    let shared = answer.ok_or_else(failure);
-                    leader.finish(&shared);
-                    return result;
-                }
-                dedupe::Role::Alone => return self.fetch(subgraph, &body, headers, idempotent, decode, None).await,
-                dedupe::Role::Follower(receiver, returned) => {
-                    metrics::counter!("subgraph_fetches_deduplicated_total", "subgraph" => subgraph.label.clone())
-                        .increment(1);
-                    match receiver.await {
-                        Ok(shared) => return shared.and_then(|answer| decode(answer.status, answer.body)),
-                        // The leader went away unfinished: join again, maybe leading.
-                        Err(_) => key = returned,
+        let leader = if idempotent && self.dedupe {
+            // Keyed on the headers as the client's request gave them: with traces
+            // on, each exchange gets a `traceparent` of its own.
+            let mut key = Vec::with_capacity(body.len() + 64 * headers.len() + 16);
+            dedupe::push_field(&mut key, &body);
+            dedupe::push_headers(&mut key, headers);
+            loop {
+                match subgraph.fetches.join(key) {
+                    dedupe::Role::Leader(leader) => break Some(leader),
+                    dedupe::Role::Alone => break None,
+                    dedupe::Role::Follower(receiver, returned) => {
+                        metrics::counter!("subgraph_fetches_deduplicated_total", "subgraph" => subgraph.label.clone())
+                            .increment(1);
+                        match receiver.await {
+                            Ok(shared) => return shared.and_then(|answer| decode(answer.status, answer.body)),
+                            // The leader went away unfinished: join again, maybe leading.
+                            Err(_) => key = returned,
+                        }
                     }
                 }
             }
+        } else {
+            None
+        };
+        // One call site: the fetch's future is large, and each more would grow this one.
+        let mut answer = None;
+        let keep = leader.as_ref().map(|_| &mut answer);
+        let result = self.fetch(subgraph, &body, headers, idempotent, decode, keep).await;
+        if let Some(leader) = leader {
+            // Without an answer kept the fetch failed (a decoded one always keeps it).
+            let failure = || result.as_ref().err().cloned().unwrap_or(SubgraphError::Malformed);
+            leader.finish(&answer.ok_or_else(failure));
         }
+        result
     }
 
     /// One fetch with its retries. `keep`, when given, receives the last
