@@ -34,8 +34,14 @@ supergraph:
   path: $work/supergraph.graphql
 log:
   level: warn
+# Hive Router 0.2.19's keys (its config_schema_generator): subgraph-level dedupe
+# is traffic_shaping.all.dedupe_enabled, request-level traffic_shaping.router.dedupe.enabled.
 traffic_shaping:
-  dedupe_enabled: ${HIVE_DEDUPE:-false}
+  all:
+    dedupe_enabled: ${HIVE_DEDUPE:-false}
+  router:
+    dedupe:
+      enabled: ${HIVE_DEDUPE:-false}
 YAML
 
 launched=
