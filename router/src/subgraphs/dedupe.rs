@@ -86,25 +86,36 @@ impl<V: Clone> Inflight<V> {
 
     /// `work`'s outcome, run here or by the caller already running it for
     /// `key`; `joined` is called each time this caller follows another.
-    /// Each time a leader goes away unfinished, its followers join again.
     pub async fn run<F, Fut>(&self, key: Vec<u8>, work: F, joined: impl Fn()) -> V
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = V>,
     {
+        let leader = match self.lead_or_follow(key, joined).await {
+            Ok(leader) => leader,
+            Err(outcome) => return outcome,
+        };
+        let outcome = work().await;
+        if let Some(leader) = leader {
+            leader.finish(&outcome);
+        }
+        outcome
+    }
+
+    /// The leader's outcome when another caller runs `key` (`Err`), else the
+    /// duty to run it: leading (`Ok(Some)`), or alone when another key has
+    /// the same hash (`Ok(None)`). Each time a leader goes away unfinished,
+    /// its followers join again; `joined` is called each time this one follows.
+    pub async fn lead_or_follow(&self, key: Vec<u8>, joined: impl Fn()) -> Result<Option<Leader<'_, V>>, V> {
         let mut key = key;
         loop {
             match self.join(key) {
-                Role::Leader(leader) => {
-                    let outcome = work().await;
-                    leader.finish(&outcome);
-                    return outcome;
-                }
-                Role::Alone => return work().await,
+                Role::Leader(leader) => return Ok(Some(leader)),
+                Role::Alone => return Ok(None),
                 Role::Follower(receiver, returned) => {
                     joined();
                     match receiver.await {
-                        Ok(outcome) => return outcome,
+                        Ok(outcome) => return Err(outcome),
                         Err(_) => key = returned,
                     }
                 }

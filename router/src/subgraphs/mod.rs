@@ -164,20 +164,13 @@ impl SubgraphClient {
             let mut key = Vec::with_capacity(body.len() + 64 * headers.len() + 16);
             dedupe::push_field(&mut key, &body);
             dedupe::push_headers(&mut key, headers);
-            loop {
-                match subgraph.fetches.join(key) {
-                    dedupe::Role::Leader(leader) => break Some(leader),
-                    dedupe::Role::Alone => break None,
-                    dedupe::Role::Follower(receiver, returned) => {
-                        metrics::counter!("subgraph_fetches_deduplicated_total", "subgraph" => subgraph.label.clone())
-                            .increment(1);
-                        match receiver.await {
-                            Ok(shared) => return shared.and_then(|answer| decode(answer.status, answer.body)),
-                            // The leader went away unfinished: join again, maybe leading.
-                            Err(_) => key = returned,
-                        }
-                    }
-                }
+            let joined = || {
+                metrics::counter!("subgraph_fetches_deduplicated_total", "subgraph" => subgraph.label.clone())
+                    .increment(1)
+            };
+            match subgraph.fetches.lead_or_follow(key, joined).await {
+                Ok(leader) => leader,
+                Err(shared) => return shared.and_then(|answer| decode(answer.status, answer.body)),
             }
         } else {
             None
