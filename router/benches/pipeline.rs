@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use router::config::GraphqlSettings;
+use router::pipeline::answer::Node;
 use router::pipeline::prepare::{PlanCache, prepare};
 use router::pipeline::project::project;
 use router::pipeline::request::GraphqlRequest;
@@ -86,12 +87,13 @@ fn projection(c: &mut Criterion) {
             })
         })
         .collect();
-    let data = json!({ "topProducts": products });
+    let data = Node::from(json!({ "topProducts": products }));
     let variables = Map::new();
     c.bench_function("project 1000 entities", |b| {
         b.iter(|| {
-            let mut errors = Vec::new();
-            project(&supergraph.schema, &prepared, black_box(&data), &variables, &mut errors)
+            let (mut errors, mut out) = (Vec::new(), Vec::new());
+            project(&supergraph.schema, &prepared, black_box(&data), &variables, &mut errors, &mut out);
+            out
         })
     });
 }

@@ -298,7 +298,7 @@ fn respond(media: MediaType, response: GraphqlResponse) -> Response {
     } else {
         StatusCode::OK
     };
-    let mut http = json_response(status, media, response.to_json_bytes());
+    let mut http = json_response(status, media, response.into_json_bytes());
     if method_not_allowed {
         http.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
@@ -306,7 +306,7 @@ fn respond(media: MediaType, response: GraphqlResponse) -> Response {
 }
 
 fn respond_error(status: StatusCode, media: MediaType, error: RequestError) -> Response {
-    json_response(status, media, GraphqlResponse::request_error(error).to_json_bytes())
+    json_response(status, media, GraphqlResponse::request_error(error).into_json_bytes())
 }
 
 fn json_response(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {

@@ -1,9 +1,13 @@
 //! Executes a query plan. Fetches in a `Parallel` node run concurrently; each
 //! one reads what it needs from the shared response under a short lock,
 //! awaits its subgraph without holding it, then merges its answer.
+//!
+//! Answers are read into [`Node`] trees and merged into one: its objects keep
+//! their fields in a `Vec`, so merging and walking hash nothing, and the
+//! representations an entity fetch sends are written straight as JSON.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
@@ -19,7 +23,8 @@ use serde_json::{Map, Value};
 use super::answer::{Answer, Node, read_answer};
 use super::error::graphql_error;
 use super::multipart::Uploads;
-use crate::subgraphs::{Decode, SubgraphClient, SubgraphError, parsed_answer};
+use super::project::{Step, path_json};
+use crate::subgraphs::{Decode, SubgraphClient, SubgraphError};
 use crate::supergraph::{SchemaIndex, Supergraph};
 
 mod errors;
@@ -30,8 +35,8 @@ mod rewrites;
 pub use errors::PASSED_CODES;
 use errors::{entity_errors, failure_error, subgraph_error};
 pub use merge::deep_merge;
-use merge::value_at_mut;
-use representations::collect_representations;
+use merge::node_at_mut;
+use representations::{Representations, collect_representations};
 use rewrites::apply_rewrites;
 
 pub struct Execution<'a> {
@@ -41,7 +46,7 @@ pub struct Execution<'a> {
     headers: &'a HeaderMap,
     /// Mutation plans keep root fields strictly in order (see `parallel`).
     mutation: bool,
-    data: Mutex<Value>,
+    data: Mutex<Node>,
     errors: Mutex<Vec<Value>>,
     waiting: Mutex<Waiting>,
     /// Subgraphs called, for the request log.
@@ -50,13 +55,8 @@ pub struct Execution<'a> {
     uploads: Option<&'a Uploads>,
     /// What of a subgraph's errors the client sees (`SUBGRAPH_ERRORS`).
     error_mode: SubgraphErrors,
-}
-
-/// The body of a subgraph request, serialised without copying the operation.
-#[derive(serde::Serialize)]
-struct SubgraphRequest<'a> {
-    query: &'a str,
-    variables: &'a Map<String, Value>,
+    /// Bytes of the answers merged: the response is written into a buffer of this size.
+    received: AtomicUsize,
 }
 
 /// Wall time during which at least one subgraph request was in flight.
@@ -67,9 +67,10 @@ struct Waiting {
     total: Duration,
 }
 
-/// Where an entity sits in the response, and its representation's index.
-struct EntityLocation {
-    path: Vec<Value>,
+/// Where an entity sits in the response (its keys borrowed from the plan),
+/// and its representation's index.
+struct EntityLocation<'p> {
+    path: Vec<Step<'p>>,
     representation: usize,
 }
 
@@ -89,12 +90,13 @@ impl<'a> Execution<'a> {
             variables,
             headers,
             mutation,
-            data: Mutex::new(Value::Object(Map::new())),
+            data: Mutex::new(Node::Object(Vec::new())),
             errors: Mutex::new(Vec::new()),
             waiting: Mutex::new(Waiting::default()),
             called: Mutex::new(Vec::new()),
             uploads,
             error_mode,
+            received: AtomicUsize::new(0),
         }
     }
 
@@ -109,11 +111,16 @@ impl<'a> Execution<'a> {
         self.called.lock().expect("called lock").clone()
     }
 
+    /// The length of the answers merged so far, in bytes.
+    pub fn received_bytes(&self) -> usize {
+        self.received.load(Ordering::Relaxed)
+    }
+
     pub fn waited_seconds(&self) -> f64 {
         self.waiting.lock().expect("waiting lock").total.as_secs_f64()
     }
 
-    pub fn into_parts(self) -> (Value, Vec<Value>) {
+    pub fn into_parts(self) -> (Node, Vec<Value>) {
         (self.data.into_inner().expect("data lock"), self.errors.into_inner().expect("errors lock"))
     }
 
@@ -169,15 +176,16 @@ impl<'a> Execution<'a> {
 
     /// A fetch at the root of the operation: its data merges into the root.
     async fn root_fetch(&self, fetch: &FetchNode) {
-        let Some(mut answer) = self.root_call(fetch, parsed_answer).await else {
+        let Some(answer) = self.root_call(fetch, read_answer).await else {
             return;
         };
-        if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
+        self.received.fetch_add(answer.size, Ordering::Relaxed);
+        if let Some(errors) = answer.errors.as_ref().and_then(Value::as_array) {
             self.subgraph_errors(errors, &fetch.service_name);
         }
-        if let Some(data) = answer.get_mut("data").filter(|d| d.is_object()) {
-            apply_rewrites(&self.supergraph.schema, data, fetch.output_rewrites.as_deref());
-            deep_merge(&mut self.data.lock().expect("data lock"), data.take());
+        if let Some(mut data) = answer.data.filter(Node::is_object) {
+            apply_rewrites(&self.supergraph.schema, &mut data, fetch.output_rewrites.as_deref());
+            deep_merge(&mut self.data.lock().expect("data lock"), data);
         }
     }
 
@@ -196,7 +204,7 @@ impl<'a> Execution<'a> {
         let variables = self.used_variables(fetch.variable_usages.iter().flatten());
         let affected = || root_response_keys(fetch).into_iter().map(|k| vec![Value::String(k)]).collect();
         let operation = &fetch.operation.document_str;
-        self.call_decoded(&fetch.service_name, operation, variables, affected, decode).await
+        self.call(&fetch.service_name, operation, &variables, &[], affected, decode).await
     }
 
     /// A subgraph's errors as the client sees them.
@@ -213,25 +221,29 @@ impl<'a> Execution<'a> {
             let data = self.data.lock().expect("data lock");
             collect_representations(&self.supergraph.schema, &data, [path], requires, fetch.input_rewrites.as_deref())
         };
-        if representations.is_empty() {
+        if representations.count == 0 {
             return;
         }
-        let mut variables = self.used_variables(fetch.variable_usages.iter().flatten());
-        variables.insert("representations".into(), Value::Array(representations));
-        let entity_paths = || locations.iter().map(|l| l.path.clone()).collect();
-        let Some(answer) = self.call(&fetch.service_name, &fetch.operation.document_str, variables, entity_paths).await
+        let variables = self.used_variables(fetch.variable_usages.iter().flatten());
+        let lists = [("representations", &representations)];
+        let entity_paths = || locations.iter().map(|l| path_json(&l.path)).collect();
+        let operation = &fetch.operation.document_str;
+        let Some(answer) =
+            self.call(&fetch.service_name, operation, &variables, &lists, entity_paths, read_answer).await
         else {
             return;
         };
-        self.entity_errors(&answer, &fetch.service_name, &[("_entities", &locations)]);
-        let entities = answer.pointer("/data/_entities").and_then(Value::as_array);
+        self.received.fetch_add(answer.size, Ordering::Relaxed);
+        self.entity_errors(answer.errors.as_ref(), &fetch.service_name, &[("_entities", &locations)]);
+        let entities = answer.data.and_then(|mut data| data.take_field("_entities"));
         self.merge_entities(entities, &locations, fetch.output_rewrites.as_deref());
     }
 
     /// Several `_entities` fetches to one subgraph in one request, each under an alias.
     async fn batch_fetch(&self, batch: &BatchFetchNode) {
-        let mut variables = self.used_variables(batch.variable_usages.iter().flatten());
+        let variables = self.used_variables(batch.variable_usages.iter().flatten());
         let mut per_alias = Vec::new();
+        let mut lists = Vec::new();
         {
             let data = self.data.lock().expect("data lock");
             for alias in &batch.entity_batch.aliases {
@@ -242,40 +254,63 @@ impl<'a> Execution<'a> {
                     Some(&alias.requires),
                     alias.input_rewrites.as_deref(),
                 );
-                variables.insert(alias.representations_variable_name.clone(), Value::Array(reps));
+                lists.push(reps);
                 per_alias.push((alias, locations));
             }
         }
         if per_alias.iter().all(|(_, l)| l.is_empty()) {
             return;
         }
-        let paths = || per_alias.iter().flat_map(|(_, ls)| ls.iter().map(|l| l.path.clone())).collect();
-        let Some(answer) = self.call(&batch.service_name, &batch.operation.document_str, variables, paths).await else {
+        let named: Vec<(&str, &Representations)> = per_alias
+            .iter()
+            .zip(&lists)
+            .map(|((alias, _), list)| (alias.representations_variable_name.as_str(), list))
+            .collect();
+        let paths = || per_alias.iter().flat_map(|(_, ls)| ls.iter().map(|l| path_json(&l.path))).collect();
+        let operation = &batch.operation.document_str;
+        let Some(answer) = self.call(&batch.service_name, operation, &variables, &named, paths, read_answer).await
+        else {
             return;
         };
-        let lists: Vec<(&str, &[EntityLocation])> =
+        self.received.fetch_add(answer.size, Ordering::Relaxed);
+        let located: Vec<(&str, &[EntityLocation<'_>])> =
             per_alias.iter().map(|(alias, locations)| (alias.alias.as_str(), locations.as_slice())).collect();
-        self.entity_errors(&answer, &batch.service_name, &lists);
+        self.entity_errors(answer.errors.as_ref(), &batch.service_name, &located);
+        let mut data = answer.data;
         for (alias, locations) in &per_alias {
-            let entities = answer.get("data").and_then(|d| d.get(&alias.alias)).and_then(Value::as_array);
+            let entities = data.as_mut().and_then(|d| d.take_field(&alias.alias));
             self.merge_entities(entities, locations, alias.output_rewrites.as_deref());
         }
     }
 
-    /// Merges the entities of one `_entities` list (`entities`) into the places they belong.
+    /// Merges the entities of one `_entities` list (`entities`) into the
+    /// places they belong: an entity at several places is copied for all but
+    /// its last, where it moves.
     fn merge_entities(
         &self,
-        entities: Option<&Vec<Value>>,
-        locations: &[EntityLocation],
+        entities: Option<Node>,
+        locations: &[EntityLocation<'_>],
         output_rewrites: Option<&[FetchRewrite]>,
     ) {
-        let Some(entities) = entities else { return };
+        let Some(Node::List(mut entities)) = entities else { return };
+        let mut places = vec![0u32; entities.len()];
+        for location in locations {
+            if let Some(count) = places.get_mut(location.representation) {
+                *count += 1;
+            }
+        }
+        for (entity, &count) in entities.iter_mut().zip(&places) {
+            if count > 0 && entity.is_object() {
+                apply_rewrites(&self.supergraph.schema, entity, output_rewrites);
+            }
+        }
         let mut data = self.data.lock().expect("data lock");
         for location in locations {
-            let Some(entity) = entities.get(location.representation).filter(|e| e.is_object()) else { continue };
-            let mut entity = entity.clone();
-            apply_rewrites(&self.supergraph.schema, &mut entity, output_rewrites);
-            if let Some(target) = value_at_mut(&mut data, &location.path) {
+            let index = location.representation;
+            let Some(entity) = entities.get_mut(index).filter(|e| e.is_object()) else { continue };
+            places[index] -= 1;
+            let entity = if places[index] == 0 { std::mem::take(entity) } else { entity.clone() };
+            if let Some(target) = node_at_mut(&mut data, &location.path) {
                 deep_merge(target, entity);
             }
         }
@@ -284,8 +319,8 @@ impl<'a> Execution<'a> {
     /// The errors of an `_entities` answer, each once for every place of the
     /// entity it names: `path` starts with the response key of its `_entities`
     /// list (`_entities`, or a batch's alias), then the representation's index.
-    fn entity_errors(&self, answer: &Value, service: &str, lists: &[(&str, &[EntityLocation])]) {
-        let Some(errors) = answer.get("errors").and_then(Value::as_array) else { return };
+    fn entity_errors(&self, errors: Option<&Value>, service: &str, lists: &[(&str, &[EntityLocation<'_>])]) {
+        let Some(errors) = errors.and_then(Value::as_array) else { return };
         let mut all = self.errors.lock().expect("errors lock");
         for error in errors {
             let list = error.pointer("/path/0").and_then(Value::as_str);
@@ -298,24 +333,15 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// Sends one request; on transport failure records an error per affected
-    /// path (so partial data stays explained) and returns `None`.
-    async fn call(
+    /// Sends one request, `lists` (representations) among its variables, and
+    /// reads the answer with `decode`; on transport failure records an error
+    /// per affected path (so partial data stays explained) and returns `None`.
+    async fn call<T>(
         &self,
         service: &str,
         operation: &str,
-        variables: Map<String, Value>,
-        affected: impl FnOnce() -> Vec<Vec<Value>>,
-    ) -> Option<Value> {
-        self.call_decoded(service, operation, variables, affected, parsed_answer).await
-    }
-
-    /// As [`call`](Self::call), the answer read by `decode`.
-    async fn call_decoded<T>(
-        &self,
-        service: &str,
-        operation: &str,
-        variables: Map<String, Value>,
+        variables: &Map<String, Value>,
+        lists: &[(&str, &Representations)],
         affected: impl FnOnce() -> Vec<Vec<Value>>,
         decode: Decode<T>,
     ) -> Option<T> {
@@ -323,7 +349,7 @@ impl<'a> Execution<'a> {
             self.push_error(graphql_error("The plan names an unknown subgraph", None, Some("INTERNAL")));
             return None;
         };
-        let body = serde_json::to_vec(&SubgraphRequest { query: operation, variables: &variables }).ok()?;
+        let body = request_body(operation, variables, lists);
         {
             let mut called = self.called.lock().expect("called lock");
             if !called.iter().any(|c| c == service) {
@@ -331,7 +357,7 @@ impl<'a> Execution<'a> {
             }
         }
         self.begin_wait();
-        let result = match self.uploads.filter(|u| u.used_by(&variables)) {
+        let result = match self.uploads.filter(|u| u.used_by(variables)) {
             Some(uploads) => match uploads.take_body(body) {
                 Some((stream, content_type, timeout)) => {
                     let blame_client = || uploads.client_at_fault();
@@ -385,6 +411,37 @@ impl<'a> Execution<'a> {
             w.total += since.elapsed();
         }
     }
+}
+
+/// A subgraph request's body, `{"query":…,"variables":{…}}`, written without
+/// copying the operation or the representations into JSON values first.
+fn request_body(query: &str, variables: &Map<String, Value>, lists: &[(&str, &Representations)]) -> Vec<u8> {
+    let size = query.len() + 64 + lists.iter().map(|(name, list)| name.len() + list.json.len() + 4).sum::<usize>();
+    let mut body = Vec::with_capacity(size);
+    // Writing strings and values into memory cannot fail.
+    body.extend_from_slice(b"{\"query\":");
+    super::answer::write_str(&mut body, query);
+    body.extend_from_slice(b",\"variables\":{");
+    let mut first = true;
+    let mut separate = |body: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            body.push(b',');
+        }
+    };
+    for (name, value) in variables {
+        separate(&mut body);
+        let _ = serde_json::to_writer(&mut body, name);
+        body.push(b':');
+        let _ = serde_json::to_writer(&mut body, value);
+    }
+    for (name, list) in lists {
+        separate(&mut body);
+        let _ = serde_json::to_writer(&mut body, name);
+        body.push(b':');
+        body.extend_from_slice(&list.json);
+    }
+    body.extend_from_slice(b"}}");
+    body
 }
 
 fn root_response_keys(fetch: &FetchNode) -> Vec<String> {

@@ -156,12 +156,15 @@ impl Router {
         }
         let waited = run.waited_seconds();
         let called = run.subgraphs_called();
+        // Entities reached along several paths are written out at each: room for that.
+        let capacity = 2 * run.received_bytes();
         let (mut data, mut errors) = run.into_parts();
         if prepared.has_introspection {
             introspect(supergraph, prepared, variables, &mut data, &mut errors);
         }
-        let data = project::project(&supergraph.schema, prepared, &data, variables, &mut errors);
-        Executed { response: GraphqlResponse::executed(data, errors), waited, called }
+        let mut body = GraphqlResponse::data_buffer(capacity);
+        project::project(&supergraph.schema, prepared, &data, variables, &mut errors, &mut body);
+        Executed { response: GraphqlResponse::executed(body, errors), waited, called }
     }
 
     fn finish(
@@ -225,7 +228,8 @@ fn request_key(
     key
 }
 
-/// The response of a one-fetch plan, projected straight from the subgraph's answer.
+/// The response of a one-fetch plan, projected straight from the subgraph's
+/// answer: its body so far, as [`GraphqlResponse::executed`] takes it, and its errors.
 fn project_answer(
     supergraph: &crate::supergraph::Supergraph,
     prepared: &prepare::Prepared,
@@ -234,16 +238,17 @@ fn project_answer(
     fetch: &FetchNode,
     answer: Option<answer::Answer>,
 ) -> (Vec<u8>, Vec<Value>) {
-    let (data, subgraph_errors) = match answer {
-        Some(answer::Answer { data, errors }) => (data.unwrap_or(answer::Node::Null), errors),
-        None => (answer::Node::Null, None),
+    let (data, subgraph_errors, capacity) = match answer {
+        Some(answer::Answer { data, errors, size }) => (data.unwrap_or(answer::Node::Null), errors, size),
+        None => (answer::Node::Null, None, 0),
     };
     if let Some(errors) = subgraph_errors.as_ref().and_then(Value::as_array) {
         run.subgraph_errors(errors, &fetch.service_name);
     }
     let (_, mut errors) = run.into_parts();
-    let data = project::project(&supergraph.schema, prepared, &data, variables, &mut errors);
-    (data, errors)
+    let mut body = GraphqlResponse::data_buffer(capacity);
+    project::project(&supergraph.schema, prepared, &data, variables, &mut errors, &mut body);
+    (body, errors)
 }
 
 /// Answers the root `__schema` / `__type` fields into `data`.
@@ -251,18 +256,22 @@ fn introspect(
     supergraph: &crate::supergraph::Supergraph,
     prepared: &prepare::Prepared,
     variables: &Map<String, Value>,
-    data: &mut Value,
+    data: &mut answer::Node,
     errors: &mut Vec<Value>,
 ) {
     if !data.is_object() {
-        *data = Value::Object(Map::new());
+        *data = answer::Node::Object(Vec::new());
     }
-    let Some(target) = data.as_object_mut() else { return };
+    let answer::Node::Object(target) = data else { return };
     for field in prepared.root_introspection_fields(variables) {
         let key = field.alias.clone().unwrap_or_else(|| field.name.clone());
         match supergraph.introspection.resolve_root_field(field, &prepared.fragments, variables) {
             Ok(value) => {
-                target.insert(key, value);
+                let value = answer::Node::from(value);
+                match target.iter_mut().find(|(k, _)| **k == *key) {
+                    Some((_, existing)) => *existing = value,
+                    None => target.push((key.into(), value)),
+                }
             }
             Err(message) => errors.push(error::graphql_error(&message, Some(vec![Value::String(key)]), None)),
         }

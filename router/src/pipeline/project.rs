@@ -18,7 +18,7 @@ use graphql_tools::static_graphql::query::{
 use graphql_tools::static_graphql::schema::Type;
 use serde_json::{Map, Value};
 
-use super::answer::Node;
+use super::answer::{Fields, Leaf, Node};
 use super::error::graphql_error;
 use super::prepare::{OperationType, Prepared, selection_set};
 use crate::supergraph::{Kind, SchemaIndex};
@@ -27,8 +27,8 @@ use crate::supergraph::{Kind, SchemaIndex};
 struct Bubble;
 
 /// One step of a response path; turned into JSON only when an error needs it.
-#[derive(Clone, Copy)]
-enum Step<'a> {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Step<'a> {
     Key(&'a str),
     Index(usize),
 }
@@ -45,7 +45,8 @@ enum EntryKind<'a> {
     Typename,
     /// A root `__schema` / `__type`, already shaped by the introspection stage.
     Introspection,
-    Field(&'a Type),
+    /// The field's type, and what its named type is (looked up once, not per value).
+    Field(&'a Type, Option<Kind>),
     /// Not in the schema (cannot happen after validation): answered null.
     Unknown,
 }
@@ -61,125 +62,16 @@ struct Projector<'a> {
     memo: FxHashMap<(usize, usize, &'a str), Rc<Grouped<'a>>>,
 }
 
-/// What projection reads: the merged `serde_json::Value` of a plan with
-/// several fetches, or a single fetch's answer as a light tree.
-pub trait Source: Sized {
-    /// An object's fields.
-    type Fields: ?Sized;
-    fn is_null(&self) -> bool;
-    fn items(&self) -> Option<&[Self]>;
-    fn fields(&self) -> Option<&Self::Fields>;
-    fn field<'s>(fields: &'s Self::Fields, key: &str) -> Option<&'s Self>;
-    fn as_str(&self) -> Option<&str>;
-    /// What a leaf value is, to check it against its scalar or enum type.
-    fn leaf(&self) -> Leaf<'_>;
-    fn write_json(&self, out: &mut Vec<u8>);
-}
-
-/// A value as a scalar or enum type sees it.
-pub enum Leaf<'s> {
-    Bool(bool),
-    Number(&'s serde_json::Number),
-    String(&'s str),
-    /// A list or an object: no built-in scalar or enum is one.
-    Composite,
-    Null,
-}
-
-impl Source for Value {
-    type Fields = Map<String, Value>;
-
-    fn is_null(&self) -> bool {
-        Value::is_null(self)
-    }
-
-    fn items(&self) -> Option<&[Self]> {
-        self.as_array().map(Vec::as_slice)
-    }
-
-    fn fields(&self) -> Option<&Self::Fields> {
-        self.as_object()
-    }
-
-    fn field<'s>(fields: &'s Self::Fields, key: &str) -> Option<&'s Self> {
-        fields.get(key)
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        Value::as_str(self)
-    }
-
-    fn leaf(&self) -> Leaf<'_> {
-        match self {
-            Value::Null => Leaf::Null,
-            Value::Bool(b) => Leaf::Bool(*b),
-            Value::Number(n) => Leaf::Number(n),
-            Value::String(s) => Leaf::String(s),
-            Value::Array(_) | Value::Object(_) => Leaf::Composite,
-        }
-    }
-
-    fn write_json(&self, out: &mut Vec<u8>) {
-        // Writing a `Value` into memory cannot fail: its keys are strings.
-        let _ = serde_json::to_writer(&mut *out, self);
-    }
-}
-
-impl Source for Node {
-    type Fields = [(Box<str>, Node)];
-
-    fn is_null(&self) -> bool {
-        matches!(self, Node::Null)
-    }
-
-    fn items(&self) -> Option<&[Self]> {
-        match self {
-            Node::List(items) => Some(items),
-            _ => None,
-        }
-    }
-
-    fn fields(&self) -> Option<&Self::Fields> {
-        match self {
-            Node::Object(fields) => Some(fields),
-            _ => None,
-        }
-    }
-
-    fn field<'s>(fields: &'s Self::Fields, key: &str) -> Option<&'s Self> {
-        Node::field(fields, key)
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            Node::String(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    fn leaf(&self) -> Leaf<'_> {
-        match self {
-            Node::Null => Leaf::Null,
-            Node::Bool(b) => Leaf::Bool(*b),
-            Node::Number(n) => Leaf::Number(n),
-            Node::String(s) => Leaf::String(s),
-            Node::List(_) | Node::Object(_) => Leaf::Composite,
-        }
-    }
-
-    fn write_json(&self, out: &mut Vec<u8>) {
-        Node::write_json(self, out)
-    }
-}
-
-/// Writes the response's `data` (an object, or `null`), shaped from `source`.
-pub fn project<S: Source>(
+/// Writes the response's `data` (an object, or `null`), shaped from
+/// `source`, at the end of `out`.
+pub fn project(
     schema: &SchemaIndex,
     prepared: &Prepared,
-    source: &S,
+    source: &Node,
     variables: &Map<String, Value>,
     errors: &mut Vec<Value>,
-) -> Vec<u8> {
+    out: &mut Vec<u8>,
+) {
     let root_type = match prepared.operation_type {
         OperationType::Mutation => schema.mutation_type.as_deref().unwrap_or("Mutation"),
         OperationType::Subscription => schema.subscription_type.as_deref().unwrap_or("Subscription"),
@@ -192,12 +84,10 @@ pub fn project<S: Source>(
     let mut fields = Vec::new();
     projector.collect_into(root_type, selection_set(&prepared.operation), &mut fields);
     projector.resolve(root_type, &mut fields, true);
-    let mut out = Vec::with_capacity(256);
-    if projector.object::<S>(root_type, &fields, source, &mut path, &mut out).is_err() {
-        out.clear();
-        out.extend_from_slice(b"null");
+    let start = out.len();
+    if projector.object(root_type, &fields, source, &mut path, out).is_err() {
+        null_from(out, start);
     }
-    out
 }
 
 impl<'a> Projector<'a> {
@@ -227,7 +117,10 @@ impl<'a> Projector<'a> {
             } else if is_root && matches!(name, "__schema" | "__type") {
                 EntryKind::Introspection
             } else {
-                schema.field_type(object_type, name).map(EntryKind::Field).unwrap_or(EntryKind::Unknown)
+                match schema.field_type(object_type, name) {
+                    Some(field_type) => EntryKind::Field(field_type, schema.kind(named_type(field_type))),
+                    None => EntryKind::Unknown,
+                }
             };
         }
     }
@@ -264,11 +157,11 @@ impl<'a> Projector<'a> {
     }
 
     /// `source`: `None` when the subgraphs gave no object (every field is then missing).
-    fn object<S: Source>(
+    fn object(
         &mut self,
         object_type: &'a str,
         entries: &Grouped<'a>,
-        source: Option<&S::Fields>,
+        source: Option<&Fields>,
         path: &mut Vec<Step<'a>>,
         out: &mut Vec<u8>,
     ) -> Result<(), Bubble> {
@@ -279,7 +172,7 @@ impl<'a> Projector<'a> {
             }
             write_name(out, entry.key);
             out.push(b':');
-            let value = || source.and_then(|fields| S::field(fields, entry.key));
+            let value = || source.and_then(|fields| Node::field(fields, entry.key));
             match entry.kind {
                 EntryKind::Typename => write_name(out, object_type),
                 EntryKind::Introspection => match value() {
@@ -287,9 +180,9 @@ impl<'a> Projector<'a> {
                     None => out.extend_from_slice(b"null"),
                 },
                 EntryKind::Unknown => out.extend_from_slice(b"null"),
-                EntryKind::Field(field_type) => {
+                EntryKind::Field(field_type, kind) => {
                     path.push(Step::Key(entry.key));
-                    let written = self.complete(field_type, value(), &entry.fields, path, out);
+                    let written = self.complete(field_type, kind, value(), &entry.fields, path, out);
                     path.pop();
                     written?;
                 }
@@ -300,17 +193,19 @@ impl<'a> Projector<'a> {
     }
 
     /// Writes the completed value: `Ok(true)` when that is `null`.
-    fn complete<S: Source>(
+    /// `kind`: what the named type inside `field_type` is.
+    fn complete(
         &mut self,
         field_type: &'a Type,
-        value: Option<&S>,
+        kind: Option<Kind>,
+        value: Option<&Node>,
         fields: &[&'a Field],
         path: &mut Vec<Step<'a>>,
         out: &mut Vec<u8>,
     ) -> Result<bool, Bubble> {
         match (field_type, value.filter(|v| !v.is_null())) {
             (Type::NonNullType(inner), _) => {
-                if self.complete(inner, value, fields, path, out)? {
+                if self.complete(inner, kind, value, fields, path, out)? {
                     self.null_error(path);
                     return Err(Bubble);
                 }
@@ -333,7 +228,7 @@ impl<'a> Projector<'a> {
                         out.push(b',');
                     }
                     path.push(Step::Index(index));
-                    let completed = self.complete(inner, Some(item), fields, path, out);
+                    let completed = self.complete(inner, kind, Some(item), fields, path, out);
                     path.pop();
                     if completed.is_err() {
                         return Ok(null_from(out, start));
@@ -342,20 +237,20 @@ impl<'a> Projector<'a> {
                 out.push(b']');
                 Ok(false)
             }
-            (Type::NamedType(name), Some(value)) => self.named(name, value, fields, path, out),
+            (Type::NamedType(name), Some(value)) => self.named(name, kind, value, fields, path, out),
         }
     }
 
     /// Writes a non-null value of the named type: `Ok(true)` when it wrote `null`.
-    fn named<S: Source>(
+    fn named(
         &mut self,
         name: &'a str,
-        value: &S,
+        kind: Option<Kind>,
+        value: &Node,
         fields: &[&'a Field],
         path: &mut Vec<Step<'a>>,
         out: &mut Vec<u8>,
     ) -> Result<bool, Bubble> {
-        let kind = self.schema.kind(name);
         if let Some(kind @ (Kind::Scalar | Kind::Enum)) = kind {
             return Ok(self.leaf(name, kind, value, path, out));
         }
@@ -370,7 +265,7 @@ impl<'a> Projector<'a> {
             return Ok(false);
         }
         let runtime_type = if matches!(kind, Some(Kind::Interface | Kind::Union)) {
-            match self.runtime_type::<S>(name, object, fields, path) {
+            match self.runtime_type(name, object, fields, path) {
                 Some(t) => t,
                 None => {
                     out.extend_from_slice(b"null");
@@ -382,7 +277,7 @@ impl<'a> Projector<'a> {
         };
         let grouped = self.collect(runtime_type, fields);
         let start = out.len();
-        match self.object::<S>(runtime_type, &grouped, Some(object), path, out) {
+        match self.object(runtime_type, &grouped, Some(object), path, out) {
             Ok(()) => Ok(false),
             Err(Bubble) => Ok(null_from(out, start)),
         }
@@ -393,7 +288,7 @@ impl<'a> Projector<'a> {
     /// the API schema's values only (not an `@inaccessible` one a subgraph
     /// still has); built-in scalars their JSON shape (an integral ID becomes
     /// its string, as the spec serialises it); custom scalars anything.
-    fn leaf<S: Source>(&mut self, name: &'a str, kind: Kind, value: &S, path: &[Step<'a>], out: &mut Vec<u8>) -> bool {
+    fn leaf(&mut self, name: &'a str, kind: Kind, value: &Node, path: &[Step<'a>], out: &mut Vec<u8>) -> bool {
         let leaf = value.leaf();
         let fits = match (kind, name, &leaf) {
             (Kind::Enum, _, Leaf::String(v)) => self.schema.enum_has(name, v),
@@ -446,21 +341,21 @@ impl<'a> Projector<'a> {
     /// `__typename` out when the client asked for nothing else; the planner is
     /// made to ask for it wherever the concrete type matters, see `prepare`); a
     /// union's is null, with an error.
-    fn runtime_type<S: Source>(
+    fn runtime_type(
         &mut self,
         name: &'a str,
-        object: &S::Fields,
+        object: &Fields,
         fields: &[&'a Field],
         path: &[Step<'a>],
     ) -> Option<&'a str> {
         let schema: &'a SchemaIndex = self.schema;
-        let mut typename = S::field(object, "__typename").and_then(S::as_str);
+        let mut typename = Node::field(object, "__typename").and_then(Node::as_str);
         if typename.is_none() {
             let mut aliases = Vec::new();
             for field in fields {
                 self.typename_aliases(&field.selection_set, &mut aliases, 0);
             }
-            typename = aliases.iter().find_map(|alias| S::field(object, alias).and_then(S::as_str));
+            typename = aliases.iter().find_map(|alias| Node::field(object, alias).and_then(Node::as_str));
         }
         let message = match typename {
             Some(t) => match schema.type_name(t).filter(|t| schema.applies(name, t)) {
@@ -510,7 +405,15 @@ impl<'a> Projector<'a> {
     }
 }
 
-fn path_json(path: &[Step<'_>]) -> Vec<Value> {
+/// The named type inside a field's list and non-null wrappers.
+fn named_type(field_type: &Type) -> &str {
+    match field_type {
+        Type::NamedType(name) => name,
+        Type::ListType(inner) | Type::NonNullType(inner) => named_type(inner),
+    }
+}
+
+pub fn path_json(path: &[Step<'_>]) -> Vec<Value> {
     path.iter()
         .map(|step| match step {
             Step::Key(k) => Value::String((*k).to_owned()),
@@ -529,8 +432,7 @@ fn whole_i32(n: &serde_json::Number) -> Option<i32> {
 }
 
 fn write_string(out: &mut Vec<u8>, value: &str) {
-    // Writing a string into memory cannot fail.
-    let _ = serde_json::to_writer(&mut *out, value);
+    super::answer::write_str(out, value);
 }
 
 /// Cuts `out` back to where a value began and writes `null` there instead.

@@ -4,22 +4,43 @@ use serde_json::Value;
 
 use super::error::RequestError;
 
+/// What a response's body begins with when it has data and no errors.
+const DATA_PREFIX: &[u8] = b"{\"data\":";
+
 #[derive(Clone)]
 pub struct GraphqlResponse {
-    /// `data` as JSON, written by projection; `None` for request errors: the
-    /// response then has no `data` key at all.
-    pub data: Option<Vec<u8>>,
+    /// `{"data":` and then `data` as JSON, written there by projection (see
+    /// [`GraphqlResponse::data_buffer`]): a response without errors becomes
+    /// its body by closing the brace, its data not copied. `None` for request
+    /// errors: the response then has no `data` key at all.
+    body: Option<Vec<u8>>,
     pub errors: Vec<Value>,
     pub request_error: bool,
 }
 
 impl GraphqlResponse {
     pub fn request_error(error: RequestError) -> Self {
-        Self { data: None, errors: vec![error.to_json()], request_error: true }
+        Self { body: None, errors: vec![error.to_json()], request_error: true }
     }
 
-    pub fn executed(data: Vec<u8>, errors: Vec<Value>) -> Self {
-        Self { data: Some(data), errors, request_error: false }
+    /// Where projection writes `data`, with room for `capacity` bytes of it.
+    pub fn data_buffer(capacity: usize) -> Vec<u8> {
+        let mut body = Vec::with_capacity(DATA_PREFIX.len() + capacity.max(256) + 1);
+        body.extend_from_slice(DATA_PREFIX);
+        body
+    }
+
+    /// An executed operation's response: `body` is a [`data_buffer`](Self::data_buffer) with `data` written.
+    pub fn executed(mut body: Vec<u8>, errors: Vec<Value>) -> Self {
+        if !body.starts_with(DATA_PREFIX) {
+            body.splice(0..0, DATA_PREFIX.iter().copied());
+        }
+        Self { body: Some(body), errors, request_error: false }
+    }
+
+    /// `data` as JSON.
+    fn data(&self) -> Option<&[u8]> {
+        self.body.as_deref().map(|body| &body[DATA_PREFIX.len()..])
     }
 
     /// The first error's `extensions.code`.
@@ -43,7 +64,7 @@ impl GraphqlResponse {
             // Writing JSON values into memory cannot fail.
             let _ = serde_json::to_writer(&mut *out, &self.errors);
         }
-        if let Some(data) = &self.data {
+        if let Some(data) = self.data() {
             if !self.errors.is_empty() {
                 out.push(b',');
             }
@@ -53,9 +74,17 @@ impl GraphqlResponse {
         out.push(b'}');
     }
 
-    pub fn to_json_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.data.as_ref().map_or(0, Vec::len) + 16);
-        self.write_json(&mut out);
-        out
+    pub fn into_json_bytes(self) -> Vec<u8> {
+        match self.body {
+            Some(mut body) if self.errors.is_empty() => {
+                body.push(b'}');
+                body
+            }
+            _ => {
+                let mut out = Vec::with_capacity(self.body.as_ref().map_or(0, Vec::len) + 256);
+                self.write_json(&mut out);
+                out
+            }
+        }
     }
 }

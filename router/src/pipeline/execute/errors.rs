@@ -113,12 +113,12 @@ pub(super) fn entity_errors(
     error: &Value,
     service: &str,
     mode: SubgraphErrors,
-    locations: &[EntityLocation],
+    locations: &[EntityLocation<'_>],
 ) -> Vec<Value> {
     let mut base = subgraph_error(error, service, mode);
     let path = base.get("path").and_then(Value::as_array).cloned().unwrap_or_default();
     let index = path.get(1).and_then(Value::as_u64).map(|i| i as usize);
-    let places: Vec<&EntityLocation> = match index {
+    let places: Vec<&EntityLocation<'_>> = match index {
         Some(i) => locations.iter().filter(|l| l.representation == i).collect(),
         None => Vec::new(),
     };
@@ -132,7 +132,8 @@ pub(super) fn entity_errors(
         .into_iter()
         .map(|place| {
             let mut error = base.clone();
-            let rewritten: Vec<Value> = place.path.iter().cloned().chain(path.iter().skip(2).cloned()).collect();
+            let rewritten: Vec<Value> =
+                path_json(&place.path).into_iter().chain(path.iter().skip(2).cloned()).collect();
             error["path"] = Value::Array(rewritten);
             error
         })

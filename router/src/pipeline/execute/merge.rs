@@ -2,28 +2,30 @@
 
 use super::*;
 
-pub(super) fn value_at_mut<'v>(value: &'v mut Value, path: &[Value]) -> Option<&'v mut Value> {
-    path.iter().try_fold(value, |current, segment| match segment {
-        Value::String(key) => current.get_mut(key.as_str()),
-        Value::Number(n) => current.get_mut(n.as_u64()? as usize),
+/// The node at `path` (keys and list indexes) in `node`.
+pub(super) fn node_at_mut<'v>(node: &'v mut Node, path: &[Step<'_>]) -> Option<&'v mut Node> {
+    path.iter().try_fold(node, |current, step| match (current, step) {
+        (Node::Object(fields), Step::Key(key)) => fields.iter_mut().find(|(k, _)| &**k == *key).map(|(_, v)| v),
+        (Node::List(items), Step::Index(i)) => items.get_mut(*i),
         _ => None,
     })
 }
 
 /// Merges `source` into `target`: objects field by field, lists item by item.
-pub fn deep_merge(target: &mut Value, source: Value) {
+pub fn deep_merge(target: &mut Node, source: Node) {
     match (target, source) {
-        (Value::Object(t), Value::Object(s)) => {
+        (Node::Object(t), Node::Object(s)) => {
+            // Most of an entity's fields are new to the object: one allocation for all.
+            t.reserve(s.len());
             for (key, value) in s {
-                match t.get_mut(&key) {
-                    Some(existing) if !existing.is_null() => deep_merge(existing, value),
-                    _ => {
-                        t.insert(key, value);
-                    }
+                match t.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, existing)) if !matches!(existing, Node::Null) => deep_merge(existing, value),
+                    Some((_, existing)) => *existing = value,
+                    None => t.push((key, value)),
                 }
             }
         }
-        (Value::Array(t), Value::Array(s)) => {
+        (Node::List(t), Node::List(s)) => {
             for (existing, value) in t.iter_mut().zip(s) {
                 deep_merge(existing, value);
             }

@@ -1,10 +1,10 @@
 //! The planner's rewrites of inputs and outputs (`KeyRenamer`, `ValueSetter`),
-//! applied to merged data, representations and single-fetch answers alike.
+//! applied to answers, entities and representations alike.
 
 use super::*;
 
-/// What a plan's rewrites edit: the merged `Value` of a plan with several
-/// fetches, a representation, or a single fetch's answer as a light tree.
+/// The edits a plan's rewrites make, on a [`Node`] tree: an answer's data, an
+/// entity or a representation.
 pub(super) trait Rewritable: Sized {
     fn items_mut(&mut self) -> Option<&mut [Self]>;
     fn typename(&self) -> Option<&str>;
@@ -13,36 +13,6 @@ pub(super) trait Rewritable: Sized {
     fn field_or_null(&mut self, key: &str) -> Option<&mut Self>;
     fn rename_field(&mut self, from: &str, to: &str);
     fn set_string(&mut self, value: &str);
-}
-
-impl Rewritable for Value {
-    fn items_mut(&mut self) -> Option<&mut [Self]> {
-        self.as_array_mut().map(Vec::as_mut_slice)
-    }
-
-    fn typename(&self) -> Option<&str> {
-        self.get("__typename").and_then(Value::as_str)
-    }
-
-    fn field_mut(&mut self, key: &str) -> Option<&mut Self> {
-        self.get_mut(key)
-    }
-
-    fn field_or_null(&mut self, key: &str) -> Option<&mut Self> {
-        Some(self.as_object_mut()?.entry(key).or_insert(Value::Null))
-    }
-
-    fn rename_field(&mut self, from: &str, to: &str) {
-        if let Some(object) = self.as_object_mut()
-            && let Some(value) = object.remove(from)
-        {
-            object.insert(to.to_owned(), value);
-        }
-    }
-
-    fn set_string(&mut self, value: &str) {
-        *self = Value::String(value.to_owned());
-    }
 }
 
 impl Rewritable for Node {
@@ -165,11 +135,7 @@ pub(super) fn typename_applies(
 }
 
 /// Whether the object's `__typename` is one of `types` or implements one of them.
-pub(super) fn typename_matches(
-    schema: &SchemaIndex,
-    value: &Value,
-    types: &std::collections::BTreeSet<String>,
-) -> bool {
-    let Some(typename) = value.get("__typename").and_then(Value::as_str) else { return false };
+pub(super) fn typename_matches(schema: &SchemaIndex, value: &Node, types: &std::collections::BTreeSet<String>) -> bool {
+    let Some(typename) = value.typename() else { return false };
     types.iter().any(|t| schema.applies(t, typename))
 }
