@@ -7,7 +7,9 @@
 # MODE=wrk (default): interleaved pairs of wrk runs at 50 connections: req/s,
 #   p50/p99, router CPU per request and RSS, and their ratios (taskgraph / Hive).
 # MODE=callgrind: instructions per request of each router (the primary figure
-#   on a noisy machine).
+#   on a noisy machine); CALLGRIND_KEEP=DIR keeps the profiles there.
+# ROUTER: a taskgraph router binary to measure instead of the one built here
+#   (e.g. an earlier build, to compare before and after).
 # HIVE_ROUTER: the hive_router binary (default: the one on PATH, from
 #   `cargo install hive-router --version 0.2.19 --features graphiql --locked`);
 #   HIVE_DEDUPE=true gives it the benchmark's own configuration (in-flight dedupe on).
@@ -23,6 +25,7 @@ trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 cargo build --release --locked -p router --bin router --example federation_subgraphs
 bin=$CARGO_TARGET_DIR/release
+router=${ROUTER:-$bin/router}
 "$bin/examples/federation_subgraphs" sdl | node schema/compose.mjs --stdin > "$work/supergraph.graphql"
 python3 -c 'import json,sys; print(json.dumps({"query": open(sys.argv[1]).read()}))' \
   bench/federation/query.graphql > "$work/body.json"
@@ -49,7 +52,7 @@ launch() { # name port [wrapper...]; sets $launched to its pid
   local name=$1 port=$2; shift 2
   if [ "$name" = taskgraph ]; then
     env SUPERGRAPH_PATH="$work/supergraph.graphql" LOG_LEVEL=warn JWKS_URL=none RATE_LIMIT_ENABLED=false \
-      SUBGRAPH_SHARED_SECRET=disabled PORT="$port" ADMIN_PORT=$((port + 1000)) "$@" "$bin/router" \
+      SUBGRAPH_SHARED_SECRET=disabled PORT="$port" ADMIN_PORT=$((port + 1000)) "$@" "$router" \
       >"$work/$name.log" 2>&1 &
   else
     (cd "$work" && exec env PORT="$port" HOST=127.0.0.1 SUPERGRAPH_FILE_PATH="$work/supergraph.graphql" \
@@ -77,6 +80,7 @@ if [ "$mode" = callgrind ]; then
     kill "$pid"; wait "$pid" 2>/dev/null || true
     total=$(callgrind_annotate "$(ls -t "$out".* | head -1)" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
     echo "$name: $requests requests, $((total / requests)) instructions per request"
+    if [ -n "${CALLGRIND_KEEP:-}" ]; then mkdir -p "$CALLGRIND_KEEP" && cp "$(ls -t "$out".* | head -1)" "$CALLGRIND_KEEP/callgrind.$name"; fi
   done
   exit 0
 fi
