@@ -475,7 +475,8 @@ fn specified_by_url(directives: &[schema::Directive]) -> Option<String> {
     }
 }
 
-fn named_type(ty: &schema::Type) -> &str {
+/// The named type inside a type's list and non-null wrappers.
+pub fn named_type(ty: &schema::Type) -> &str {
     match ty {
         schema::Type::NamedType(name) => name,
         schema::Type::ListType(inner) | schema::Type::NonNullType(inner) => named_type(inner),

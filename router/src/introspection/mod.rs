@@ -27,4 +27,4 @@ mod size;
 #[cfg(test)]
 mod tests;
 
-pub use index::{IntrospectionSchema, Kind};
+pub use index::{IntrospectionSchema, Kind, named_type};

@@ -175,12 +175,7 @@ impl Node {
             Node::Number(n) => {
                 let _ = serde_json::to_writer(&mut *out, n);
             }
-            Node::String(s) if s.plain => {
-                out.reserve(s.len() + 2);
-                out.push(b'"');
-                out.extend_from_slice(s.as_bytes());
-                out.push(b'"');
-            }
+            Node::String(s) if s.plain => write_unescaped(out, s),
             Node::String(s) => write_str(out, s),
             Node::List(items) => {
                 out.push(b'[');
@@ -215,8 +210,14 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
     if needs_escaping(text.as_bytes()) {
         // Writing into memory cannot fail.
         let _ = serde_json::to_writer(&mut *out, text);
-        return;
+    } else {
+        write_unescaped(out, text);
     }
+}
+
+/// Writes a string known to need no escaping (a GraphQL name, or one read
+/// without escapes) as a JSON string.
+pub fn write_unescaped(out: &mut Vec<u8>, text: &str) {
     out.reserve(text.len() + 2);
     out.push(b'"');
     out.extend_from_slice(text.as_bytes());

@@ -44,9 +44,9 @@ use std::collections::HashMap;
 use graphql_tools::static_graphql::query::{
     Definition, Document, Field, FragmentDefinition, OperationDefinition, Selection, SelectionSet, TypeCondition,
 };
-use graphql_tools::static_graphql::schema;
 
 use super::error::RequestError;
+use crate::introspection::named_type;
 use crate::supergraph::Supergraph;
 use crate::supergraph::pages::{PAGE_ARGUMENTS, page_size};
 
@@ -290,13 +290,6 @@ impl<'a> Walker<'a> {
             }
         }
         Ok(())
-    }
-}
-
-fn named_type(ty: &schema::Type) -> &str {
-    match ty {
-        schema::Type::NamedType(name) => name,
-        schema::Type::ListType(inner) | schema::Type::NonNullType(inner) => named_type(inner),
     }
 }
 

@@ -21,6 +21,7 @@ use super::error::RequestError;
 use super::project::is_included;
 use super::request::GraphqlRequest;
 use crate::config::GraphqlSettings;
+use crate::introspection::named_type;
 use crate::supergraph::inputs::InputTypes;
 use crate::supergraph::{SchemaIndex, Supergraph};
 
@@ -554,14 +555,6 @@ fn typename_field(position: graphql_tools::parser::Pos) -> Selection {
         directives: Vec::new(),
         selection_set: SelectionSet { span: (position, position), items: Vec::new() },
     })
-}
-
-fn named_type(field_type: &graphql_tools::static_graphql::schema::Type) -> &str {
-    use graphql_tools::static_graphql::schema::Type;
-    match field_type {
-        Type::NamedType(name) => name,
-        Type::ListType(inner) | Type::NonNullType(inner) => named_type(inner),
-    }
 }
 
 fn selection_set_mut(op: &mut OperationDefinition) -> &mut SelectionSet {

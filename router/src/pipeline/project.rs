@@ -18,9 +18,10 @@ use graphql_tools::static_graphql::query::{
 use graphql_tools::static_graphql::schema::Type;
 use serde_json::{Map, Value};
 
-use super::answer::{Fields, Leaf, Node};
+use super::answer::{Fields, Leaf, Node, write_str, write_unescaped};
 use super::error::graphql_error;
 use super::prepare::{OperationType, Prepared, selection_set};
+use crate::introspection::named_type;
 use crate::supergraph::{Kind, SchemaIndex};
 
 /// A non-null field resolved to null: its parent must become null.
@@ -170,11 +171,13 @@ impl<'a> Projector<'a> {
             if i > 0 {
                 out.push(b',');
             }
-            write_name(out, entry.key);
+            // A response key: a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`, as the
+            // parser and the schema admit them, type names too), with nothing to escape.
+            write_unescaped(out, entry.key);
             out.push(b':');
             let value = || source.and_then(|fields| Node::field(fields, entry.key));
             match entry.kind {
-                EntryKind::Typename => write_name(out, object_type),
+                EntryKind::Typename => write_unescaped(out, object_type),
                 EntryKind::Introspection => match value() {
                     Some(value) => value.write_json(out),
                     None => out.extend_from_slice(b"null"),
@@ -306,7 +309,7 @@ impl<'a> Projector<'a> {
                 true
             }
             (_, "ID", Leaf::Number(n)) if n.is_i64() || n.is_u64() => {
-                write_string(out, &n.to_string());
+                write_str(out, &n.to_string());
                 return false;
             }
             (_, "Int" | "Float" | "String" | "Boolean" | "ID", _) => false,
@@ -405,14 +408,6 @@ impl<'a> Projector<'a> {
     }
 }
 
-/// The named type inside a field's list and non-null wrappers.
-fn named_type(field_type: &Type) -> &str {
-    match field_type {
-        Type::NamedType(name) => name,
-        Type::ListType(inner) | Type::NonNullType(inner) => named_type(inner),
-    }
-}
-
 pub fn path_json(path: &[Step<'_>]) -> Vec<Value> {
     path.iter()
         .map(|step| match step {
@@ -431,23 +426,11 @@ fn whole_i32(n: &serde_json::Number) -> Option<i32> {
     (f.fract() == 0.0 && f >= f64::from(i32::MIN) && f <= f64::from(i32::MAX)).then_some(f as i32)
 }
 
-fn write_string(out: &mut Vec<u8>, value: &str) {
-    super::answer::write_str(out, value);
-}
-
 /// Cuts `out` back to where a value began and writes `null` there instead.
 fn null_from(out: &mut Vec<u8>, start: usize) -> bool {
     out.truncate(start);
     out.extend_from_slice(b"null");
     true
-}
-
-/// A response key or type name: a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`, as
-/// the parser and the schema admit them), so it needs no escaping.
-fn write_name(out: &mut Vec<u8>, name: &str) {
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'"');
 }
 
 /// Evaluates `@skip(if:)` and `@include(if:)`.

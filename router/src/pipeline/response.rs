@@ -31,10 +31,8 @@ impl GraphqlResponse {
     }
 
     /// An executed operation's response: `body` is a [`data_buffer`](Self::data_buffer) with `data` written.
-    pub fn executed(mut body: Vec<u8>, errors: Vec<Value>) -> Self {
-        if !body.starts_with(DATA_PREFIX) {
-            body.splice(0..0, DATA_PREFIX.iter().copied());
-        }
+    pub fn executed(body: Vec<u8>, errors: Vec<Value>) -> Self {
+        debug_assert!(body.starts_with(DATA_PREFIX), "a body not begun by data_buffer");
         Self { body: Some(body), errors, request_error: false }
     }
 

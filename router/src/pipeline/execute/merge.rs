@@ -19,7 +19,7 @@ pub fn deep_merge(target: &mut Node, source: Node) {
             t.reserve(s.len());
             for (key, value) in s {
                 match t.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, existing)) if !matches!(existing, Node::Null) => deep_merge(existing, value),
+                    Some((_, existing)) if !existing.is_null() => deep_merge(existing, value),
                     Some((_, existing)) => *existing = value,
                     None => t.push((key, value)),
                 }

@@ -4,7 +4,9 @@
 
 use rustc_hash::FxHashMap;
 
-use super::super::answer::{Fields, Key, write_str};
+use hive_router_query_planner::ast::selection_set::FieldSelection;
+
+use super::super::answer::{Fields, Key, write_str, write_unescaped};
 use super::rewrites::typename_matches;
 use super::*;
 
@@ -78,6 +80,20 @@ pub(super) fn collect_representations<'p>(
     (list, locations)
 }
 
+/// The object's type: its `__typename`, else `typename` (a subgraph may leave it out).
+fn own_type<'s>(source: &'s Fields, typename: Option<&'s str>) -> Option<&'s str> {
+    match Node::field(source, "__typename") {
+        Some(Node::String(t)) => Some(t),
+        _ => typename,
+    }
+}
+
+/// A required field's value, read under its schema name, else under the
+/// alias the planner fetched it with (see [`represent`]).
+fn required<'s>(source: &'s Fields, field: &FieldSelection) -> Option<&'s Node> {
+    Node::field(source, &field.name).or_else(|| Node::field(source, field.selection_identifier()))
+}
+
 /// A representation without its type cannot be resolved: none is sent.
 fn has_typename(representation: &Node) -> bool {
     matches!(representation, Node::Object(f) if matches!(Node::field(f, "__typename"), Some(Node::String(_))))
@@ -117,10 +133,7 @@ fn write_fields<'r>(
     out: &mut Vec<u8>,
 ) -> Result<bool, Unwritten> {
     let mut typed = false;
-    let mut own = match Node::field(source, "__typename") {
-        Some(Node::String(t)) => Some(&**t),
-        _ => typename,
-    };
+    let mut own = own_type(source, typename);
     for item in &requires.items {
         match item {
             SelectionItem::Field(field) => {
@@ -133,10 +146,9 @@ fn write_fields<'r>(
                 }
                 keys.push(key);
                 // A GraphQL name: nothing to escape.
-                out.push(b'"');
-                out.extend_from_slice(key.as_bytes());
-                out.extend_from_slice(b"\":");
-                match Node::field(source, &field.name).or_else(|| Node::field(source, key)) {
+                write_unescaped(out, key);
+                out.push(b':');
+                match required(source, field) {
                     Some(value) => {
                         typed |= key == "__typename" && matches!(value, Node::String(_));
                         write_value(value, &field.selections, keys, out)?;
@@ -267,15 +279,12 @@ fn represent_into(
     typename: Option<&str>,
     out: &mut Vec<(Key, Node)>,
 ) -> Option<()> {
-    let mut own = match Node::field(source, "__typename") {
-        Some(Node::String(t)) => Some(&**t),
-        _ => typename,
-    };
+    let mut own = own_type(source, typename);
     for item in &requires.items {
         match item {
             SelectionItem::Field(field) => {
                 let key = field.selection_identifier();
-                let value = match Node::field(source, &field.name).or_else(|| Node::field(source, key)) {
+                let value = match required(source, field) {
                     Some(value) => represent_value(schema, value, &field.selections)?,
                     None if field.name == "__typename" => Node::String(own?.into()),
                     None => return None,
