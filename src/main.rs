@@ -6,7 +6,7 @@ use taskgraph::{EventsMode, Monolith, Settings};
 
 // Resolvers and the router allocate many small values; mimalloc measured faster than the system allocator.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kit::allocator::Allocator = kit::allocator::Allocator;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

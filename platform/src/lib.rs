@@ -6,6 +6,7 @@
 //! A service's `main` is one call to [`cli::main`]; its `lib.rs` builds an
 //! `Application` from typed settings, using the pieces below.
 
+pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod fail_open;

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 // The allocator the router binary uses.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: platform::allocator::Allocator = platform::allocator::Allocator;
 
 const QUERY: &str = "{ topProducts(first: 1000) { upc name price reviews { body author { username } } } }";
 

@@ -1,6 +1,6 @@
 // The request path allocates many small JSON nodes; mimalloc measured faster than the system allocator.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: platform::allocator::Allocator = platform::allocator::Allocator;
 
 fn main() -> std::process::ExitCode {
     platform::cli::main::<router::Application>()

@@ -18,7 +18,7 @@ pub mod identity;
 pub mod testing;
 pub mod text;
 
-pub use platform::{cli, fail_open, health, healthcheck, http, metrics, multipart, query_text, telemetry};
+pub use platform::{allocator, cli, fail_open, health, healthcheck, http, metrics, multipart, query_text, telemetry};
 
 pub use config::{ConfigError, Env, Secret};
 pub use error::ApiError;
