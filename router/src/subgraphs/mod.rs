@@ -375,7 +375,9 @@ async fn exchange_json(
 ) -> Result<pool::Response, SubgraphError> {
     // Waiting for a connection is outside the subgraph's timeout: it is not the subgraph's time.
     let lease = subgraph.pool.lease().await.map_err(|_| SubgraphError::Saturated)?;
-    let exchange = subgraph.pool.post(lease, headers, body, idempotent);
+    // Boxed: the exchange's future is large, and the futures around it (the
+    // attempt, its span, the retries) would otherwise copy it as each is built.
+    let exchange = Box::pin(subgraph.pool.post(lease, headers, body, idempotent));
     tokio::time::timeout(subgraph.timeout, exchange)
         .await
         .map_err(|_| SubgraphError::Timeout)?
