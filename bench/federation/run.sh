@@ -2,23 +2,29 @@
 # The gateways benchmark's entity-heavy scenario, side by side: four subgraphs
 # (router/examples/federation_subgraphs.rs), the nested query of query.graphql
 # (7 subgraph fetches, many `_entities`), taskgraph's router and, when
-# installed, Hive Router on the same subgraphs, each on one worker thread.
+# installed, Hive Router on the same subgraphs, each on TOKIO_WORKER_THREADS
+# worker threads (default 1; Hive is given as many HTTP workers).
 #   bench/federation/run.sh [seconds]
 # MODE=wrk (default): interleaved pairs of wrk runs at 50 connections: req/s,
 #   p50/p99, router CPU per request and RSS, and their ratios (taskgraph / Hive).
 # MODE=callgrind: instructions per request of each router (the primary figure
-#   on a noisy machine); CALLGRIND_KEEP=DIR keeps the profiles there.
+#   on a noisy machine); CALLGRIND_KEEP=DIR keeps the profiles there (whole runs:
+#   start-up, warm-up and the measured load).
 # ROUTER: a taskgraph router binary to measure instead of the one built here
 #   (e.g. an earlier build, to compare before and after).
 # HIVE_ROUTER: the hive_router binary (default: the one on PATH, from
-#   `cargo install hive-router --version 0.2.19 --features graphiql --locked`);
-#   HIVE_DEDUPE=true gives it the benchmark's own configuration (in-flight dedupe on).
+#   `cargo install hive-router --version 0.2.19 --features graphiql --locked`).
+# DEDUPE=true: in-flight deduplication on in both routers, of requests and of
+#   subgraph fetches (Hive's side is the benchmark's own configuration);
+#   false (the default): off in both.
 # Needs wrk, node with `npm ci` in schema/, and valgrind for MODE=callgrind. Not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/taskgraph-target}
 duration=${1:-10} mode=${MODE:-wrk}
 export TOKIO_WORKER_THREADS=${TOKIO_WORKER_THREADS:-1}
+dedupe=${DEDUPE:-false}
+export REQUEST_DEDUPE=$dedupe SUBGRAPH_DEDUPE=$dedupe
 hive=${HIVE_ROUTER:-$(command -v hive_router || true)}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
@@ -41,10 +47,10 @@ log:
 # is traffic_shaping.all.dedupe_enabled, request-level traffic_shaping.router.dedupe.enabled.
 traffic_shaping:
   all:
-    dedupe_enabled: ${HIVE_DEDUPE:-false}
+    dedupe_enabled: $dedupe
   router:
     dedupe:
-      enabled: ${HIVE_DEDUPE:-false}
+      enabled: $dedupe
 YAML
 
 launched=
@@ -55,7 +61,7 @@ launch() { # name port [wrapper...]; sets $launched to its pid
       SUBGRAPH_SHARED_SECRET=disabled PORT="$port" ADMIN_PORT=$((port + 1000)) "$@" "$router" \
       >"$work/$name.log" 2>&1 &
   else
-    (cd "$work" && exec env PORT="$port" HOST=127.0.0.1 SUPERGRAPH_FILE_PATH="$work/supergraph.graphql" \
+    (cd "$work" && exec env PORT="$port" HOST=127.0.0.1 ROUTER_HTTP_WORKERS="$TOKIO_WORKER_THREADS" SUPERGRAPH_FILE_PATH="$work/supergraph.graphql" \
       "$@" "$hive" >"$work/$name.log" 2>&1) &
   fi
   launched=$!
@@ -69,18 +75,26 @@ routers=(taskgraph)
 declare -A port=([taskgraph]=4850 [hive]=4860)
 
 if [ "$mode" = callgrind ]; then
-  for name in "${routers[@]}"; do
-    out=$work/callgrind.$name
-    launch "$name" "${port[$name]}" valgrind --tool=callgrind --callgrind-out-file="$out"; pid=$launched
+  # Counted by difference, the same way for both routers (callgrind_control cannot
+  # reach Hive Router under valgrind): one run is start-up and a warm-up of a fixed
+  # number of responses, the other the same followed by the measured load; the
+  # measured requests cost the difference of the two runs' totals.
+  counted() { # name measured_seconds: prints "instructions requests"
+    local name=$1 seconds=$2 out=$work/callgrind.$1.$2 requests=0
+    launch "$name" "${port[$name]}" valgrind --tool=callgrind --callgrind-out-file="$out"; local pid=$launched
     await_answer "${port[$name]}"
-    load -t1 -c10 -d5s "$(url "${port[$name]}")" >/dev/null
-    callgrind_control -z "$pid" >/dev/null 2>&1
-    requests=$(load -t1 -c10 -d"${duration}s" "$(url "${port[$name]}")" | awk '/requests in/ {print $1}')
-    callgrind_control -d "$pid" >/dev/null 2>&1
+    BENCH_STOP_AFTER=300 load -t1 -c10 -d300s "$(url "${port[$name]}")" >/dev/null
+    if [ "$seconds" -gt 0 ]; then
+      requests=$(load -t1 -c10 -d"${seconds}s" "$(url "${port[$name]}")" | awk '/requests in/ {print $1}')
+    fi
     kill "$pid"; wait "$pid" 2>/dev/null || true
-    total=$(callgrind_annotate "$(ls -t "$out".* | head -1)" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-    echo "$name: $requests requests, $((total / requests)) instructions per request"
-    if [ -n "${CALLGRIND_KEEP:-}" ]; then mkdir -p "$CALLGRIND_KEEP" && cp "$(ls -t "$out".* | head -1)" "$CALLGRIND_KEEP/callgrind.$name"; fi
+    echo "$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}') $requests"
+  }
+  for name in "${routers[@]}"; do
+    read -r warm _ < <(counted "$name" 0)
+    read -r total requests < <(counted "$name" "$duration")
+    echo "$name: $requests requests, $(( (total - warm) / requests )) instructions per request"
+    if [ -n "${CALLGRIND_KEEP:-}" ]; then mkdir -p "$CALLGRIND_KEEP" && cp "$work/callgrind.$name.$duration" "$CALLGRIND_KEEP/callgrind.$name"; fi
   done
   exit 0
 fi

@@ -6,12 +6,14 @@
 # MODE=callgrind: instructions per request of each, counted after a warm-up
 # (repeatable whatever else the machine is doing; needs valgrind).
 # CALLGRIND_KEEP=DIR keeps each dump there (before.out, after.out) for callgrind_annotate.
+# SCRIPT=three_fetches.lua measures the three-sequential-fetch query instead.
 # Build a baseline with e.g. `git worktree add /tmp/base <commit>` and
 # `cargo build --release -p router` there. Needs wrk and `npm ci` in schema/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/taskgraph-target}
 before=$(realpath "$1") after=$(realpath "$2") duration=${3:-10} mode=${MODE:-wrk}
+script=${SCRIPT:-one_fetch_token.lua}
 export TOKIO_WORKER_THREADS=1
 # BENCH_SUBGRAPHS: a bench_subgraphs binary already built (else it is built here).
 subgraphs_bin=${BENCH_SUBGRAPHS:-$CARGO_TARGET_DIR/release/examples/bench_subgraphs}
@@ -32,7 +34,7 @@ launch() { # binary port [wrapper...]; sets $launched to its pid
 }
 url() { echo "http://127.0.0.1:$1/graphql"; }
 await_live() { until curl -sf "http://127.0.0.1:$1/health/live" >/dev/null; do sleep 0.2; done; }
-load() { wrk "$@" -s bench/router/one_fetch_token.lua; }
+load() { wrk "$@" -s "bench/router/$script"; }
 if [ "$mode" = callgrind ]; then
   for name in before after; do
     binary=$before; [ "$name" = after ] && binary=$after
