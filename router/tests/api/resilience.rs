@@ -44,7 +44,7 @@ async fn circuit_gauge(router: &crate::helpers::RouterClient) -> Option<String> 
     let metrics = router.http.get(router.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
     metrics
         .lines()
-        .find(|l| l.starts_with("subgraph_circuit_state{") && l.contains("subgraph=\"greeting\""))
+        .find(|l| l.starts_with("subgraph_circuit_state{") && l.contains("subgraph=\"gated\""))
         .and_then(|l| l.rsplit(' ').next())
         .map(str::to_owned)
 }
@@ -59,7 +59,9 @@ async fn the_circuit_opens_fails_fast_probes_and_closes_while_the_rest_keeps_ans
     let gate = TcpGate::start(target, true).await;
     let gated_url = format!("http://127.0.0.1:{}/graphql", gate.port);
     let supergraph = SupergraphFile::new(&compose(&[
-        ("greeting", greeting.sdl.clone(), gated_url),
+        // A name of this test's own: the metrics are the process's, shared by
+        // every router of this test binary, and others call theirs "greeting".
+        ("gated", greeting.sdl.clone(), gated_url),
         ("farewell", farewell.sdl.clone(), farewell.url.clone()),
     ]));
     let router = spawn_router(
