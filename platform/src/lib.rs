@@ -1,7 +1,8 @@
 //! What every taskgraph service stands on, the router and the subgraphs alike:
 //! typed settings, the HTTP server, health, metrics, logs, token verification,
-//! fail-open Redis and the shared binary (`cli`). Nothing here touches a
-//! database, the broker or a GraphQL engine: those are the subgraphs' (`kit`).
+//! fail-open Redis, the shared binary (`cli`) and the global allocator. Nothing
+//! here touches a database, the broker or a GraphQL engine: those are the
+//! subgraphs' (`kit`).
 //!
 //! A service's `main` is one call to [`cli::main`]; its `lib.rs` builds an
 //! `Application` from typed settings, using the pieces below.
