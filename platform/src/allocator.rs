@@ -13,15 +13,17 @@ use std::ffi::c_void;
 
 use libmimalloc_sys as mi;
 
-/// Every mimalloc block is aligned to this; blocks of at least 16 bytes to 16.
+/// What every mimalloc block is aligned to.
 const MIN_ALIGN: usize = 8;
+/// What every mimalloc block of at least this many bytes is aligned to.
 const MAX_ALIGN: usize = 16;
 
 /// Declare it in a binary: `#[global_allocator] static GLOBAL: Allocator = Allocator;`.
 pub struct Allocator;
 
-fn plain(layout: &Layout) -> bool {
-    layout.align() <= MIN_ALIGN || (layout.align() <= MAX_ALIGN && layout.size() >= layout.align())
+/// Whether any mimalloc block of `size` bytes is already aligned to `align`.
+fn plain(size: usize, align: usize) -> bool {
+    align <= MIN_ALIGN || (align <= MAX_ALIGN && size >= align)
 }
 
 // SAFETY: each entry point forwards to mimalloc's matching one, which returns
@@ -31,7 +33,7 @@ unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: see the impl.
         unsafe {
-            if plain(&layout) {
+            if plain(layout.size(), layout.align()) {
                 mi::mi_malloc(layout.size()).cast()
             } else {
                 mi::mi_malloc_aligned(layout.size(), layout.align()).cast()
@@ -42,7 +44,7 @@ unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: see the impl.
         unsafe {
-            if plain(&layout) {
+            if plain(layout.size(), layout.align()) {
                 mi::mi_zalloc(layout.size()).cast()
             } else {
                 mi::mi_zalloc_aligned(layout.size(), layout.align()).cast()
@@ -58,7 +60,7 @@ unsafe impl GlobalAlloc for Allocator {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: `ptr` came from mimalloc; the new block keeps the old alignment.
         unsafe {
-            if plain(&Layout::from_size_align_unchecked(new_size, layout.align())) {
+            if plain(new_size, layout.align()) {
                 mi::mi_realloc(ptr.cast::<c_void>(), new_size).cast()
             } else {
                 mi::mi_realloc_aligned(ptr.cast::<c_void>(), new_size, layout.align()).cast()
