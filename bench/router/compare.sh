@@ -2,7 +2,8 @@
 # Two router binaries side by side on the one-fetch query with the edge on
 # (bearer token verified, rate limits checked), against the same subgraphs:
 #   bench/router/compare.sh BEFORE_ROUTER AFTER_ROUTER [seconds]
-# MODE=wrk (default): three interleaved pairs of wrk runs (50 connections).
+# MODE=wrk (default): interleaved pairs of wrk runs (50 connections), three
+# unless PAIRS=N; then the median of the after/before ratios of req/s and CPU.
 # MODE=callgrind: instructions per request of each, counted after a warm-up
 # (repeatable whatever else the machine is doing; needs valgrind).
 # CALLGRIND_KEEP=DIR keeps each dump there (before.out, after.out) for callgrind_annotate.
@@ -59,15 +60,23 @@ else
   for port in 4810 4820; do load -t1 -c10 -d2s "$(url $port)" >/dev/null; done
   # CPU time (user + system, in 10 ms ticks) per request: steadier than req/s on a busy machine.
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-  for pair in 1 2 3; do
+  ratios=$(mktemp)
+  for pair in $(seq "${PAIRS:-3}"); do
     for port in 4810 4820; do
       name=before pid=$pid_4810; [ $port = 4820 ] && name=after pid=$pid_4820
       ticks=$(cpu_ticks "$pid")
       result=$(load -t2 -c50 -d"${duration}s" --latency "$(url $port)")
       requests=$(echo "$result" | awk '/requests in/ {print $1}')
-      echo "pair $pair $name: $(echo "$result" | awk '/Requests\/sec/ {print int($2)}') req/s," \
-           "p99 $(echo "$result" | awk '$1 == "99%" {print $2}')," \
-           "CPU $(( ($(cpu_ticks "$pid") - ticks) * 10000000 / requests )) ns per request"
+      rate=$(echo "$result" | awk '/Requests\/sec/ {print int($2)}')
+      cpu=$(( ($(cpu_ticks "$pid") - ticks) * 10000000 / requests ))
+      echo "pair $pair $name: $rate req/s, p99 $(echo "$result" | awk '$1 == "99%" {print $2}'), CPU $cpu ns per request"
+      echo "$name $rate $cpu" >> "$ratios"
     done
   done
+  # Each pair's after/before ratio, then the median over the pairs.
+  awk '$1 == "before" {rate = $2; cpu = $3} $1 == "after" {print $2 / rate, $3 / cpu}' "$ratios" |
+    sort -n -k1,1 | awk '{r[NR] = $1} END {printf "median req/s ratio (after/before): %.3f\n", r[int((NR + 1) / 2)]}'
+  awk '$1 == "before" {cpu = $3} $1 == "after" {print $3 / cpu}' "$ratios" |
+    sort -n | awk '{c[NR] = $1} END {printf "median CPU-per-request ratio (after/before): %.3f\n", c[int((NR + 1) / 2)]}'
+  rm -f "$ratios"
 fi
