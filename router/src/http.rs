@@ -13,10 +13,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::future::join_all;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::Settings;
 use crate::config::UploadLimits;
+use crate::cors::Cors;
 use crate::edge::{Admission, Edge, Refusal};
 use crate::frontend::Frontend;
 use crate::pipeline::error::RequestError;
@@ -256,19 +256,12 @@ fn refuse(media: MediaType, refusal: Refusal, admission: &Admission) -> Response
 
 /// Only listed origins get CORS headers, credentials included; any other origin
 /// gets none, so a browser keeps its pages from reading our responses.
-fn cors(origins: &[String]) -> CorsLayer {
-    // A predicate over a shared list: the layer is cloned per request, and a list would be copied.
-    let allowed: Arc<[HeaderValue]> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    let mut headers = vec![header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT];
-    headers.extend(PREFLIGHT_HEADERS.iter().map(|h| HeaderName::from_static(h)));
-    headers.extend(["x-request-id", "traceparent", "tracestate"].map(HeaderName::from_static));
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin, _| allowed.contains(origin)))
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers(headers)
-        .expose_headers(["x-request-id", "ratelimit", "ratelimit-policy", "retry-after"].map(HeaderName::from_static))
-        .max_age(Duration::from_secs(600))
+fn cors(origins: &[String]) -> Cors {
+    let mut allowed = vec![header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT];
+    allowed.extend(PREFLIGHT_HEADERS.iter().map(|h| HeaderName::from_static(h)));
+    allowed.extend(["x-request-id", "traceparent", "tracestate"].map(HeaderName::from_static));
+    let exposed = ["x-request-id", "ratelimit", "ratelimit-policy", "retry-after"].map(HeaderName::from_static);
+    Cors::new(origins, &[Method::GET, Method::POST], &allowed, &exposed, Duration::from_secs(600))
 }
 
 fn has_preflight_header(headers: &HeaderMap) -> bool {

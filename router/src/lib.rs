@@ -3,6 +3,7 @@
 //! request path (parse → validate → plan → execute → project) is ours.
 
 pub mod config;
+mod cors;
 pub mod downloads;
 pub mod edge;
 pub mod frontend;
