@@ -72,9 +72,11 @@ pub(crate) fn app(state: AppState, settings: &Settings) -> axum::Router {
 async fn post_graphql(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
+    // Taken apart rather than extracted as `HeaderMap`, which would copy the map.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let media = MediaType::negotiate(&headers);
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let boundary = platform::multipart::boundary(content_type);
