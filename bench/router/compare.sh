@@ -62,7 +62,10 @@ else
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   ratios=$(mktemp)
   for pair in $(seq "${PAIRS:-3}"); do
-    for port in 4810 4820; do
+    # Odd pairs run before first, even pairs after first: a drift in the
+    # machine's speed during a pair then favours neither.
+    order="4810 4820"; [ $((pair % 2)) = 0 ] && order="4820 4810"
+    for port in $order; do
       name=before pid=$pid_4810; [ $port = 4820 ] && name=after pid=$pid_4820
       ticks=$(cpu_ticks "$pid")
       result=$(load -t2 -c50 -d"${duration}s" --latency "$(url $port)")
@@ -70,13 +73,14 @@ else
       rate=$(echo "$result" | awk '/Requests\/sec/ {print int($2)}')
       cpu=$(( ($(cpu_ticks "$pid") - ticks) * 10000000 / requests ))
       echo "pair $pair $name: $rate req/s, p99 $(echo "$result" | awk '$1 == "99%" {print $2}'), CPU $cpu ns per request"
-      echo "$name $rate $cpu" >> "$ratios"
+      echo "$pair $name $rate $cpu" >> "$ratios"
     done
   done
-  # Each pair's after/before ratio, then the median over the pairs.
-  awk '$1 == "before" {rate = $2; cpu = $3} $1 == "after" {print $2 / rate, $3 / cpu}' "$ratios" |
-    sort -n -k1,1 | awk '{r[NR] = $1} END {printf "median req/s ratio (after/before): %.3f\n", r[int((NR + 1) / 2)]}'
-  awk '$1 == "before" {cpu = $3} $1 == "after" {print $3 / cpu}' "$ratios" |
-    sort -n | awk '{c[NR] = $1} END {printf "median CPU-per-request ratio (after/before): %.3f\n", c[int((NR + 1) / 2)]}'
+  # Each pair's after/before ratios, then their medians over the pairs.
+  median() { sort -n | awk '{v[NR] = $1} END {printf "%.3f", v[int((NR + 1) / 2)]}'; }
+  per_pair() { # column: 3 for req/s, 4 for CPU
+    awk -v c="$1" '$2 == "before" {b[$1] = $c} $2 == "after" {a[$1] = $c} END {for (p in a) print a[p] / b[p]}' "$ratios"
+  }
+  echo "median after/before ratio: req/s $(per_pair 3 | median), CPU per request $(per_pair 4 | median)"
   rm -f "$ratios"
 fi
