@@ -197,7 +197,9 @@ impl TokenVerifier {
         }
         let viewer = match self.remembered(token) {
             Some(viewer) => viewer,
-            None => self.check_signature(token).await?,
+            // Boxed: the first sight of a token (possibly a key set fetch) is rare,
+            // and its future, inlined, would size every request's to fit.
+            None => Box::pin(self.check_signature(token)).await?,
         };
         self.inner.sessions.check(&viewer).await?;
         Ok(viewer)

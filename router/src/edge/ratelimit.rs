@@ -104,8 +104,10 @@ impl RateLimiter {
     pub async fn check(&self, policy: Policy, key: &str, cost: u32) -> Option<Decision> {
         let rate = self.settings.rate(policy)?;
         let cost = cost.max(1);
+        // Boxed: a Redis round trip's future is large, and inlined it would size
+        // every check's to fit, Redis or not.
         if let Some(shared) = &self.redis
-            && let Some(decision) = shared.check(policy, rate, key, cost).await
+            && let Some(decision) = Box::pin(shared.check(policy, rate, key, cost)).await
         {
             return Some(decision);
         }

@@ -362,9 +362,18 @@ impl<'a> Execution<'a> {
                 Some((stream, content_type, timeout)) => {
                     let blame_client = || uploads.client_at_fault();
                     let (client, headers) = (self.client, self.headers);
-                    client
-                        .send_multipart(subgraph, stream, &content_type, headers, timeout, &blame_client, decode)
-                        .await
+                    // Boxed: an upload's future is four times a fetch's, and unboxed it
+                    // would size every fetch's future (and each copy of it) to fit.
+                    Box::pin(client.send_multipart(
+                        subgraph,
+                        stream,
+                        &content_type,
+                        headers,
+                        timeout,
+                        &blame_client,
+                        decode,
+                    ))
+                    .await
                 }
                 None => Err(SubgraphError::UploadTaken),
             },
