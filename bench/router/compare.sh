@@ -6,6 +6,7 @@
 # unless PAIRS=N; then the median of the after/before ratios of req/s and CPU.
 # MODE=callgrind: instructions per request of each, counted after a warm-up
 # (repeatable whatever else the machine is doing; needs valgrind).
+# MODE=together: both loaded at the same time, PAIRS rounds (steadiest on a shared machine).
 # CALLGRIND_KEEP=DIR keeps each dump there (before.out, after.out) for callgrind_annotate.
 # SCRIPT=three_fetches.lua measures the three-sequential-fetch query instead.
 # Build a baseline with e.g. `git worktree add /tmp/base <commit>` and
@@ -53,6 +54,35 @@ if [ "$mode" = callgrind ]; then
     [ -z "${CALLGRIND_KEEP:-}" ] || cp "$dump" "$CALLGRIND_KEEP/$name.out"
     rm -f "$out" "$out".*
   done
+elif [ "$mode" = together ]; then
+  # Both routers loaded at once, each by its own wrk (one thread, 25
+  # connections), PAIRS rounds: whatever else the machine does slows both alike.
+  launch "$before" 4810; pid_before=$launched
+  launch "$after" 4820; pid_after=$launched
+  await_live 4810; await_live 4820
+  for port in 4810 4820; do load -t1 -c10 -d2s "$(url $port)" >/dev/null; done
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  rounds=$(mktemp)
+  for round in $(seq "${PAIRS:-3}"); do
+    ticks_before=$(cpu_ticks "$pid_before") ticks_after=$(cpu_ticks "$pid_after")
+    load -t1 -c25 -d"${duration}s" "$(url 4810)" > "$rounds.before" &
+    load -t1 -c25 -d"${duration}s" "$(url 4820)" > "$rounds.after"
+    wait %%
+    line="$round"
+    for name in before after; do
+      pid=$pid_before ticks=$ticks_before; [ $name = after ] && pid=$pid_after ticks=$ticks_after
+      requests=$(awk '/requests in/ {print $1}' "$rounds.$name")
+      rate=$(awk '/Requests\/sec/ {print int($2)}' "$rounds.$name")
+      cpu=$(( ($(cpu_ticks "$pid") - ticks) * 10000000 / requests ))
+      line="$line $rate $cpu"
+    done
+    echo "$line" >> "$rounds"
+    echo "round $round: before $(echo "$line" | awk '{print $2 " req/s, CPU " $3}') ns, after $(echo "$line" | awk '{print $4 " req/s, CPU " $5}') ns"
+  done
+  median() { sort -n | awk '{v[NR] = $1} END {printf "%.3f", v[int((NR + 1) / 2)]}'; }
+  echo "median after/before ratio: req/s $(awk '{print $4 / $2}' "$rounds" | median)," \
+       "CPU per request $(awk '{print $5 / $3}' "$rounds" | median)"
+  rm -f "$rounds" "$rounds".*
 else
   launch "$before" 4810; pid_4810=$launched
   launch "$after" 4820; pid_4820=$launched
