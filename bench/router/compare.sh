@@ -6,7 +6,7 @@
 # unless PAIRS=N; then the median of the after/before ratios of req/s and CPU.
 # MODE=callgrind: instructions per request of each, counted after a warm-up
 # (repeatable whatever else the machine is doing; needs valgrind).
-# MODE=together: both loaded at the same time, PAIRS rounds (steadiest on a shared machine).
+# MODE=together: both loaded at the same time, pair by pair (steadiest on a shared machine).
 # CALLGRIND_KEEP=DIR keeps each dump there (before.out, after.out) for callgrind_annotate.
 # SCRIPT=three_fetches.lua measures the three-sequential-fetch query instead.
 # Build a baseline with e.g. `git worktree add /tmp/base <commit>` and
@@ -54,63 +54,48 @@ if [ "$mode" = callgrind ]; then
     [ -z "${CALLGRIND_KEEP:-}" ] || cp "$dump" "$CALLGRIND_KEEP/$name.out"
     rm -f "$out" "$out".*
   done
-elif [ "$mode" = together ]; then
-  # Both routers loaded at once, each by its own wrk (one thread, 25
-  # connections), PAIRS rounds: whatever else the machine does slows both alike.
+else
   launch "$before" 4810; pid_before=$launched
   launch "$after" 4820; pid_after=$launched
   await_live 4810; await_live 4820
   for port in 4810 4820; do load -t1 -c10 -d2s "$(url $port)" >/dev/null; done
-  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-  rounds=$(mktemp)
-  for round in $(seq "${PAIRS:-3}"); do
-    ticks_before=$(cpu_ticks "$pid_before") ticks_after=$(cpu_ticks "$pid_after")
-    load -t1 -c25 -d"${duration}s" "$(url 4810)" > "$rounds.before" &
-    load -t1 -c25 -d"${duration}s" "$(url 4820)" > "$rounds.after"
-    wait %%
-    line="$round"
-    for name in before after; do
-      pid=$pid_before ticks=$ticks_before; [ $name = after ] && pid=$pid_after ticks=$ticks_after
-      requests=$(awk '/requests in/ {print $1}' "$rounds.$name")
-      rate=$(awk '/Requests\/sec/ {print int($2)}' "$rounds.$name")
-      cpu=$(( ($(cpu_ticks "$pid") - ticks) * 10000000 / requests ))
-      line="$line $rate $cpu"
-    done
-    echo "$line" >> "$rounds"
-    echo "round $round: before $(echo "$line" | awk '{print $2 " req/s, CPU " $3}') ns, after $(echo "$line" | awk '{print $4 " req/s, CPU " $5}') ns"
-  done
-  median() { sort -n | awk '{v[NR] = $1} END {printf "%.3f", v[int((NR + 1) / 2)]}'; }
-  echo "median after/before ratio: req/s $(awk '{print $4 / $2}' "$rounds" | median)," \
-       "CPU per request $(awk '{print $5 / $3}' "$rounds" | median)"
-  rm -f "$rounds" "$rounds".*
-else
-  launch "$before" 4810; pid_4810=$launched
-  launch "$after" 4820; pid_4820=$launched
-  await_live 4810; await_live 4820
-  for port in 4810 4820; do load -t1 -c10 -d2s "$(url $port)" >/dev/null; done
   # CPU time (user + system, in 10 ms ticks) per request: steadier than req/s on a busy machine.
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-  ratios=$(mktemp)
-  for pair in $(seq "${PAIRS:-3}"); do
-    # Odd pairs run before first, even pairs after first: a drift in the
-    # machine's speed during a pair then favours neither.
-    order="4810 4820"; [ $((pair % 2)) = 0 ] && order="4820 4810"
-    for port in $order; do
-      name=before pid=$pid_4810; [ $port = 4820 ] && name=after pid=$pid_4820
-      ticks=$(cpu_ticks "$pid")
-      result=$(load -t2 -c50 -d"${duration}s" --latency "$(url $port)")
-      requests=$(echo "$result" | awk '/requests in/ {print $1}')
-      rate=$(echo "$result" | awk '/Requests\/sec/ {print int($2)}')
-      cpu=$(( ($(cpu_ticks "$pid") - ticks) * 10000000 / requests ))
-      echo "pair $pair $name: $rate req/s, p99 $(echo "$result" | awk '$1 == "99%" {print $2}'), CPU $cpu ns per request"
-      echo "$pair $name $rate $cpu" >> "$ratios"
-    done
-  done
-  # Each pair's after/before ratios, then their medians over the pairs.
   median() { sort -n | awk '{v[NR] = $1} END {printf "%.3f", v[int((NR + 1) / 2)]}'; }
-  per_pair() { # column: 3 for req/s, 4 for CPU
-    awk -v c="$1" '$2 == "before" {b[$1] = $c} $2 == "after" {a[$1] = $c} END {for (p in a) print a[p] / b[p]}' "$ratios"
-  }
-  echo "median after/before ratio: req/s $(per_pair 3 | median), CPU per request $(per_pair 4 | median)"
-  rm -f "$ratios"
+  # One line per pair: its number, then req/s and CPU of before, then of after.
+  results=$(mktemp)
+  trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -f "$supergraph" "$issuer" "$results" "$results".*' EXIT
+  pid_of() { if [ "$1" = before ]; then echo "$pid_before"; else echo "$pid_after"; fi; }
+  port_of() { if [ "$1" = before ]; then echo 4810; else echo 4820; fi; }
+  for pair in $(seq "${PAIRS:-3}"); do
+    if [ "$mode" = together ]; then
+      # Both loaded at once, each by its own wrk (one thread, 25 connections).
+      start_before=$(cpu_ticks "$pid_before") start_after=$(cpu_ticks "$pid_after")
+      load -t1 -c25 -d"${duration}s" --latency "$(url 4810)" > "$results.before" &
+      load -t1 -c25 -d"${duration}s" --latency "$(url 4820)" > "$results.after"
+      wait %%
+      echo "$start_before $(cpu_ticks "$pid_before")" > "$results.before.ticks"
+      echo "$start_after $(cpu_ticks "$pid_after")" > "$results.after.ticks"
+    else
+      # Odd pairs run before first, even pairs after first: a drift in the
+      # machine's speed during a pair then favours neither.
+      order="before after"; [ $((pair % 2)) = 0 ] && order="after before"
+      for name in $order; do
+        start=$(cpu_ticks "$(pid_of $name)")
+        load -t2 -c50 -d"${duration}s" --latency "$(url "$(port_of $name)")" > "$results.$name"
+        echo "$start $(cpu_ticks "$(pid_of $name)")" > "$results.$name.ticks"
+      done
+    fi
+    line=$pair
+    for name in before after; do
+      requests=$(awk '/requests in/ {print $1}' "$results.$name")
+      rate=$(awk '/Requests\/sec/ {print int($2)}' "$results.$name")
+      cpu=$(awk -v n="$requests" '{print int(($2 - $1) * 10000000 / n)}' "$results.$name.ticks")
+      echo "pair $pair $name: $rate req/s, p99 $(awk '$1 == "99%" {print $2}' "$results.$name"), CPU $cpu ns per request"
+      line="$line $rate $cpu"
+    done
+    echo "$line" >> "$results"
+  done
+  echo "median after/before ratio: req/s $(awk '{print $4 / $2}' "$results" | median)," \
+       "CPU per request $(awk '{print $5 / $3}' "$results" | median)"
 fi
