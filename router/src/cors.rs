@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, header};
 
 /// What the policy allows, as the header values it answers with.
 struct Policy {
@@ -42,14 +42,11 @@ impl Cors {
         exposed: &[HeaderName],
         max_age: Duration,
     ) -> Self {
-        let list = |items: &mut dyn Iterator<Item = &str>| {
-            HeaderValue::from_str(&items.collect::<Vec<_>>().join(", ")).expect("header names and methods are tokens")
-        };
         Self(Arc::new(Policy {
             origins: origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect(),
-            allow_methods: list(&mut methods.iter().map(Method::as_str)),
-            allow_headers: list(&mut allowed.iter().map(HeaderName::as_str)),
-            expose_headers: list(&mut exposed.iter().map(HeaderName::as_str)),
+            allow_methods: list(methods.iter().map(Method::as_str)),
+            allow_headers: list(allowed.iter().map(HeaderName::as_str)),
+            expose_headers: list(exposed.iter().map(HeaderName::as_str)),
             max_age: HeaderValue::from(max_age.as_secs()),
         }))
     }
@@ -58,6 +55,11 @@ impl Cors {
     fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
         headers.get(header::ORIGIN).filter(|origin| self.0.origins.contains(origin)).cloned()
     }
+}
+
+/// `a, b, c`: tokens (methods, header names) joined as a header list.
+fn list<'a>(tokens: impl Iterator<Item = &'a str>) -> HeaderValue {
+    HeaderValue::from_str(&tokens.collect::<Vec<_>>().join(", ")).expect("methods and header names are tokens")
 }
 
 impl<S> tower::Layer<S> for Cors {
@@ -100,8 +102,7 @@ impl<S> CorsService<S> {
     /// The answer to a preflight: what the listed origin may do, or to any
     /// other origin nothing but `Vary`, so its browser refuses the request.
     fn preflight(&self, origin: Option<HeaderValue>) -> Response<Body> {
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = StatusCode::OK;
+        let mut response = Response::new(Body::empty()); // 200
         let headers = response.headers_mut();
         headers.insert(header::VARY, VARY);
         if let Some(origin) = origin {
@@ -155,6 +156,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
     use tower::{Layer, ServiceExt};
 
     fn cors() -> Cors {
